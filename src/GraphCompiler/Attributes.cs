@@ -1,0 +1,56 @@
+// The attributes a user writes on a partial class to declare a network; the source generator reads them at build time.
+namespace GraphCompiler;
+
+/// <summary>Marks a <c>partial class</c> as a network the generator compiles.</summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ModelAttribute : Attribute
+{
+}
+
+/// <summary>Marks the method whose body declares the forward pass. The generator reads it; it never runs it.</summary>
+[AttributeUsage(AttributeTargets.Method, Inherited = false)]
+public sealed class ForwardAttribute : Attribute
+{
+    /// <summary>Input shape, e.g. <c>"N,3,32,32"</c>; <c>N</c> is the symbolic batch dimension.</summary>
+    public string Input { get; set; } = "";
+}
+
+/// <summary>Declares a <see cref="Nn.Linear"/> layer on a <c>partial</c> property.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class LinearAttribute : Attribute
+{
+    public LinearAttribute(int inFeatures, int outFeatures)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+
+    /// <summary>Whether the layer has a bias (PyTorch's <c>bias=True</c>).</summary>
+    public bool Bias { get; set; } = true;
+
+    /// <summary>The state_dict prefix; defaults to the property name in snake_case (<c>Fc1</c> → <c>fc1</c>).</summary>
+    public string? Name { get; set; }
+}
+
+/// <summary>Declares a <see cref="Nn.Conv2d"/> layer on a <c>partial</c> property.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class Conv2dAttribute : Attribute
+{
+    public Conv2dAttribute(int inChannels, int outChannels, int kernel)
+    {
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        Kernel = kernel;
+    }
+
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int Kernel { get; }
+    public int Stride { get; set; } = 1;
+    public int Padding { get; set; }
+    public bool Bias { get; set; } = true;
+    public string? Name { get; set; }
+}
