@@ -1,0 +1,44 @@
+// The catalog of diagnostic ids (GC1xxx shapes, GC2xxx declarations and forward bodies), shared by core and generator.
+namespace GraphCompiler.Compiler
+{
+    public static class DiagnosticIds
+    {
+        public const string LinearFeatures = "GC1001";
+        public const string ConvChannels = "GC1002";
+        public const string KernelTooLarge = "GC1003";
+        public const string RankMismatch = "GC1004";
+        public const string DimOutOfRange = "GC1005";
+        public const string NonPositiveArgument = "GC1006";
+
+        public const string UnsupportedConstruct = "GC2001";
+        public const string NotPartial = "GC2002";
+        public const string MissingForward = "GC2003";
+        public const string SecondForward = "GC2004";
+        public const string UnknownLayer = "GC2005";
+        public const string BadInputShape = "GC2006";
+        public const string LayerNotPartial = "GC2007";
+        public const string ValueReuse = "GC2008";
+        public const string NestedModel = "GC2009";
+
+        /// <summary>Titles, indexed by id, for the analyzer release tracking and IDE display.</summary>
+        public static string Title(string id) => id switch
+        {
+            LinearFeatures => "Linear input features mismatch",
+            ConvChannels => "Conv2d input channels mismatch",
+            KernelTooLarge => "Kernel larger than its padded input",
+            RankMismatch => "Input has the wrong number of dimensions",
+            DimOutOfRange => "Dimension out of range",
+            NonPositiveArgument => "Layer or op argument out of range",
+            UnsupportedConstruct => "Unsupported construct in forward body",
+            NotPartial => "Model class must be partial",
+            MissingForward => "Model has no forward method",
+            SecondForward => "Model has more than one forward method",
+            UnknownLayer => "Forward applies something that is not a declared layer",
+            BadInputShape => "Invalid input shape",
+            LayerNotPartial => "Layer property must be a partial property of the layer's type",
+            ValueReuse => "A value is used more than once or never",
+            NestedModel => "Model class must be a top-level class",
+            _ => id,
+        };
+    }
+}

@@ -1,0 +1,57 @@
+// The graph IR: one node type; each node is an op applied to an input value, with its inferred shape and how it was derived.
+using System.Collections.Generic;
+
+namespace GraphCompiler.Compiler
+{
+    public sealed class Node
+    {
+        public Node(int id, OpDef? op, Node? input, LayerDecl? layer, int[] args, int site)
+        {
+            Id = id;
+            Op = op;
+            Input = input;
+            Layer = layer;
+            Args = args;
+            Site = site;
+        }
+
+        public int Id { get; }
+
+        /// <summary>Null for the graph's input.</summary>
+        public OpDef? Op { get; }
+
+        public Node? Input { get; }
+
+        public LayerDecl? Layer { get; }
+
+        public int[] Args { get; }
+
+        public int Site { get; }
+
+        public Shape Shape { get; set; }
+
+        /// <summary>A readable name for the node's buffers, e.g. <c>Conv1</c> or <c>Relu2</c>.</summary>
+        public string Name { get; set; } = "";
+
+        /// <summary>How the shape came about, for error messages: e.g. <c>Flatten of [N,64,4,4]</c>.</summary>
+        public string Origin { get; set; } = "";
+
+        /// <summary>Where the value is described in messages: the shape plus its origin.</summary>
+        public string Derivation => $"{Shape} ({Origin})";
+    }
+
+    public sealed class Graph
+    {
+        public Graph(ModelDecl model) => Model = model;
+
+        public ModelDecl Model { get; }
+
+        public List<Node> Nodes { get; } = new List<Node>();
+
+        public Node Input => Nodes[0];
+
+        public Node Output { get; set; } = null!;
+
+        public Dictionary<Node, Node> Consumers { get; } = new Dictionary<Node, Node>();
+    }
+}

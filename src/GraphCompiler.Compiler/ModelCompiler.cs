@@ -1,0 +1,142 @@
+// The compiler pipeline as named passes: build the graph, infer shapes, name values, lower forward, differentiate.
+using System.Collections.Generic;
+using System.Linq;
+
+namespace GraphCompiler.Compiler
+{
+    public static class ModelCompiler
+    {
+        public static CompileResult Compile(ModelDecl model)
+        {
+            var errors = new List<CoreDiagnostic>();
+            Graph? graph = BuildGraph(model, errors);
+            if (graph is null || !InferShapes(graph, errors))
+                return new CompileResult(null, EquatableArray.From(errors));
+            NameValues(graph);
+            var lowering = new Lowering(graph);
+            LowerForward(graph, lowering);
+            Differentiate(graph, lowering);
+            var schedule = new Schedule(
+                model.Name,
+                model.Input,
+                graph.Output.Shape,
+                lowering.OutName(graph.Input),
+                lowering.OutName(graph.Output),
+                lowering.GradName(graph.Output),
+                model.Layers,
+                EquatableArray.From(lowering.Buffers),
+                EquatableArray.From(lowering.Geometries),
+                EquatableArray.From(lowering.ForwardSteps),
+                EquatableArray.From(lowering.BackwardSteps),
+                EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
+                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n)))));
+            return new CompileResult(schedule, EquatableArray<CoreDiagnostic>.Empty);
+        }
+
+        /// <summary>Pass "build": one node per call, layers resolved, every value used exactly once (a chain).</summary>
+        public static Graph? BuildGraph(ModelDecl model, List<CoreDiagnostic> errors)
+        {
+            var graph = new Graph(model);
+            var input = new Node(0, null, null, null, new int[0], model.InputSite)
+            {
+                Shape = model.Input,
+                Name = "Input",
+                Origin = "the declared input",
+            };
+            graph.Nodes.Add(input);
+            var uses = new int[model.Calls.Count + 1];
+            foreach (OpCall call in model.Calls)
+            {
+                OpDef? op;
+                LayerDecl? layer = null;
+                if (call.Op == "Apply")
+                {
+                    layer = model.Layers.FirstOrDefault(l => l.Property == call.Layer);
+                    if (layer is null)
+                    {
+                        errors.Add(new CoreDiagnostic(DiagnosticIds.UnknownLayer,
+                            $"'{call.Layer}' is not a layer of model '{model.Name}'; declare it as a partial property with a [Linear] or [Conv2d] attribute",
+                            call.Site));
+                        return null;
+                    }
+                    op = OpsTable.ForLayer(layer.Kind);
+                }
+                else if (!OpsTable.Functional.TryGetValue(call.Op, out op))
+                {
+                    errors.Add(new CoreDiagnostic(DiagnosticIds.UnsupportedConstruct,
+                        $"'{call.Op}' is not an op of the forward body; supported: Apply, {string.Join(", ", OpsTable.Functional.Keys)}",
+                        call.Site));
+                    return null;
+                }
+                uses[call.Input]++;
+                graph.Nodes.Add(new Node(graph.Nodes.Count, op, graph.Nodes[call.Input], layer, call.IntArgs.ToArray(), call.Site));
+            }
+            uses[model.OutputValue]++;
+            for (int v = 0; v < uses.Length; v++)
+            {
+                if (uses[v] == 1) continue;
+                int site = v == 0 ? model.InputSite : model.Calls[v - 1].Site;
+                string what = v == 0 ? "the forward's input" : $"the result of '{model.Calls[v - 1].Op}'";
+                errors.Add(new CoreDiagnostic(DiagnosticIds.ValueReuse, uses[v] == 0
+                    ? $"{what} is never used; every value in the forward body must flow into the result"
+                    : $"{what} is used {uses[v]} times; branches and residual connections are not supported yet, so each value must be used once",
+                    site));
+                return null;
+            }
+            foreach (Node n in graph.Nodes.Skip(1)) graph.Consumers[n.Input!] = n;
+            graph.Output = graph.Nodes[model.OutputValue];
+            return graph;
+        }
+
+        /// <summary>Pass "shapes": each op's shape rule in order; stops at the first error since later shapes depend on it.</summary>
+        public static bool InferShapes(Graph graph, List<CoreDiagnostic> errors)
+        {
+            foreach (Node node in graph.Nodes.Skip(1))
+            {
+                Shape? shape = node.Op!.Infer(node, errors);
+                if (shape is null) return false;
+                node.Shape = shape.Value;
+                node.Origin = node.Op.IsAlias
+                    ? $"{node.Op.Describe(node)} of {node.Input!.Shape}"
+                    : $"output of {node.Op.Describe(node)} on {node.Input!.Shape}";
+            }
+            return true;
+        }
+
+        /// <summary>Pass "names": layers keep their property name; other ops are numbered per kind (Relu1, Relu2 …).</summary>
+        public static void NameValues(Graph graph)
+        {
+            var counts = new Dictionary<string, int>();
+            foreach (Node node in graph.Nodes.Skip(1))
+            {
+                if (node.Layer is not null)
+                {
+                    node.Name = node.Layer.Property;
+                    continue;
+                }
+                string stem = node.Op!.NameStem;
+                counts.TryGetValue(stem, out int k);
+                counts[stem] = ++k;
+                node.Name = stem + k;
+            }
+        }
+
+        /// <summary>Pass "lower": buffers for every value that owns storage, then each op's forward kernels in order.</summary>
+        public static void LowerForward(Graph graph, Lowering l)
+        {
+            foreach (Node node in graph.Nodes.Skip(1))
+            {
+                if (!node.Op!.IsAlias) l.DeclareValue(node, $"{node.Op.Describe(node)}");
+                node.Op.Forward(l, node);
+            }
+        }
+
+        /// <summary>Pass "autodiff": the VJP rule of every node, last to first; the output's gradient comes from the loss.</summary>
+        public static void Differentiate(Graph graph, Lowering l)
+        {
+            l.BeginBackward();
+            for (int i = graph.Nodes.Count - 1; i >= 1; i--)
+                graph.Nodes[i].Op!.Backward(l, graph.Nodes[i]);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// The definition of a primitive op: its shape rule, its forward lowering and its backward (VJP) rule, side by side.
+using System.Collections.Generic;
+
+namespace GraphCompiler.Compiler
+{
+    public abstract class OpDef
+    {
+        /// <summary>The forward-body method that invokes the op, e.g. "Relu"; layers are invoked through "Apply".</summary>
+        public abstract string Name { get; }
+
+        /// <summary>How a node of this op reads in messages and summaries, e.g. <c>Conv2d 'Conv1'</c> or <c>MaxPool2d(2)</c>.</summary>
+        public virtual string Describe(Node node) => Name;
+
+        /// <summary>Buffer name stem when the op is not a layer (Relu → Relu1, Relu2 …).</summary>
+        public virtual string NameStem => Name;
+
+        /// <summary>True for ops that only reinterpret their input's buffer (Flatten): no kernel, no new buffer.</summary>
+        public virtual bool IsAlias => false;
+
+        /// <summary>The shape rule. Returns the output shape, or null after reporting through <paramref name="errors"/>.</summary>
+        public abstract Shape? Infer(Node node, List<CoreDiagnostic> errors);
+
+        /// <summary>Emits the forward kernel calls of <paramref name="node"/>.</summary>
+        public abstract void Forward(Lowering l, Node node);
+
+        /// <summary>Emits the vector-Jacobian product: the gradient of the input (if needed) and of the parameters.</summary>
+        public abstract void Backward(Lowering l, Node node);
+
+        public virtual int ParameterCount(Node node) => 0;
+
+        protected static CoreDiagnostic Rank(Node node, string what, int rank, string expected) =>
+            new CoreDiagnostic(DiagnosticIds.RankMismatch,
+                $"{what} expects a {rank}-D input {expected} but receives {node.Input!.Derivation}", node.Site);
+    }
+
+    /// <summary>Every primitive op, by the name the forward body uses. Tests iterate this table.</summary>
+    public static class OpsTable
+    {
+        public static readonly OpDef Linear = new Ops.LinearOp();
+        public static readonly OpDef Conv2d = new Ops.Conv2dOp();
+        public static readonly OpDef MaxPool2d = new Ops.MaxPool2dOp();
+        public static readonly OpDef Relu = new Ops.ReluOp();
+        public static readonly OpDef Flatten = new Ops.FlattenOp();
+        public static readonly OpDef LogSoftmax = new Ops.LogSoftmaxOp();
+
+        /// <summary>Ops callable by name in a forward body (layers are reached through <c>Apply</c>).</summary>
+        public static readonly IReadOnlyDictionary<string, OpDef> Functional = new Dictionary<string, OpDef>
+        {
+            ["Relu"] = Relu,
+            ["MaxPool2d"] = MaxPool2d,
+            ["Flatten"] = Flatten,
+            ["LogSoftmax"] = LogSoftmax,
+        };
+
+        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax };
+
+        public static OpDef ForLayer(LayerKind kind) => kind == LayerKind.Linear ? Linear : Conv2d;
+    }
+}

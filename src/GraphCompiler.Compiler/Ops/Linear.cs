@@ -1,0 +1,59 @@
+// Linear: y (N, out) = x (N, in) · Wᵀ + b — shape rule, forward lowering and VJP.
+using System.Collections.Generic;
+
+namespace GraphCompiler.Compiler.Ops
+{
+    public sealed class LinearOp : OpDef
+    {
+        public override string Name => "Linear";
+
+        public override string Describe(Node node) => node.Layer!.Describe();
+
+        public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
+        {
+            LayerDecl layer = node.Layer!;
+            int inF = layer.Arg(0), outF = layer.Arg(1);
+            if (inF <= 0 || outF <= 0)
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
+                    $"{layer.Describe()} needs positive in and out features but is declared Linear({inF}, {outF})", layer.Site));
+                return null;
+            }
+            Shape x = node.Input!.Shape;
+            if (x.Rank != 2)
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
+                    $"{layer.Describe()} expects a 2-D input [N,{inF}] but receives {node.Input.Derivation}; call .Flatten() before it",
+                    node.Site, layer.Site));
+                return null;
+            }
+            if (x[1] != inF)
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.LinearFeatures,
+                    $"{layer.Describe()} expects {inF} input features but receives {x[1]} ({node.Input.Origin})",
+                    layer.ArgSite(0), node.Site));
+                return null;
+            }
+            return new Shape(Shape.Batch, outF);
+        }
+
+        public override void Forward(Lowering l, Node node)
+        {
+            int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
+            l.Emit("LinearKernels", "Forward", $"{node.Name}: {node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}) + b → {node.Shape.Comment}",
+                l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
+        }
+
+        public override void Backward(Lowering l, Node node)
+        {
+            int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
+            l.Emit("LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
+                l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
+            l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = dy · W",
+                l.Grad(node), l.Param(node, "Weight"), l.Grad(node.Input), Arg.N, Arg.Int(inF), Arg.Int(outF));
+        }
+
+        public override int ParameterCount(Node node) =>
+            node.Layer!.Arg(0) * node.Layer.Arg(1) + (node.Layer.Bias ? node.Layer.Arg(1) : 0);
+    }
+}

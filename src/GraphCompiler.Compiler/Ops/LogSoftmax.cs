@@ -1,0 +1,45 @@
+// LogSoftmax over the class dimension of [N, C]: y = x - logΣexp(x); VJP dx = dy - exp(y)·Σdy.
+using System.Collections.Generic;
+
+namespace GraphCompiler.Compiler.Ops
+{
+    public sealed class LogSoftmaxOp : OpDef
+    {
+        public override string Name => "LogSoftmax";
+
+        public override string Describe(Node node) => $"LogSoftmax(dim: {node.Args[0]})";
+
+        public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
+        {
+            Shape x = node.Input!.Shape;
+            if (node.Args.Length != 1)
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument, "LogSoftmax takes one argument, the dimension", node.Site));
+                return null;
+            }
+            int dim = node.Args[0];
+            if (dim < -x.Rank || dim >= x.Rank)
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.DimOutOfRange,
+                    $"LogSoftmax over dim {dim} is out of range for a {x.Rank}-D input {node.Input.Derivation}", node.Site));
+                return null;
+            }
+            if (x.Rank != 2 || (dim != 1 && dim != -1))
+            {
+                errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
+                    $"LogSoftmax(dim: {dim}) supports the class dimension of a 2-D input [N,C] but receives {node.Input.Derivation}",
+                    node.Site));
+                return null;
+            }
+            return x;
+        }
+
+        public override void Forward(Lowering l, Node node) =>
+            l.Emit("LogSoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over the last dim",
+                l.Value(node.Input!), l.Value(node), Arg.N, Arg.Int(node.Shape[1]));
+
+        public override void Backward(Lowering l, Node node) =>
+            l.EmitInputGrad(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: dx = dy - exp(y) · Σ dy",
+                l.Value(node), l.Grad(node), l.Grad(node.Input!), Arg.N, Arg.Int(node.Shape[1]));
+    }
+}

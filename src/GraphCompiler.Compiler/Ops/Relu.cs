@@ -1,0 +1,21 @@
+// ReLU: y = max(x, 0); its VJP passes the gradient where the output is positive.
+using System.Collections.Generic;
+
+namespace GraphCompiler.Compiler.Ops
+{
+    public sealed class ReluOp : OpDef
+    {
+        public override string Name => "Relu";
+
+        public override string Describe(Node node) => "ReLU";
+
+        public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
+
+        public override void Forward(Lowering l, Node node) =>
+            l.Emit("ReluKernels", "Forward", $"{node.Name}: {node.Shape.Comment}", l.Value(node.Input!), l.Value(node));
+
+        public override void Backward(Lowering l, Node node) =>
+            l.EmitInputGrad(node, "ReluKernels", "Backward", $"{node.Name}: dx = dy · [y > 0]",
+                l.Value(node), l.Grad(node), l.Grad(node.Input!));
+    }
+}

@@ -1,0 +1,96 @@
+// The contract every generated model fulfils, so training loops, losses and tools work with any model.
+using GraphCompiler.Nn;
+
+namespace GraphCompiler;
+
+/// <summary>A model compiled at build time by the generator: fixed shapes, generated Forward and Backward.</summary>
+public interface ICompiledModel
+{
+    /// <summary>Input shape of one sample, e.g. [1, 28, 28].</summary>
+    int[] InputShape { get; }
+
+    /// <summary>Output shape of one sample, e.g. [10].</summary>
+    int[] OutputShape { get; }
+
+    /// <summary>Each layer's output shape and parameter count, as inferred at build time.</summary>
+    IReadOnlyList<LayerSummary> Summary { get; }
+
+    /// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>
+    IReadOnlyList<Parameter> Parameters();
+
+    ModelWorkspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false);
+
+    void Forward(ModelWorkspace ws);
+
+    void Backward(ModelWorkspace ws);
+}
+
+/// <summary>One row of a model summary.</summary>
+public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters);
+
+/// <summary>
+/// The buffers of one model for batches of up to <see cref="Capacity"/> samples, allocated once and reused every step.
+/// Generated models derive their own workspace with a named field per buffer.
+/// </summary>
+public abstract class ModelWorkspace
+{
+    protected ModelWorkspace(int capacity, bool training, bool inputGrad, int inputPerSample, int outputPerSample)
+    {
+        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A workspace needs room for at least one sample.");
+        Capacity = capacity;
+        Training = training;
+        InputPerSample = inputPerSample;
+        OutputPerSample = outputPerSample;
+        Input = new float[capacity * inputPerSample];
+        InputGrad = inputGrad && training ? new float[capacity * inputPerSample] : null;
+        Count = capacity;
+    }
+
+    public int Capacity { get; }
+
+    /// <summary>Whether gradient buffers exist, so <c>Backward</c> may run.</summary>
+    public bool Training { get; }
+
+    public int InputPerSample { get; }
+
+    public int OutputPerSample { get; }
+
+    /// <summary>How many samples the next pass processes (at most <see cref="Capacity"/>; the last batch may be smaller).</summary>
+    public int Count
+    {
+        get;
+        set
+        {
+            if (value <= 0 || value > Capacity)
+                throw new ArgumentOutOfRangeException(nameof(Count), value, $"The batch must hold 1 to {Capacity} samples (the workspace capacity).");
+            field = value;
+        }
+    }
+
+    /// <summary>(Capacity, ...InputShape)</summary>
+    public float[] Input { get; }
+
+    /// <summary>(Capacity, ...InputShape), present when created with <c>inputGrad</c>.</summary>
+    public float[]? InputGrad { get; }
+
+    /// <summary>(Capacity, ...OutputShape)</summary>
+    public float[] Output { get; protected set; } = [];
+
+    /// <summary>(Capacity, ...OutputShape), the loss gradient Backward starts from.</summary>
+    public float[] OutputGrad { get; protected set; } = [];
+
+    public void EnsureTraining()
+    {
+        if (!Training)
+            throw new InvalidOperationException("This workspace was created for inference (training: false); create one with training: true to run Backward.");
+    }
+
+    /// <summary>Copies a batch into <see cref="Input"/> and sets <see cref="Count"/>, checking the sizes.</summary>
+    public void SetInput(ReadOnlySpan<float> batch, int count)
+    {
+        if (batch.Length != count * InputPerSample)
+            throw new ArgumentException($"Input holds {batch.Length} values but {count} samples of {InputPerSample} values need {count * InputPerSample}.", nameof(batch));
+        Count = count;
+        batch.CopyTo(Input);
+    }
+}

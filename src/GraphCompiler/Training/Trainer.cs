@@ -1,0 +1,48 @@
+// The training step of a compiled model: zero grads → forward → loss → backward → optimizer step, on buffers allocated once.
+using GraphCompiler.Nn;
+using GraphCompiler.Optim;
+
+namespace GraphCompiler.Training;
+
+/// <summary>
+/// Runs training steps of one model with one loss and optimizer. The workspace is created once for
+/// <c>batchSize</c> samples; a smaller final batch reuses it.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly ICompiledModel _model;
+    private readonly Loss _loss;
+    private readonly IOptimizer _optimizer;
+    private readonly int _classes;
+
+    public Trainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize)
+    {
+        _model = model;
+        _loss = loss;
+        _optimizer = optimizer;
+        if (model.OutputShape.Length != 1)
+            throw new ArgumentException($"{loss.Name} needs a model output of one dimension per sample (classes), but the model outputs [{string.Join(", ", model.OutputShape)}].");
+        _classes = model.OutputShape[0];
+        Workspace = model.CreateWorkspace(batchSize, training: true);
+    }
+
+    public ModelWorkspace Workspace { get; }
+
+    /// <summary>One step on <paramref name="count"/> samples; returns the mean loss of the batch.</summary>
+    public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
+    {
+        if (targets.Length < count)
+            throw new ArgumentException($"{count} samples but only {targets.Length} targets.", nameof(targets));
+        ModelWorkspace ws = Workspace;
+        ws.SetInput(inputs, count);
+        _optimizer.ZeroGrad();
+        _model.Forward(ws);
+        float loss = _loss.Compute(ws.Output.AsSpan(0, count * _classes), targets[..count], ws.OutputGrad.AsSpan(0, count * _classes), count, _classes);
+        _model.Backward(ws);
+        _optimizer.Step();
+        return loss;
+    }
+
+    /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>
+    public float Step(Tensor inputs, ReadOnlySpan<int> targets) => Step(inputs.Data, targets, inputs.Shape[0]);
+}

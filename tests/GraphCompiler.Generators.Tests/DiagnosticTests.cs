@@ -1,0 +1,214 @@
+// One test per diagnostic id: the id, the whole message, and the exact span it is reported at ([| |] marks the span).
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace GraphCompiler.Generators.Tests;
+
+public class DiagnosticTests
+{
+    private const string Usings = "using GraphCompiler;\nusing GraphCompiler.Nn;\nnamespace Test;\n";
+
+    /// <summary>Runs the generator on <paramref name="marked"/> and asserts exactly one diagnostic, at the marked span.</summary>
+    private static void Expect(string marked, string id, string message)
+    {
+        string source = Usings + marked;
+        int start = source.IndexOf("[|", StringComparison.Ordinal);
+        int end = source.IndexOf("|]", StringComparison.Ordinal) - 2;
+        Assert.True(start >= 0 && end >= start, "test source needs a [| |] marker");
+        source = source.Replace("[|", "").Replace("|]", "");
+        var result = GeneratorHarness.Run(source);
+        Diagnostic d = Assert.Single(result.GeneratorDiagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal(message, d.GetMessage());
+        Assert.Equal(source.Substring(start, end - start), source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+    }
+
+    private const string CifarLayers = """
+        [Conv2d(3, 32, kernel: 5, Padding = 2)]  public partial Conv2d Conv1 { get; }
+        [Conv2d(32, 32, kernel: 5, Padding = 2)] public partial Conv2d Conv2 { get; }
+        [Conv2d(32, 64, kernel: 5, Padding = 2)] public partial Conv2d Conv3 { get; }
+        """;
+
+    private const string CifarForward = """
+        [Forward(Input = "N,3,32,32")]
+        Tensor Forward(Tensor x) => x
+            .Apply(Conv1).Relu().MaxPool2d(2)
+            .Apply(Conv2).Relu().MaxPool2d(2)
+            .Apply(Conv3).Relu().MaxPool2d(2)
+            .Flatten()
+            .Apply(Fc1).Relu()
+            .Apply(Fc2);
+        """;
+
+    [Fact]
+    public void GC1001_linear_input_features() => Expect($$"""
+        [Model] public partial class Net
+        {
+        {{CifarLayers}}
+            [Linear([|1000|], 64)] public partial Linear Fc1 { get; }
+            [Linear(64, 10)] public partial Linear Fc2 { get; }
+        {{CifarForward}}
+        }
+        """, "GC1001", "Linear 'Fc1' expects 1000 input features but receives 1024 (Flatten of [N,64,4,4])");
+
+    [Fact]
+    public void GC1002_conv_input_channels() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(3, 32, kernel: 5, Padding = 2)] public partial Conv2d Conv1 { get; }
+            [Conv2d([|16|], 32, kernel: 3)] public partial Conv2d Conv2 { get; }
+            [Forward(Input = "N,3,32,32")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1).Relu().MaxPool2d(2).Apply(Conv2);
+        }
+        """, "GC1002", "Conv2d 'Conv2' expects 16 input channels but receives 32 from [N,32,16,16] (output of MaxPool2d(2) on [N,32,32,32])");
+
+    [Fact]
+    public void GC1003_conv_kernel_larger_than_padded_input() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(1, 4, kernel: [|7|], Padding = 1)] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,1,4,4")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1);
+        }
+        """, "GC1003", "Conv2d 'Conv1' has a 7x7 kernel but its input is only 4x4 (6x6 with padding 1); it receives [N,1,4,4] (the declared input)");
+
+    [Fact]
+    public void GC1003_pool_window_larger_than_input() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(1, 4, kernel: 3)] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,1,5,5")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1).[|MaxPool2d(4)|];
+        }
+        """, "GC1003", "MaxPool2d(4) has a 4x4 window but its input is only 3x3; it receives [N,4,3,3] (output of Conv2d 'Conv1' on [N,1,5,5])");
+
+    [Fact]
+    public void GC1004_linear_on_unflattened_input() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+            [Forward(Input = "N,1,28,28")]
+            Tensor Forward(Tensor x) => x.[|Apply(Fc1)|];
+        }
+        """, "GC1004", "Linear 'Fc1' expects a 2-D input [N,784] but receives [N,1,28,28] (the declared input); call .Flatten() before it");
+
+    [Fact]
+    public void GC1005_log_softmax_dim_out_of_range() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Apply(Fc1).[|LogSoftmax(dim: 2)|];
+        }
+        """, "GC1005", "LogSoftmax over dim 2 is out of range for a 2-D input [N,10] (output of Linear 'Fc1' on [N,784])");
+
+    [Fact]
+    public void GC1006_non_positive_layer_argument() => Expect("""
+        [Model] public partial class Net
+        {
+            [|[Linear(784, 0)]|] public partial Linear Fc1 { get; }
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Apply(Fc1);
+        }
+        """.Replace("[|[Linear(784, 0)]|]", "[[|Linear(784, 0)|]]"), "GC1006", "Linear 'Fc1' needs positive in and out features but is declared Linear(784, 0)");
+
+    [Fact]
+    public void GC2001_unsupported_statement() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x)
+            {
+                [|if (x.Rank > 2) x = x.Flatten();|]
+                return x.Apply(Fc1);
+            }
+        }
+        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax() with constant arguments");
+
+    [Fact]
+    public void GC2002_model_not_partial() => Expect("""
+        [Model] public class [|Net|]
+        {
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Relu();
+        }
+        """, "GC2002", "Model class 'Net' must be declared partial so the generator can add its layers, Forward and Backward");
+
+    [Fact]
+    public void GC2003_missing_forward() => Expect("""
+        [Model] public partial class [|Net|]
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+        }
+        """, "GC2003", "Model 'Net' has no forward method; mark one method with [Forward(Input = \"N,...\")]");
+
+    [Fact]
+    public void GC2004_second_forward() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Relu();
+            [Forward(Input = "N,784")]
+            Tensor [|Again|](Tensor x) => x.Relu();
+        }
+        """, "GC2004", "Model 'Net' already has a forward method 'Forward'; 'Again' is a second one");
+
+    [Fact]
+    public void GC2005_apply_of_something_not_a_layer() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+            public Linear Other => Fc1;
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Apply([|Other|]);
+        }
+        """, "GC2005", "Apply takes a layer property of this model declared with [Linear] or [Conv2d]; 'Other' is not one");
+
+    [Fact]
+    public void GC2006_bad_input_shape() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward([|Input = "3,32,32"|])]
+            Tensor Forward(Tensor x) => x.Relu();
+        }
+        """, "GC2006", "Forward input shape \"3,32,32\" is invalid: the first dimension must be the batch symbol N, got '3'");
+
+    [Fact]
+    public void GC2007_layer_property_not_partial() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public Linear [|Fc1|] { get; } = null!;
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x) => x.Apply(Fc1);
+        }
+        """, "GC2007", "Layer 'Fc1' must be declared 'public partial Linear Fc1 { get; }' (found 'GraphCompiler.Nn.Linear', not partial)");
+
+    [Fact]
+    public void GC2008_value_used_twice() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(784, 10)] public partial Linear Fc1 { get; }
+            [Forward(Input = "N,784")]
+            Tensor Forward(Tensor x)
+            {
+                var h = x.[|Relu()|];
+                var unused = h.Relu();
+                return h.Apply(Fc1);
+            }
+        }
+        """, "GC2008", "the result of 'Relu' is used 2 times; branches and residual connections are not supported yet, so each value must be used once");
+
+    [Fact]
+    public void GC2009_nested_model() => Expect("""
+        public partial class Outer
+        {
+            [Model] public partial class [|Net|]
+            {
+                [Forward(Input = "N,784")]
+                Tensor Forward(Tensor x) => x.Relu();
+            }
+        }
+        """, "GC2009", "Model class 'Net' must be a top-level class, not nested in 'Outer'");
+}
