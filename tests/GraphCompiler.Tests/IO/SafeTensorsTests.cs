@@ -250,6 +250,19 @@ public sealed class SafeTensorsTests : IDisposable
         AssertBits(0xBD32B104, t["output"].AsFloat()[0]);
     }
 
+    [Theory]
+    [InlineData("Mlp")]
+    [InlineData("CifarNet")]
+    [InlineData("StridedNet")]
+    public void ReferenceFile_RewrittenByUs_IsByteIdenticalToPythonsFile(string model)
+    {
+        string source = ReferencePath(model);
+        SafeTensorFile file = SafeTensors.ReadWithMetadata(source);
+        string copy = Path.Combine(_dir, model + ".safetensors");
+        SafeTensors.Write(copy, file.Tensors, file.Metadata);
+        Assert.Equal(File.ReadAllBytes(source), File.ReadAllBytes(copy));
+    }
+
     // ------------------------------------------------------------------ corruption
 
     private string Craft(string header, int dataBytes, string name = "bad.safetensors") =>
