@@ -210,8 +210,10 @@ public static class Idx
     };
 
     /// <summary>The stream being decoded plus what error messages need to say where the problem is.</summary>
-    private readonly struct Source(Stream stream, string name, bool gzip)
+    private sealed class Source(Stream stream, string name, bool gzip)
     {
+        private long _position;
+
         public bool Gzip => gzip;
 
         /// <summary>Fills as much of <paramref name="buffer"/> as the stream holds; a decoding failure becomes an error naming the file.</summary>
@@ -219,11 +221,15 @@ public static class Idx
         {
             try
             {
-                return stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+                int n = stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+                _position += n;
+                return n;
             }
             catch (InvalidDataException e) when (gzip)
             {
-                throw new InvalidDataException($"file {name}: corrupt gzip stream: {e.Message}", e);
+                // .NET reports every zlib data error as "unsupported compression method", which misleads; say what it means.
+                throw new InvalidDataException(
+                    $"file {name}: corrupt gzip stream after {_position} decompressed bytes: the compressed data is damaged (bad block or checksum), so the file must be fetched again ({e.Message})", e);
             }
         }
 
