@@ -22,6 +22,40 @@ public class TransformTests
     }
 
     [Fact]
+    public void Lookup_matches_the_scalar_gather_at_every_length()
+    {
+        float[] table = Enumerable.Range(0, 256).Select(b => b * 0.5f - 3f).ToArray();
+        for (int n = 0; n <= 100; n++)
+        {
+            byte[] src = Enumerable.Range(0, n).Select(i => (byte)(255 - i * 13)).ToArray();
+            var dst = new float[n + 1];
+            dst[n] = 42f;
+            ToTensor.Lookup(src, dst, table);
+            for (int i = 0; i < n; i++) Assert.Equal(table[src[i]], dst[i]);
+            Assert.Equal(42f, dst[n]);
+        }
+        Assert.Throws<ArgumentException>(() => ToTensor.Lookup([1], new float[1], new float[255]));
+    }
+
+    [Fact]
+    public void Fused_ToTensor_Normalize_is_bit_identical_to_the_two_steps()
+    {
+        // Compose fuses exactly [ToTensor, Normalize]; running the steps one by one must give the same bits.
+        var rng = new Rng(5);
+        byte[] pixels = new byte[3 * 17 * 19];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)rng.NextInt(256);
+        int[] shape = [3, 17, 19];
+        var normalize = new Normalize([0.4914f, 0.4822f, 0.4465f], [0.247f, 0.243f, 0.261f]);
+
+        var fused = new float[pixels.Length];
+        new Compose(new ToTensor(), normalize).Apply(pixels, fused, shape);
+        var stepwise = new float[pixels.Length];
+        new ToTensor().Apply(pixels, stepwise, shape);
+        normalize.Apply(stepwise, shape);
+        Assert.Equal(stepwise.Select(BitConverter.SingleToInt32Bits), fused.Select(BitConverter.SingleToInt32Bits));
+    }
+
+    [Fact]
     public void Normalize_is_per_channel_on_CHW()
     {
         var norm = new Normalize([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
