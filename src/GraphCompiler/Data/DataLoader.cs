@@ -182,11 +182,15 @@ public sealed class DataLoader : IEnumerable<Batch>
             Batch batch = loader.BatchFor(count);
             Span<float> images = batch.Images.Data;
             int size = loader._sampleSize;
-            for (int k = 0; k < count; k++)
+            loader._order.AsSpan(start, count).CopyTo(batch.Indices);
+            if (loader.Dataset is IBatchDataset batched)
             {
-                int index = loader._order[start + k];
-                batch.Indices[k] = index;
-                loader.Dataset.Get(index, images.Slice(k * size, size), out batch.Labels[k]);
+                batched.GetBatch(batch.Indices, images, batch.Labels);
+            }
+            else
+            {
+                for (int k = 0; k < count; k++)
+                    loader.Dataset.Get(batch.Indices[k], images.Slice(k * size, size), out batch.Labels[k]);
             }
             batch.Number = _next;
             batch.Epoch = epoch;

@@ -122,6 +122,36 @@ public class MnistDatasetTests
     }
 
     [Fact]
+    public void GetBatch_equals_Get_per_sample_and_the_loader_uses_it()
+    {
+        MnistDataset d = MnistDataset.Load(SubsetFiles.Directory, train: false, new Compose(new ToTensor(), new Normalize([0.2860f], [0.3530f])));
+        int[] indices = [1999, 0, 7, 7, 1234, 3];
+        var batch = new float[indices.Length * 784];
+        var labels = new int[indices.Length];
+        d.GetBatch(indices, batch, labels);
+        var one = new float[784];
+        for (int k = 0; k < indices.Length; k++)
+        {
+            d.Get(indices[k], one, out int label);
+            Assert.Equal(label, labels[k]);
+            Assert.True(one.AsSpan().SequenceEqual(batch.AsSpan(k * 784, 784)));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => d.GetBatch([0, 2000], new float[2 * 784], new int[2]));
+        Assert.Throws<ArgumentException>(() => d.GetBatch([0, 1], new float[784], new int[2]));
+
+        var loader = new DataLoader(d, batchSize: 100, shuffle: true, seed: 11);
+        foreach (Batch b in loader)
+        {
+            for (int k = 0; k < b.Count; k += 37)
+            {
+                d.Get(b.Indices[k], one, out int label);
+                Assert.Equal(label, b.Labels[k]);
+                Assert.True(one.AsSpan().SequenceEqual(b.Images.Data.AsSpan(k * 784, 784)));
+            }
+        }
+    }
+
+    [Fact]
     public void Get_checks_index_and_span()
     {
         MnistDataset d = MnistDataset.FromFiles(
