@@ -174,7 +174,10 @@ public sealed class DataLoader : IEnumerable<Batch>
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_next >= loader.Count)
             {
+                // An exhausted enumeration no longer touches the buffers, so the next epoch may start even if
+                // a hand-written loop forgets to dispose this one.
                 _current = null;
+                if (ReferenceEquals(loader._active, this)) loader._active = null;
                 return false;
             }
             int start = _next * loader.BatchSize;

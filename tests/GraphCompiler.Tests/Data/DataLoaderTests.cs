@@ -63,9 +63,11 @@ public class DataLoaderTests
     [Fact]
     public void Drop_last_drops_only_the_final_partial_batch()
     {
-        var loader = new DataLoader(new IndexDataset(10, 1), batchSize: 4, shuffle: true, dropLast: true, seed: 3);
+        var dataset = new IndexDataset(10, 1);
+        var loader = new DataLoader(dataset, batchSize: 4, shuffle: true, dropLast: true, seed: 3);
         List<int> seen = EpochIndices(loader);
         Assert.Equal(8, seen.Count);
+        Assert.Equal(8, dataset.Gets); // dropped samples are never even fetched
         Assert.Equal(8, seen.Distinct().Count());
         int[] order = new int[10];
         loader.EpochOrder(0, order);
@@ -165,6 +167,7 @@ public class DataLoaderTests
         Assert.False(e.MoveNext());
         Assert.False(e.MoveNext());
         Assert.Throws<NotSupportedException>(() => e.Reset());
+        using (IEnumerator<Batch> next = loader.GetEnumerator()) Assert.True(next.MoveNext()); // exhausted frees the loader
         e.Dispose();
         Assert.Throws<ObjectDisposedException>(() => e.MoveNext());
     }
