@@ -1,0 +1,274 @@
+// 2-D convolution on the CPU (NCHW, groups = 1, dilation = 1): im2col + packed GEMM forward, GEMM + col2im backward.
+using System.Buffers;
+using System.Numerics.Tensors;
+using static GraphCompiler.Backends.Cpu.LinearKernels;
+
+namespace GraphCompiler.Backends.Cpu;
+
+/// <summary>
+/// Legend: N batch, C in channels, F out channels, H×W input, P = OutH·OutW output pixels, K = C·kh·kw patch size.
+/// Every image is one GEMM, so the batch is split across cores and each GEMM stays on its thread; a single image
+/// (or a small batch) lets the GEMM itself go parallel instead.
+/// </summary>
+public static class Conv2dKernels
+{
+    // Below this many multiply-adds per call, splitting images across threads costs more than it saves.
+    private const long ParallelThresholdMacs = 1_000_000;
+
+    [ThreadStatic] private static float[]? t_col;
+
+    /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
+    {
+        Check(g, n, x.Length, y.Length, w.Length);
+        if (!b.IsEmpty) CheckLength(b, g.OutChannels, nameof(b));
+        var geo = g;
+        int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
+        unsafe
+        {
+            fixed (float* px = x, pw = w, pb = b, py = y)
+            {
+                nint xp = (nint)px, wp = (nint)pw, bp = (nint)pb, yp = (nint)py;
+                int bLen = b.Length, wLen = w.Length;
+                ForEachImage(geo, n, (img, nested) =>
+                {
+                    int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
+                    var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
+                    var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
+                    var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
+                    Span<float> col = Scratch(ref t_col, k * p);                                // col (K, P)
+                    Im2Col(xi, col, geo);
+                    if (bLen > 0)
+                        for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
+                    Gemm.Multiply(false, false, f, p, k, new ReadOnlySpan<float>((float*)wp, wLen), k, col, p, yi, p,
+                        accumulate: bLen > 0, allowParallel: !nested);
+                });
+            }
+        }
+    }
+
+    /// <summary>dx (N, C, H, W) = convᵀ(dy (N, F, OutH, OutW), w): per image dcol (K, P) = wᵀ · dy, then col2im. Overwrites dx.</summary>
+    public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
+    {
+        Check(g, n, dx.Length, dy.Length, w.Length);
+        var geo = g;
+        int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
+        unsafe
+        {
+            fixed (float* pdy = dy, pw = w, pdx = dx)
+            {
+                nint dyp = (nint)pdy, wp = (nint)pw, dxp = (nint)pdx;
+                int wLen = w.Length;
+                ForEachImage(geo, n, (img, nested) =>
+                {
+                    int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
+                    var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
+                    var dxi = new Span<float>((float*)dxp + (long)img * inSize, inSize);           // dx (C, H, W)
+                    Span<float> dcol = Scratch(ref t_col, k * p);                                  // dcol (K, P)
+                    Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp, wLen), k, dyi, p, dcol, p,
+                        accumulate: false, allowParallel: !nested);
+                    Col2Im(dcol, dxi, geo);
+                });
+            }
+        }
+    }
+
+    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · rowᵀ; db (F) += Σ dy. Accumulates.</summary>
+    public static void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, Span<float> db, in Conv2dGeometry g, int n)
+    {
+        Check(g, n, x.Length, dy.Length, dw.Length);
+        if (!db.IsEmpty) CheckLength(db, g.OutChannels, nameof(db));
+        var geo = g;
+        int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
+        int f = g.OutChannels, k = g.PatchSize, p = g.OutH * g.OutW;
+        bool hasBias = !db.IsEmpty;
+        int chunks = ChunkCount(geo, n);
+        // Each chunk of images sums into its own (dw, db) partial; partials are added into the caller's grads at the end.
+        int partialSize = f * k + f;
+        float[] partials = ArrayPool<float>.Shared.Rent(chunks * partialSize);
+        try
+        {
+            unsafe
+            {
+                fixed (float* pdy = dy, px = x, ppart = partials)
+                {
+                    nint dyp = (nint)pdy, xp = (nint)px, partp = (nint)ppart;
+                    void Chunk(int chunk, bool nested)
+                    {
+                        var part = new Span<float>((float*)partp + (long)chunk * partialSize, partialSize);
+                        Span<float> dwPart = part.Slice(0, f * k), dbPart = part.Slice(f * k, f); // dw (F, K), db (F)
+                        dbPart.Clear();
+                        var (start, end) = ChunkRange(chunk, chunks, n);
+                        for (int img = start; img < end; img++)
+                        {
+                            var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
+                            var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
+                            Span<float> row = Scratch(ref t_col, p * k);                                   // row (P, K)
+                            Im2Row(xi, row, geo);
+                            Gemm.Multiply(false, false, f, k, p, dyi, p, row, k, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            if (hasBias)
+                                for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
+                        }
+                        if (end == start) dwPart.Clear();
+                    }
+                    if (chunks == 1) Chunk(0, nested: false);
+                    else Parallel.For(0, chunks, c => Chunk(c, nested: true));
+                }
+            }
+            for (int c = 0; c < chunks; c++)
+            {
+                var part = partials.AsSpan(c * partialSize, partialSize);
+                TensorPrimitives.Add(dw.Slice(0, f * k), part.Slice(0, f * k), dw.Slice(0, f * k));
+                if (hasBias) TensorPrimitives.Add(db.Slice(0, f), part.Slice(f * k, f), db.Slice(0, f));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    private static void Check(in Conv2dGeometry g, int n, int inputLength, int outputLength, int weightLength)
+    {
+        if (g.OutH <= 0 || g.OutW <= 0 || g.StrideH <= 0 || g.StrideW <= 0)
+            throw new ArgumentException($"Conv2d geometry {g} gives no output pixels.");
+        if (inputLength < (long)n * g.InChannels * g.InH * g.InW) throw new ArgumentException($"Conv2d input has {inputLength} elements, {g} with N={n} needs {(long)n * g.InChannels * g.InH * g.InW}.");
+        if (outputLength < (long)n * g.OutChannels * g.OutH * g.OutW) throw new ArgumentException($"Conv2d output has {outputLength} elements, {g} with N={n} needs {(long)n * g.OutChannels * g.OutH * g.OutW}.");
+        if (weightLength < (long)g.OutChannels * g.PatchSize) throw new ArgumentException($"Conv2d weight has {weightLength} elements, {g} needs {(long)g.OutChannels * g.PatchSize}.");
+    }
+
+    private static int ChunkCount(in Conv2dGeometry g, int n)
+    {
+        long macs = (long)n * g.OutChannels * g.PatchSize * g.OutH * g.OutW;
+        return macs < ParallelThresholdMacs ? 1 : Math.Min(n, Environment.ProcessorCount);
+    }
+
+    private static (int Start, int End) ChunkRange(int chunk, int chunks, int n) => ((int)((long)n * chunk / chunks), (int)((long)n * (chunk + 1) / chunks));
+
+    /// <summary>Runs body(image, nested) for every image: split across cores in contiguous chunks, or serially when small.</summary>
+    private static void ForEachImage(Conv2dGeometry g, int n, Action<int, bool> body)
+    {
+        int chunks = ChunkCount(g, n);
+        if (chunks == 1)
+        {
+            for (int img = 0; img < n; img++) body(img, false);
+            return;
+        }
+        Parallel.For(0, chunks, c =>
+        {
+            var (start, end) = ChunkRange(c, chunks, n);
+            for (int img = start; img < end; img++) body(img, true);
+        });
+    }
+
+    private static Span<float> Scratch(ref float[]? slot, int length)
+    {
+        if (slot is null || slot.Length < length) slot = GC.AllocateUninitializedArray<float>(length);
+        return slot.AsSpan(0, length);
+    }
+
+    // For kernel column kj, the output columns whose input column ow·s − pad + kj lies inside [0, W).
+    private static (int Start, int End) ValidRange(int kOffset, int stride, int pad, int inSize, int outSize)
+    {
+        int start = Math.Max(0, (pad - kOffset + stride - 1) / stride);
+        int end = Math.Min(outSize, (inSize - 1 + pad - kOffset) / stride + 1);
+        if (inSize - 1 + pad - kOffset < 0) end = 0;
+        return (start, Math.Max(start, end));
+    }
+
+    /// <summary>col (K, P): row (c, ki, kj) holds x[c, oh·sh − ph + ki, ow·sw − pw + kj] for every output pixel, 0 in the padding.</summary>
+    internal static void Im2Col(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
+    {
+        int oh = g.OutH, ow = g.OutW, p = oh * ow;
+        int r = 0;
+        for (int c = 0; c < g.InChannels; c++)
+        {
+            var plane = x.Slice(c * g.InH * g.InW, g.InH * g.InW); // x (H, W)
+            for (int ki = 0; ki < g.KernelH; ki++)
+            {
+                for (int kj = 0; kj < g.KernelW; kj++, r++)
+                {
+                    var dst = col.Slice(r * p, p);
+                    var (o0, o1) = ValidRange(kj, g.StrideW, g.PadW, g.InW, ow);
+                    for (int y = 0; y < oh; y++)
+                    {
+                        var d = dst.Slice(y * ow, ow);
+                        int ih = y * g.StrideH - g.PadH + ki;
+                        if ((uint)ih >= (uint)g.InH || o0 >= o1) { d.Clear(); continue; }
+                        d.Slice(0, o0).Clear();
+                        d.Slice(o1).Clear();
+                        var src = plane.Slice(ih * g.InW);
+                        int iw0 = o0 * g.StrideW - g.PadW + kj;
+                        if (g.StrideW == 1) src.Slice(iw0, o1 - o0).CopyTo(d.Slice(o0));
+                        else for (int o = o0, iw = iw0; o < o1; o++, iw += g.StrideW) d[o] = src[iw];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: dx (C, H, W) = Σ over patches of dcol (K, P). Overwrites dx.</summary>
+    internal static void Col2Im(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
+    {
+        dx.Slice(0, g.InChannels * g.InH * g.InW).Clear();
+        int oh = g.OutH, ow = g.OutW, p = oh * ow;
+        int r = 0;
+        for (int c = 0; c < g.InChannels; c++)
+        {
+            var plane = dx.Slice(c * g.InH * g.InW, g.InH * g.InW); // dx (H, W)
+            for (int ki = 0; ki < g.KernelH; ki++)
+            {
+                for (int kj = 0; kj < g.KernelW; kj++, r++)
+                {
+                    var src = dcol.Slice(r * p, p);
+                    var (o0, o1) = ValidRange(kj, g.StrideW, g.PadW, g.InW, ow);
+                    if (o0 >= o1) continue;
+                    for (int y = 0; y < oh; y++)
+                    {
+                        int ih = y * g.StrideH - g.PadH + ki;
+                        if ((uint)ih >= (uint)g.InH) continue;
+                        var s = src.Slice(y * ow, ow);
+                        var dst = plane.Slice(ih * g.InW);
+                        int iw0 = o0 * g.StrideW - g.PadW + kj;
+                        if (g.StrideW == 1)
+                        {
+                            var d = dst.Slice(iw0, o1 - o0);
+                            TensorPrimitives.Add(d, s.Slice(o0, o1 - o0), d);
+                        }
+                        else for (int o = o0, iw = iw0; o < o1; o++, iw += g.StrideW) dst[iw] += s[o];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>row (P, K) = col transposed, built directly: for each output pixel, its patch in (c, ki, kj) order.</summary>
+    internal static void Im2Row(ReadOnlySpan<float> x, Span<float> row, in Conv2dGeometry g)
+    {
+        int oh = g.OutH, ow = g.OutW, k = g.PatchSize, kh = g.KernelH, kw = g.KernelW;
+        for (int y = 0; y < oh; y++)
+        {
+            int ih0 = y * g.StrideH - g.PadH;
+            for (int xo = 0; xo < ow; xo++)
+            {
+                var dst = row.Slice((y * ow + xo) * k, k);
+                int iw0 = xo * g.StrideW - g.PadW;
+                // The kernel columns that land inside the image are one contiguous run of the input row.
+                int j0 = Math.Max(0, -iw0), j1 = Math.Min(kw, g.InW - iw0);
+                for (int c = 0; c < g.InChannels; c++)
+                {
+                    var plane = x.Slice(c * g.InH * g.InW, g.InH * g.InW);
+                    for (int ki = 0; ki < kh; ki++)
+                    {
+                        var d = dst.Slice((c * kh + ki) * kw, kw);
+                        int ih = ih0 + ki;
+                        if ((uint)ih >= (uint)g.InH || j0 >= j1) { d.Clear(); continue; }
+                        d.Slice(0, j0).Clear();
+                        d.Slice(j1).Clear();
+                        plane.Slice(ih * g.InW + iw0 + j0, j1 - j0).CopyTo(d.Slice(j0));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+// The one matrix multiply every Linear and Conv2d kernel is built on: packed, cache-blocked, register-tiled SIMD GEMM.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace GraphCompiler.Backends.Cpu;
+
+/// <summary>
+/// C (m, n) = op(A) (m, k) · op(B) (k, n), or C += … when <c>accumulate</c> is set. Row-major, with leading
+/// dimensions. The structure is BLIS's: B is packed into KC×NC panels (L3), A into MC×KC blocks (L2), and an
+/// MR×NR micro-kernel keeps the whole C tile in registers while streaming one KC×NR sliver of B from L1.
+/// Packing also absorbs the transpositions, so the micro-kernel only ever sees one layout.
+/// </summary>
+public static class Gemm
+{
+    // Register tile: 8×32 on AVX-512 (16 zmm accumulators of 32), 6×16 on AVX2 (12 ymm of 16).
+    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    internal static readonly int Mr = Use512 ? 8 : 6;
+    internal static readonly int Nr = Use512 ? 32 : 16;
+
+    // Cache blocks: a KC×NR sliver of B (24 KiB) stays in L1, an MC×KC block of A (~190 KiB) in L2.
+    private const int Kc = 192;
+    private static readonly int Mc = Use512 ? 256 : 252;
+    private const int Nc = 3072;
+
+    // Below this many multiply-adds, Parallel.For's wake-up cost (~10–20 µs) exceeds the gain on 2 cores.
+    private const long ParallelThresholdMacs = 2_000_000;
+
+    // Per-thread packing buffers, 64-byte aligned so every packed vector load stays within one cache line.
+    // Grown on demand and kept for the thread's life, so steady-state calls allocate nothing.
+    [ThreadStatic] private static AlignedBuffer? t_packA;
+    [ThreadStatic] private static AlignedBuffer? t_packB;
+
+    /// <summary>C = op(A)·op(B) (or C += … when <paramref name="accumulate"/>), multi-threaded when large enough.</summary>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)
+        => Multiply(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, allowParallel: true);
+
+    /// <summary>As above; <paramref name="allowParallel"/> false keeps it on the calling thread (for callers already running in parallel).</summary>
+    public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, bool allowParallel)
+    {
+        if (m <= 0 || n <= 0) return;
+        CheckSizes(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (k <= 0)
+        {
+            if (!accumulate)
+                for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            return;
+        }
+        bool parallel = allowParallel && Environment.ProcessorCount > 1 && (long)m * n * k >= ParallelThresholdMacs;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc);
+            job.Run(accumulate, parallel);
+        }
+    }
+
+    private static void CheckSizes(bool transA, bool transB, int m, int n, int k, int aLen, int lda, int bLen, int ldb, int cLen, int ldc)
+    {
+        // Each operand must reach its last element; checked here once so the unsafe loops need no bounds checks.
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (aCols > 0 && (lda < aCols || (long)(aRows - 1) * lda + aCols > aLen))
+            throw new ArgumentException($"A ({aRows}×{aCols}, lda {lda}) does not fit in {aLen} elements.");
+        if (bCols > 0 && (ldb < bCols || (long)(bRows - 1) * ldb + bCols > bLen))
+            throw new ArgumentException($"B ({bRows}×{bCols}, ldb {ldb}) does not fit in {bLen} elements.");
+        if (ldc < n || (long)(m - 1) * ldc + n > cLen)
+            throw new ArgumentException($"C ({m}×{n}, ldc {ldc}) does not fit in {cLen} elements.");
+    }
+
+    private static unsafe float* Scratch(ref AlignedBuffer? slot, int length)
+    {
+        if (slot is null || slot.Length < length) { slot?.Dispose(); slot = new AlignedBuffer(length); }
+        return slot.Pointer;
+    }
+
+    /// <summary>Native, 64-byte aligned float storage, freed when the owning thread's buffer is replaced or collected.</summary>
+    private sealed unsafe class AlignedBuffer(int length) : IDisposable
+    {
+        public float* Pointer { get; private set; } = (float*)NativeMemory.AlignedAlloc((nuint)length * sizeof(float), 64);
+        public int Length { get; } = length;
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Pointer);
+            Pointer = null;
+            GC.SuppressFinalize(this);
+        }
+
+        ~AlignedBuffer() => NativeMemory.AlignedFree(Pointer);
+    }
+
+    /// <summary>One multiply's operands as raw pointers, so worker threads can share them.</summary>
+    private readonly unsafe struct Job(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        private readonly float* _a = a, _b = b, _c = c;
+
+        public void Run(bool accumulate, bool parallel)
+        {
+            int mr = Mr, nr = Nr;
+            for (int jc = 0; jc < n; jc += Nc)
+            {
+                int nc = Math.Min(Nc, n - jc);
+                for (int pc = 0; pc < k; pc += Kc)
+                {
+                    int kc = Math.Min(Kc, k - pc);
+                    bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
+                    float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
+                    {
+                        PackB(bp, pc, kc, jc, nc);
+                        if (!parallel)
+                        {
+                            for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
+                        }
+                        else
+                        {
+                            // Split M into at least one block per core; each worker packs its own A block.
+                            int threads = Environment.ProcessorCount;
+                            int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, mr));
+                            int blocks = (m + mc - 1) / mc;
+                            Job self = this;
+                            nint bpp = (nint)bp;
+                            int rows = m;
+                            Parallel.For(0, blocks, blk =>
+                            {
+                                int ic = blk * mc;
+                                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc)
+        {
+            int mr = Mr, nr = Nr;
+            float* ap = Scratch(ref t_packA, RoundUp(mc, mr) * kc);
+            {
+                PackA(ap, ic, mc, pc, kc);
+                float* cBlock = _c + (long)ic * ldc + jc;
+                for (int jr = 0; jr < nc; jr += nr)
+                {
+                    int nw = Math.Min(nr, nc - jr);
+                    for (int ir = 0; ir < mc; ir += mr)
+                    {
+                        int mh = Math.Min(mr, mc - ir);
+                        MicroTile(kc, ap + (long)ir * kc, bp + (long)jr * kc, cBlock + (long)ir * ldc + jr, ldc, mh, nw, acc);
+                    }
+                }
+            }
+        }
+
+        // Packed A: per MR-row sliver, for each p the MR values op(A)(i..i+MR, p); rows past m are zero.
+        private void PackA(float* dst, int ic, int mc, int pc, int kc)
+        {
+            int mr = Mr;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int rows = Math.Min(mr, mc - ir);
+                float* d = dst + (long)ir * kc;
+                if (rows < mr) new Span<float>(d, mr * kc).Clear();
+                if (!transA)
+                {
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float* src = _a + (long)(ic + ir + r) * lda + pc;
+                        for (int p = 0; p < kc; p++) d[p * mr + r] = src[p];
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = _a + (long)(pc + p) * lda + ic + ir;
+                        for (int r = 0; r < rows; r++) d[p * mr + r] = src[r];
+                    }
+                }
+            }
+        }
+
+        // Packed B: per NR-column sliver, for each p the NR values op(B)(p, j..j+NR); columns past n are zero.
+        private void PackB(float* dst, int pc, int kc, int jc, int nc)
+        {
+            int nr = Nr;
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* d = dst + (long)jr * kc;
+                if (!transB)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = _b + (long)(pc + p) * ldb + jc + jr;
+                        new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d + p * nr, cols));
+                        if (cols < nr) new Span<float>(d + p * nr + cols, nr - cols).Clear();
+                    }
+                }
+                else
+                {
+                    if (cols < nr) new Span<float>(d, nr * kc).Clear();
+                    for (int col = 0; col < cols; col++)
+                    {
+                        float* src = _b + (long)(jc + jr + col) * ldb + pc;
+                        for (int p = 0; p < kc; p++) d[p * nr + col] = src[p];
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc)
+    {
+        int mr = Mr, nr = Nr;
+        if (mh == mr && nw == nr)
+        {
+            if (Use512) Kernel8x32(kc, a, b, c, ldc, acc);
+            else Kernel6x16(kc, a, b, c, ldc, acc);
+            return;
+        }
+        // Edge tile: compute the full tile into a scratch tile, then copy the valid part out.
+        float* tile = stackalloc float[8 * 32];
+        if (Use512) Kernel8x32(kc, a, b, tile, nr, false);
+        else Kernel6x16(kc, a, b, tile, nr, false);
+        for (int i = 0; i < mh; i++)
+        {
+            float* src = tile + i * nr, dst = c + (long)i * ldc;
+            if (acc) for (int j = 0; j < nw; j++) dst[j] += src[j];
+            else for (int j = 0; j < nw; j++) dst[j] = src[j];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc)
+    {
+        // 16 accumulators: rows 0..7 × two 16-wide halves. Each step: 2 loads of B, 8 broadcasts of A, 16 FMAs.
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
+            Vector512<float> av = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(av, b0, c00); c01 = Vector512.FusedMultiplyAdd(av, b1, c01);
+            av = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(av, b0, c10); c11 = Vector512.FusedMultiplyAdd(av, b1, c11);
+            av = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(av, b0, c20); c21 = Vector512.FusedMultiplyAdd(av, b1, c21);
+            av = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(av, b0, c30); c31 = Vector512.FusedMultiplyAdd(av, b1, c31);
+            av = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(av, b0, c40); c41 = Vector512.FusedMultiplyAdd(av, b1, c41);
+            av = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(av, b0, c50); c51 = Vector512.FusedMultiplyAdd(av, b1, c51);
+            av = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61);
+            av = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
+            a += 8; b += 32;
+        }
+        Store512(c, c00, c01, acc); c += ldc;
+        Store512(c, c10, c11, acc); c += ldc;
+        Store512(c, c20, c21, acc); c += ldc;
+        Store512(c, c30, c31, acc); c += ldc;
+        Store512(c, c40, c41, acc); c += ldc;
+        Store512(c, c50, c51, acc); c += ldc;
+        Store512(c, c60, c61, acc); c += ldc;
+        Store512(c, c70, c71, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc)
+    {
+        if (acc) { lo += Vector512.Load(c); hi += Vector512.Load(c + 16); }
+        lo.Store(c); hi.Store(c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc)
+    {
+        // 12 accumulators of the 16 ymm registers AVX2 has; the rest hold B and the broadcast.
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> av = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(av, b0, c00); c01 = Vector256.FusedMultiplyAdd(av, b1, c01);
+            av = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(av, b0, c10); c11 = Vector256.FusedMultiplyAdd(av, b1, c11);
+            av = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(av, b0, c20); c21 = Vector256.FusedMultiplyAdd(av, b1, c21);
+            av = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(av, b0, c30); c31 = Vector256.FusedMultiplyAdd(av, b1, c31);
+            av = Vector256.Create(a[4]);
+            c40 = Vector256.FusedMultiplyAdd(av, b0, c40); c41 = Vector256.FusedMultiplyAdd(av, b1, c41);
+            av = Vector256.Create(a[5]);
+            c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
+            a += 6; b += 16;
+        }
+        Store256(c, c00, c01, acc); c += ldc;
+        Store256(c, c10, c11, acc); c += ldc;
+        Store256(c, c20, c21, acc); c += ldc;
+        Store256(c, c30, c31, acc); c += ldc;
+        Store256(c, c40, c41, acc); c += ldc;
+        Store256(c, c50, c51, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc)
+    {
+        if (acc) { lo += Vector256.Load(c); hi += Vector256.Load(c + 8); }
+        lo.Store(c); hi.Store(c + 8);
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+}

@@ -1,0 +1,52 @@
+// log_softmax over the last dimension on the CPU: a max-shifted log-sum-exp per row, and its vector-Jacobian product.
+using System.Numerics.Tensors;
+using static GraphCompiler.Backends.Cpu.LinearKernels;
+
+namespace GraphCompiler.Backends.Cpu;
+
+public static class LogSoftmaxKernels
+{
+    [ThreadStatic] private static float[]? t_row;
+
+    internal static Span<float> RowScratch(int c)
+    {
+        if (t_row is null || t_row.Length < c) t_row = new float[Math.Max(c, 64)];
+        return t_row.AsSpan(0, c);
+    }
+
+    /// <summary>y (n, c) = x − logΣexp(x) per row. y may be x.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int n, int c)
+    {
+        CheckLength(x, (long)n * c, nameof(x)); CheckLength(y, (long)n * c, nameof(y));
+        Span<float> e = RowScratch(c); // exp(x − max) (c)
+        for (int i = 0; i < n; i++)
+        {
+            var xi = x.Slice(i * c, c);
+            float lse = LogSumExp(xi, e);
+            TensorPrimitives.Subtract(xi, lse, y.Slice(i * c, c));
+        }
+    }
+
+    /// <summary>dx (n, c) = dy − exp(y)·Σdy per row, with y the forward output. dx may be dy.</summary>
+    public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int n, int c)
+    {
+        CheckLength(y, (long)n * c, nameof(y)); CheckLength(dy, (long)n * c, nameof(dy)); CheckLength(dx, (long)n * c, nameof(dx));
+        Span<float> p = RowScratch(c); // softmax = exp(y) (c)
+        for (int i = 0; i < n; i++)
+        {
+            var dyi = dy.Slice(i * c, c);
+            float s = TensorPrimitives.Sum(dyi);
+            TensorPrimitives.Exp(y.Slice(i * c, c), p);
+            TensorPrimitives.MultiplyAdd(p, -s, dyi, dx.Slice(i * c, c));
+        }
+    }
+
+    /// <summary>log Σ exp(x), shifted by the max so no term overflows; scratch receives exp(x − max).</summary>
+    internal static float LogSumExp(ReadOnlySpan<float> x, Span<float> scratch)
+    {
+        float max = TensorPrimitives.Max(x);
+        TensorPrimitives.Subtract(x, max, scratch);
+        TensorPrimitives.Exp(scratch, scratch);
+        return max + MathF.Log(TensorPrimitives.Sum(scratch));
+    }
+}
