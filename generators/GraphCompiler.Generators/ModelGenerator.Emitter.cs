@@ -21,6 +21,8 @@ namespace GraphCompiler.Generators
                 w.Line("// Backward is derived from each op's VJP rule. Shape legend: N = batch, C = channels, H x W = spatial.");
                 w.Line("#nullable enable");
                 w.Line();
+                w.Line("using System;");
+                w.Line("using System.Collections.Generic;");
                 w.Line("using GraphCompiler;");
                 w.Line("using GraphCompiler.Backends.Cpu;");
                 w.Line("using GraphCompiler.Nn;");
@@ -85,10 +87,10 @@ namespace GraphCompiler.Generators
 
             private static void EmitShapes(Writer w, Schedule s)
             {
-                w.Line($"/// <summary>Input per sample: {s.Input.Comment}.</summary>");
+                w.Line($"/// <summary>Shape of one input sample; the model takes {s.Input.Comment}.</summary>");
                 w.Line($"public static readonly int[] InputShape = {Ints(s.Input.SampleDims)};");
                 w.Line();
-                w.Line($"/// <summary>Output per sample: {s.Output.Comment}.</summary>");
+                w.Line($"/// <summary>Shape of one output sample; the model gives {s.Output.Comment}.</summary>");
                 w.Line($"public static readonly int[] OutputShape = {Ints(s.Output.SampleDims)};");
                 w.Line();
                 w.Line("int[] ICompiledModel.InputShape => InputShape;");

@@ -101,7 +101,7 @@ namespace GraphCompiler.Generators
                     var argSites = new List<int>();
                     if (syntax?.ArgumentList is { } list)
                         foreach (AttributeArgumentSyntax a in list.Arguments.Where(a => a.NameEquals is null))
-                            argSites.Add(Site(a));
+                            argSites.Add(Site(a.Expression));
 
                     var args = attr.ConstructorArguments.Select(a => a.Value is int v ? v : 0).ToList();
                     int Named(string key, int fallback) =>

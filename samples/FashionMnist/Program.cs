@@ -1,28 +1,51 @@
-// Entry point of the FashionMnist sample; for now it loads the data and times a pass of the DataLoader (training comes with the model).
-using System.Diagnostics;
+// The main job: train the tutorial MLP on Fashion-MNIST with SGD (lr 0.01, batch 64) and report test accuracy and speed.
+//
+//   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR]
+//
+// Data comes from --data, else from Debian's dataset-fashion-mnist package if installed, else from the 10k/2k subset
+// embedded in this program, so a fresh clone trains with no download.
+using System.CommandLine;
 using FashionMnist;
 using GraphCompiler.Data;
+using GraphCompiler.Nn;
+using GraphCompiler.Optim;
+using GraphCompiler.Training;
 
-string? directory = args.Length > 0 ? args[0] : null;
-MnistDataset train = FashionMnistData.Load(train: true, directory);
-MnistDataset test = FashionMnistData.Load(train: false, directory);
-Console.WriteLine($"train: {train}");
-Console.WriteLine($"test:  {test}");
-int[] counts = train.ClassCounts();
-for (int c = 0; c < counts.Length; c++)
-    Console.WriteLine($"  {c} {FashionMnistData.ClassNames[c],-12} {counts[c],6}");
+const string DebianDataset = "/usr/share/datasets/fashion-mnist";
 
-var loader = new DataLoader(train, batchSize: 64, shuffle: true, seed: 1);
-for (int epoch = 0; epoch < 3; epoch++)
+var epochsOption = new Option<int>("--epochs") { Description = "Passes over the training set", DefaultValueFactory = _ => 5 };
+var dataOption = new Option<string?>("--data") { Description = "Folder with the four Fashion-MNIST idx files (gzipped or not)" };
+var batchOption = new Option<int>("--batch-size") { Description = "Samples per training step", DefaultValueFactory = _ => 64 };
+var lrOption = new Option<float>("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 0.01f };
+var seedOption = new Option<ulong>("--seed") { Description = "Seed of initialisation and shuffling", DefaultValueFactory = _ => 0UL };
+
+var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    var watch = Stopwatch.StartNew();
-    long samples = 0;
-    double sum = 0;
-    foreach (Batch batch in loader)
-    {
-        samples += batch.Count;
-        sum += batch.Images.Data[0];
-    }
-    watch.Stop();
-    Console.WriteLine($"epoch {epoch}: {loader.Count} batches, {samples} samples in {watch.Elapsed.TotalMilliseconds:F1} ms ({samples / watch.Elapsed.TotalSeconds:F0} samples/s); checksum {sum:F3}");
-}
+    epochsOption, dataOption, batchOption, lrOption, seedOption,
+};
+root.SetAction(parse =>
+{
+    int epochs = parse.GetValue(epochsOption);
+    int batchSize = parse.GetValue(batchOption);
+    ulong seed = parse.GetValue(seedOption);
+    string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
+
+    // 1. Data: pixels scaled to [0, 1], then normalized to [-1, 1], as the PyTorch tutorial's transforms do.
+    MnistDataset train = FashionMnistData.Load(train: true, directory);
+    MnistDataset test = FashionMnistData.Load(train: false, directory);
+    Console.WriteLine($"data: {(directory ?? "embedded subset")}  train {train.Count}  test {test.Count}");
+    var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed);
+
+    // 2. Model: its shapes were checked and its Forward/Backward generated at build time.
+    var model = new Mlp(seed);
+    Console.WriteLine($"model: Mlp, {model.Parameters().Sum(p => p.Count):N0} parameters");
+    foreach (var row in Mlp.Summary)
+        Console.WriteLine($"  {row.Name,-10} {row.Description,-20} [N, {string.Join(", ", row.OutputShape)}]");
+
+    // 3. Training: NLL loss on the log-probabilities, plain SGD; buffers are allocated once here.
+    var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize);
+    FitResult result = Fit.Run(model, trainer, loader, test, epochs, Console.Out);
+    Console.WriteLine(result.ResultLine);
+    return 0;
+});
+return root.Parse(args).Invoke();

@@ -126,7 +126,7 @@ namespace GraphCompiler.Compiler
         {
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (!node.Op!.IsAlias) l.DeclareValue(node, $"{node.Op.Describe(node)}");
+                if (!node.Op!.IsAlias) l.DeclareValue(node, $"output of {node.Op.Describe(node)}");
                 node.Op.Forward(l, node);
             }
         }

@@ -41,12 +41,19 @@ namespace GraphCompiler.Compiler
             for (int i = 0; i < parts.Length; i++)
             {
                 string p = parts[i].Trim();
-                if (i == 0 && p == "N") { dims[i] = Batch; continue; }
+                if (i == 0)
+                {
+                    if (p != "N")
+                    {
+                        error = $"the first dimension must be the batch symbol N, got '{p}'";
+                        return false;
+                    }
+                    dims[i] = Batch;
+                    continue;
+                }
                 if (!int.TryParse(p, out int d) || d <= 0)
                 {
-                    error = i == 0
-                        ? $"the first dimension must be the batch symbol N, got '{p}'"
-                        : $"dimension {i} must be a positive integer, got '{p}'";
+                    error = $"dimension {i} must be a positive integer, got '{p}'";
                     return false;
                 }
                 dims[i] = d;

@@ -14,7 +14,7 @@ public static class GeneratorHarness
     {
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator).ToList();
         paths.Add(typeof(Tensor).Assembly.Location);
-        paths.Add(typeof(GraphCompiler.Compiler.Shape).Assembly.Location);
+        paths.Add(System.Reflection.Assembly.Load("GraphCompiler.Compiler").Location);
         return [.. paths.Distinct().Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
     });
 

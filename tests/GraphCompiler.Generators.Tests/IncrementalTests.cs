@@ -28,7 +28,9 @@ public class IncrementalTests
         CSharpCompilation edited = compilation.ReplaceSyntaxTree(other,
             other.WithChangedText(Microsoft.CodeAnalysis.Text.SourceText.From("namespace Other; public static class Helper { public static int Value => 2; }")));
         driver = driver.RunGenerators(edited);
-        Assert.All(Reasons(driver, ModelGenerator.Steps.Parse), r => Assert.Equal(IncrementalStepRunReason.Cached, r));
+        // The attribute step may re-run its transform (Unchanged) or skip it (Cached); either way its output is equal,
+        // so Compile and the source output downstream are not re-run.
+        Assert.All(Reasons(driver, ModelGenerator.Steps.Parse), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(Reasons(driver, ModelGenerator.Steps.Compile), r => Assert.Equal(IncrementalStepRunReason.Cached, r));
         Assert.NotEmpty(Reasons(driver, ModelGenerator.Steps.Compile));
     }

@@ -7,15 +7,19 @@ public static class Snapshot
 {
     public static string Folder => Path.Combine(GeneratorHarness.RepoRoot, "tests", "GraphCompiler.Generators.Tests", "Snapshots");
 
-    public static void Verify(string name, string actual)
+    public static void Verify(string name, string actual) =>
+        Verify(name, actual,
+            update: Environment.GetEnvironmentVariable("UPDATE_SNAPSHOTS") == "1",
+            ci: string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase));
+
+    public static void Verify(string name, string actual, bool update, bool ci)
     {
         actual = actual.Replace("\r\n", "\n");
         string verified = Path.Combine(Folder, name + ".verified.cs.txt");
         string received = Path.Combine(Folder, name + ".received.cs.txt");
-        bool update = Environment.GetEnvironmentVariable("UPDATE_SNAPSHOTS") == "1";
         if (update)
         {
-            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            if (ci)
                 Assert.Fail("UPDATE_SNAPSHOTS=1 is refused under CI=true: snapshots are reviewed changes, not CI output.");
             File.WriteAllText(verified, actual);
             File.Delete(received);

@@ -14,7 +14,8 @@ public class SnapshotTests
     {
         var result = GeneratorHarness.Run(Sample(sample));
         Assert.Empty(result.GeneratorDiagnostics);
-        Assert.Empty(result.CompileErrors.Select(d => d.ToString()));
+        string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
+        Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
         Snapshot.Verify(hint, result.Generated(hint + ".g.cs"));
     }
 
@@ -35,13 +36,18 @@ public class SnapshotTests
         try
         {
             File.WriteAllText(verified, "line 1\nline 2\n");
-            Snapshot.Verify(name, "line 1\nline 2\n");
-            var ex = Assert.ThrowsAny<Exception>(() => Snapshot.Verify(name, "line 1\nchanged\n"));
+            Snapshot.Verify(name, "line 1\nline 2\n", update: false, ci: false);
+            var ex = Assert.ThrowsAny<Exception>(() => Snapshot.Verify(name, "line 1\nchanged\n", update: false, ci: false));
             Assert.Contains("differs at line 2", ex.Message);
             Assert.Equal("line 1\nchanged\n", File.ReadAllText(received));
             File.Delete(verified);
-            var missing = Assert.ThrowsAny<Exception>(() => Snapshot.Verify(name, "x"));
+            var missing = Assert.ThrowsAny<Exception>(() => Snapshot.Verify(name, "x", update: false, ci: false));
             Assert.Contains("No snapshot", missing.Message);
+            var refused = Assert.ThrowsAny<Exception>(() => Snapshot.Verify(name, "x", update: true, ci: true));
+            Assert.Contains("refused under CI=true", refused.Message);
+            Assert.False(File.Exists(verified));
+            Snapshot.Verify(name, "new text\n", update: true, ci: false);
+            Assert.Equal("new text\n", File.ReadAllText(verified));
         }
         finally
         {

@@ -5,7 +5,7 @@ using GraphCompiler.Nn;
 namespace GraphCompiler.Optim;
 
 /// <summary>Stochastic gradient descent with PyTorch's semantics (momentum, dampening, Nesterov, weight decay).</summary>
-public sealed class Sgd
+public sealed class Sgd : IOptimizer
 {
     private readonly Parameter[] _parameters;
     private readonly float[][] _momentum; // one buffer per parameter (Count), empty when momentum == 0

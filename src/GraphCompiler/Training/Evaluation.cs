@@ -16,6 +16,27 @@ public static class Evaluation
         return new Tensor(ws.Output.AsSpan(0, count * ws.OutputPerSample).ToArray(), [count, .. model.OutputShape]);
     }
 
+    /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace.</summary>
+    public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500)
+    {
+        if (model.OutputShape.Length != 1)
+            throw new ArgumentException($"Accuracy needs one output dimension (classes) but the model outputs [{string.Join(", ", model.OutputShape)}].");
+        int classes = model.OutputShape[0];
+        ModelWorkspace ws = model.CreateWorkspace(Math.Min(batchSize, data.Count), training: false);
+        var loader = new Data.DataLoader(data, ws.Capacity);
+        var predicted = new int[ws.Capacity];
+        long correct = 0;
+        foreach (Data.Batch batch in loader)
+        {
+            ws.SetInput(batch.Images.Data, batch.Count);
+            model.Forward(ws);
+            ArgMax(ws.Output, batch.Count, classes, predicted);
+            for (int i = 0; i < batch.Count; i++)
+                if (predicted[i] == batch.Labels[i]) correct++;
+        }
+        return (float)correct / data.Count;
+    }
+
     /// <summary>Index of the largest value in each row of (n, classes).</summary>
     public static void ArgMax(ReadOnlySpan<float> rows, int n, int classes, Span<int> result)
     {

@@ -1,0 +1,54 @@
+// The epoch loop every sample shares: train over a loader, evaluate, report one line per epoch, total the throughput.
+using System.Diagnostics;
+using GraphCompiler.Data;
+
+namespace GraphCompiler.Training;
+
+/// <summary>What a run of <see cref="Fit.Run"/> measured.</summary>
+public sealed record FitResult(int Epochs, float LastLoss, float TestAccuracy, double TrainSeconds, long TrainSamples)
+{
+    public double SamplesPerSecond => TrainSamples / Math.Max(TrainSeconds, 1e-9);
+
+    /// <summary>The machine-readable last line of a sample: <c>result: test_accuracy=… epochs=… train_seconds=… samples_per_second=…</c>.</summary>
+    public string ResultLine => FormattableString.Invariant(
+        $"result: test_accuracy={TestAccuracy:F4} epochs={Epochs} train_seconds={TrainSeconds:F2} samples_per_second={SamplesPerSecond:F0}");
+}
+
+public static class Fit
+{
+    /// <summary>
+    /// Trains for <paramref name="epochs"/> epochs, evaluating on <paramref name="test"/> after each and writing one line
+    /// per epoch to <paramref name="log"/>; <paramref name="onStep"/> sees each step's number and loss. Only the training
+    /// passes count toward the time and throughput.
+    /// </summary>
+    public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
+        Action<int, float>? onStep = null)
+    {
+        int step = 0;
+        if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
+        double seconds = 0;
+        long samples = 0;
+        float loss = float.NaN, accuracy = float.NaN;
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            var watch = Stopwatch.StartNew();
+            double lossSum = 0;
+            long epochSamples = 0;
+            foreach (Batch batch in train)
+            {
+                float batchLoss = trainer.Step(batch.Images, batch.Labels);
+                onStep?.Invoke(++step, batchLoss);
+                lossSum += (double)batchLoss * batch.Count;
+                epochSamples += batch.Count;
+            }
+            watch.Stop();
+            seconds += watch.Elapsed.TotalSeconds;
+            samples += epochSamples;
+            loss = (float)(lossSum / epochSamples);
+            accuracy = Evaluation.Accuracy(model, test);
+            log.WriteLine(FormattableString.Invariant(
+                $"epoch {epoch}/{epochs}  loss {loss:F4}  test_accuracy {accuracy:F4}  {watch.Elapsed.TotalSeconds:F2} s  {epochSamples / watch.Elapsed.TotalSeconds:F0} samples/s"));
+        }
+        return new FitResult(epochs, loss, accuracy, seconds, samples);
+    }
+}
