@@ -73,7 +73,7 @@ public static class Conv2dKernels
         }
     }
 
-    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · rowᵀ; db (F) += Σ dy. Accumulates.</summary>
+    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · colᵀ; db (F) += Σ dy. Accumulates.</summary>
     public static void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, Span<float> db, in Conv2dGeometry g, int n)
     {
         Check(g, n, x.Length, dy.Length, dw.Length);
@@ -103,9 +103,10 @@ public static class Conv2dKernels
                         {
                             var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
                             var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                            Span<float> row = Scratch(ref t_col, p * k);                                   // row (P, K)
-                            Im2Row(xi, row, geo);
-                            Gemm.Multiply(false, false, f, k, p, dyi, p, row, k, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            Span<float> col = Scratch(ref t_col, k * p);                                   // col (K, P)
+                            Im2Col(xi, col, geo);
+                            // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                            Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
                             if (hasBias)
                                 for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
                         }
@@ -236,36 +237,6 @@ public static class Conv2dKernels
                             TensorPrimitives.Add(d, s.Slice(o0, o1 - o0), d);
                         }
                         else for (int o = o0, iw = iw0; o < o1; o++, iw += g.StrideW) dst[iw] += s[o];
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>row (P, K) = col transposed, built directly: for each output pixel, its patch in (c, ki, kj) order.</summary>
-    internal static void Im2Row(ReadOnlySpan<float> x, Span<float> row, in Conv2dGeometry g)
-    {
-        int oh = g.OutH, ow = g.OutW, k = g.PatchSize, kh = g.KernelH, kw = g.KernelW;
-        for (int y = 0; y < oh; y++)
-        {
-            int ih0 = y * g.StrideH - g.PadH;
-            for (int xo = 0; xo < ow; xo++)
-            {
-                var dst = row.Slice((y * ow + xo) * k, k);
-                int iw0 = xo * g.StrideW - g.PadW;
-                // The kernel columns that land inside the image are one contiguous run of the input row.
-                int j0 = Math.Max(0, -iw0), j1 = Math.Min(kw, g.InW - iw0);
-                for (int c = 0; c < g.InChannels; c++)
-                {
-                    var plane = x.Slice(c * g.InH * g.InW, g.InH * g.InW);
-                    for (int ki = 0; ki < kh; ki++)
-                    {
-                        var d = dst.Slice((c * kh + ki) * kw, kw);
-                        int ih = ih0 + ki;
-                        if ((uint)ih >= (uint)g.InH || j0 >= j1) { d.Clear(); continue; }
-                        d.Slice(0, j0).Clear();
-                        d.Slice(j1).Clear();
-                        plane.Slice(ih * g.InW + iw0 + j0, j1 - j0).CopyTo(d.Slice(j0));
                     }
                 }
             }
