@@ -1,6 +1,8 @@
 // 2-D convolution on the CPU (NCHW, groups = 1, dilation = 1): im2col + packed GEMM forward, GEMM + col2im backward.
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static GraphCompiler.Backends.Cpu.LinearKernels;
 
 namespace GraphCompiler.Backends.Cpu;
@@ -16,6 +18,7 @@ public static class Conv2dKernels
     private const long ParallelThresholdMacs = 1_000_000;
 
     [ThreadStatic] private static float[]? t_col;
+    [ThreadStatic] private static float[]? t_padded;
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
@@ -180,6 +183,7 @@ public static class Conv2dKernels
     /// <summary>col (K, P): row (c, ki, kj) holds x[c, oh·sh − ph + ki, ow·sw − pw + kj] for every output pixel, 0 in the padding.</summary>
     internal static void Im2Col(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
     {
+        if (g.StrideW == 1) { Im2ColStride1(x, col, g); return; }
         int oh = g.OutH, ow = g.OutW, p = oh * ow;
         int r = 0;
         for (int c = 0; c < g.InChannels; c++)
@@ -211,6 +215,7 @@ public static class Conv2dKernels
     /// <summary>The adjoint of <see cref="Im2Col"/>: dx (C, H, W) = Σ over patches of dcol (K, P). Overwrites dx.</summary>
     internal static void Col2Im(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
     {
+        if (g.StrideW == 1) { Col2ImStride1(dcol, dx, g); return; }
         dx.Slice(0, g.InChannels * g.InH * g.InW).Clear();
         int oh = g.OutH, ow = g.OutW, p = oh * ow;
         int r = 0;
@@ -241,5 +246,83 @@ public static class Conv2dKernels
                 }
             }
         }
+    }
+
+    // With unit column stride, every im2col row segment is ow consecutive floats of a zero-padded copy of the
+    // plane, so copying the input once into padding turns the whole transform into short vector copies with no
+    // per-segment clipping — the clipped version spent more time in bookkeeping than the GEMM spent computing.
+
+    /// <summary>padded (C, H + 2ph, W + 2pw) = x with a zero border (or, for the adjoint, the border dropped).</summary>
+    private static unsafe Span<float> PaddedScratch(in Conv2dGeometry g, out int hp, out int wp)
+    {
+        hp = g.InH + 2 * g.PadH; wp = g.InW + 2 * g.PadW;
+        return Scratch(ref t_padded, g.InChannels * hp * wp);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2ColStride1(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, p = oh * ow, h = g.InH, w = g.InW, sh = g.StrideH;
+        fixed (float* px = x, pp = padded, pc = col)
+        {
+            if (g.PadH == 0 && g.PadW == 0) Buffer.MemoryCopy(px, pp, (long)padded.Length * 4, (long)padded.Length * 4);
+            else
+            {
+                padded.Clear();
+                for (int c = 0; c < g.InChannels; c++)
+                    for (int i = 0; i < h; i++)
+                        CopyRow(px + (c * h + i) * w, pp + (c * hp + i + g.PadH) * wp + g.PadW, w);
+            }
+            float* d = pc;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float* src = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++, d += ow) CopyRow(src + oy * sh * wp, d, ow);
+                    }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Col2ImStride1(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // dpadded (C, Hp, Wp)
+        padded.Clear();
+        int oh = g.OutH, ow = g.OutW, h = g.InH, w = g.InW, sh = g.StrideH;
+        fixed (float* pd = dcol, pp = padded, px = dx)
+        {
+            float* s = pd;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float* dst = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++, s += ow) AddRow(s, dst + oy * sh * wp, ow);
+                    }
+            // Gradients that landed in the border belong to padding, not to x.
+            for (int c = 0; c < g.InChannels; c++)
+                for (int i = 0; i < h; i++)
+                    CopyRow(pp + (c * hp + i + g.PadH) * wp + g.PadW, px + (c * h + i) * w, w);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void CopyRow(float* src, float* dst, int len)
+    {
+        int i = 0;
+        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        if (i + 8 <= len) { Vector256.Store(Vector256.Load(src + i), dst + i); i += 8; }
+        for (; i < len; i++) dst[i] = src[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddRow(float* src, float* dst, int len)
+    {
+        int i = 0;
+        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
+        if (i + 8 <= len) { Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i); i += 8; }
+        for (; i < len; i++) dst[i] += src[i];
     }
 }
