@@ -8,7 +8,8 @@ public class MaxPoolTieTests
 {
     [Theory]
     [InlineData(32, 2, 2, 0)] // SIMD 2×2 path (16 outputs per row)
-    [InlineData(6, 2, 2, 0)]  // scalar 2×2 path
+    [InlineData(16, 2, 2, 0)] // gather 2×2 path (8 outputs per row)
+    [InlineData(6, 2, 2, 0)]  // gather path's scalar tail
     [InlineData(7, 3, 2, 1)]  // general path with padding
     public void EqualValuesPickTheFirstInWindowOrder(int size, int k, int stride, int pad)
     {

@@ -166,7 +166,8 @@ public static class OpsTable
 
     // ---------------------------------------------------------------- MaxPool2d
 
-    // (geometry, n): the usual 2×2/2, overlapping 3×3/2 with padding, odd sizes dropping a last row, and a big parallel one.
+    // (geometry, n): the usual 2×2/2 (row-SIMD, gather and scalar paths), overlapping 3×3/2 with padding, odd sizes
+    // dropping a last row, and a big parallel one.
     private static readonly (Pool2dGeometry G, int N)[] PoolShapes =
     [
         (new(1, 4, 4, 2, 2, 2, 2, 0, 0), 1),
@@ -175,6 +176,8 @@ public static class OpsTable
         (new(2, 9, 7, 3, 2, 1, 2, 1, 1), 2),
         (new(4, 5, 5, 3, 3, 3, 3, 1, 1), 1),
         (new(16, 32, 32, 2, 2, 2, 2, 0, 0), 16),
+        (new(3, 8, 12, 2, 2, 2, 2, 0, 0), 2),
+        (new(5, 16, 16, 2, 2, 2, 2, 0, 0), 3),
     ];
 
     private static OpCase MaxPool2d(Rng rng, int index)

@@ -40,7 +40,8 @@ public static class MaxPool2dKernels
     {
         if (g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 })
         {
-            ForwardPlane2x2(x, y, argmax, g.InW, g.OutH, g.OutW);
+            if (g.OutW % 16 != 0 && Avx2.IsSupported) ForwardPlane2x2Gather(x, y, argmax, g.InW, g.OutH, g.OutW);
+            else ForwardPlane2x2(x, y, argmax, g.InW, g.OutH, g.OutW);
             return;
         }
         int ow = g.OutW;
@@ -120,6 +121,94 @@ public static class MaxPool2dKernels
         }
     }
 
+    // Narrow planes (OutW 8 or 4 in CifarNet) leave a 16-wide row loop nothing to do; there, eight windows at a time
+    // are fetched with gathers, using a per-thread table of each window's top-left input index.
+    [ThreadStatic] private static int[]? t_windowStarts;
+    [ThreadStatic] private static int[]? t_windowOfInput;
+    [ThreadStatic] private static (int, int, int) t_tableKey;
+
+    private static void Tables(int inW, int oh, int ow, out int[] windowStarts, out int[] windowOfInput)
+    {
+        if (t_windowStarts is null || t_windowOfInput is null || t_tableKey != (inW, oh, ow))
+        {
+            t_windowStarts = new int[oh * ow];
+            t_windowOfInput = new int[4 * oh * ow];
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    t_windowStarts[oy * ow + ox] = 2 * oy * inW + 2 * ox;
+            for (int iy = 0; iy < 2 * oh; iy++)
+                for (int ix = 0; ix < 2 * ow; ix++)
+                    t_windowOfInput[iy * 2 * ow + ix] = iy / 2 * ow + ix / 2;
+            t_tableKey = (inW, oh, ow);
+        }
+        windowStarts = t_windowStarts;
+        windowOfInput = t_windowOfInput;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardPlane2x2Gather(ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, int inW, int oh, int ow)
+    {
+        Tables(inW, oh, ow, out int[] starts, out _);
+        int count = oh * ow;
+        fixed (float* px = x, py = y)
+        fixed (int* pa = argmax, st = starts)
+        {
+            var right = Vector256<int>.One;
+            var down = Vector256.Create(inW);
+            int o = 0;
+            for (; o + 8 <= count; o += 8)
+            {
+                var i0 = Vector256.Load(st + o);
+                var best = Avx2.GatherVector256(px, i0, 4);
+                var arg = i0;
+                var i1 = i0 + right; Pick(ref best, ref arg, Avx2.GatherVector256(px, i1, 4), i1);
+                var i2 = i0 + down; Pick(ref best, ref arg, Avx2.GatherVector256(px, i2, 4), i2);
+                var i3 = i2 + right; Pick(ref best, ref arg, Avx2.GatherVector256(px, i3, 4), i3);
+                best.Store(py + o);
+                arg.Store(pa + o);
+            }
+            for (; o < count; o++)
+            {
+                int i = st[o];
+                float best = px[i]; int arg = i;
+                if (px[i + 1] > best) { best = px[i + 1]; arg = i + 1; }
+                if (px[i + inW] > best) { best = px[i + inW]; arg = i + inW; }
+                if (px[i + inW + 1] > best) { best = px[i + inW + 1]; arg = i + inW + 1; }
+                py[o] = best;
+                pa[o] = arg;
+            }
+        }
+    }
+
+    /// <summary>Input-centric 2×2 backward: each input fetches its window's dy and winner, keeps dy if it is the winner.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void BackwardPlane2x2Gather(float* dy, int* argmax, float* dx, int inW, int oh, int ow)
+    {
+        Tables(inW, oh, ow, out _, out int[] windowOf);
+        int count = 4 * oh * ow;
+        fixed (int* wo = windowOf)
+        {
+            var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            int i = 0;
+            for (; i + 8 <= count; i += 8)
+            {
+                var w = Vector256.Load(wo + i);
+                var winner = Avx2.GatherVector256(argmax, w, 4);
+                var g = Avx2.GatherVector256(dy, w, 4);
+                (g & Vector256.Equals(winner, Vector256.Create(i) + lane).AsSingle()).Store(dx + i);
+            }
+            for (; i < count; i++) dx[i] = argmax[wo[i]] == i ? dy[wo[i]] : 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pick(ref Vector256<float> best, ref Vector256<int> arg, Vector256<float> v, Vector256<int> index)
+    {
+        var gt = Vector256.GreaterThan(v, best);
+        best = Vector256.ConditionalSelect(gt, v, best);
+        arg = Vector256.ConditionalSelect(gt.AsInt32(), index, arg);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Pick(ref Vector512<float> best, ref Vector512<int> arg, Vector512<float> v, Vector512<int> index)
     {
@@ -149,6 +238,7 @@ public static class MaxPool2dKernels
                         float* d = (float*)dxp + (long)pl * inPlane;          // dx (InH, InW)
                         float* s = (float*)dyp + (long)pl * outPlane;         // dy (OutH, OutW)
                         int* a = (int*)ap + (long)pl * outPlane;              // argmax (OutH, OutW)
+                        if (tiled && ow % 16 != 0 && Avx2.IsSupported) { BackwardPlane2x2Gather(s, a, d, inW, oh, ow); continue; }
                         if (tiled) { BackwardPlane2x2(s, a, d, inW, oh, ow); continue; }
                         new Span<float>(d, inPlane).Clear();
                         for (int o = 0; o < outPlane; o++)
