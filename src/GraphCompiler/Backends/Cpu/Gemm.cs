@@ -99,7 +99,7 @@ public static class Gemm
 
         public void Run(bool accumulate, bool parallel)
         {
-            int mr = Mr, nr = Nr;
+            int nr = Nr;
             for (int jc = 0; jc < n; jc += Nc)
             {
                 int nc = Math.Min(Nc, n - jc);
@@ -108,30 +108,29 @@ public static class Gemm
                     int kc = Math.Min(Kc, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
-                    {
-                        PackB(bp, pc, kc, jc, nc);
-                        if (!parallel)
-                        {
-                            for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
-                        }
-                        else
-                        {
-                            // Split M into at least one block per core; each worker packs its own A block.
-                            int threads = Environment.ProcessorCount;
-                            int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, mr));
-                            int blocks = (m + mc - 1) / mc;
-                            Job self = this;
-                            nint bpp = (nint)bp;
-                            int rows = m;
-                            Parallel.For(0, blocks, blk =>
-                            {
-                                int ic = blk * mc;
-                                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
-                            });
-                        }
-                    }
+                    PackB(bp, pc, kc, jc, nc);
+                    if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc);
+                    else
+                        for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
                 }
             }
+        }
+
+        // Kept out of Run so the closure is only allocated on the parallel path.
+        private void ParallelBlocks(int pc, int kc, int jc, int nc, float* bp, bool acc)
+        {
+            // Split M into at least one block per core; each worker packs its own A block.
+            int threads = Environment.ProcessorCount;
+            int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, Mr));
+            int blocks = (m + mc - 1) / mc;
+            Job self = this;
+            nint bpp = (nint)bp;
+            int rows = m;
+            Parallel.For(0, blocks, blk =>
+            {
+                int ic = blk * mc;
+                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
+            });
         }
 
         private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc)
