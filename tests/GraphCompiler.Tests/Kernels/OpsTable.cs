@@ -120,6 +120,8 @@ public static class OpsTable
         (new(4, 3, 6, 7, 1, 1, 1, 1, 0, 0), 2, true),
         (new(5, 33, 10, 9, 3, 3, 1, 2, 2, 1), 1, true),
         (new(16, 20, 16, 16, 3, 3, 1, 1, 1, 1), 8, true),
+        (new(9, 6, 7, 7, 5, 5, 1, 1, 2, 2), 2, true),   // K = 225 spans two GEMM depth blocks; 7-wide rows straddle slivers
+        (new(8, 40, 40, 40, 3, 3, 1, 1, 1, 1), 1, false), // one image, 4.6M multiply-adds: the multi-threaded GEMM path
     ];
 
     private static OpCase Conv2d(Rng rng, int index)

@@ -39,12 +39,22 @@ public static class Conv2dKernels
                     var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
                     var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
                     var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
-                    Span<float> col = Scratch(ref t_col, k * p);                                // col (K, P)
-                    Im2Col(xi, col, geo);
                     if (bLen > 0)
                         for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
-                    Gemm.Multiply(false, false, f, p, k, new ReadOnlySpan<float>((float*)wp, wLen), k, col, p, yi, p,
-                        accumulate: bLen > 0, allowParallel: !nested);
+                    var wSpan = new ReadOnlySpan<float>((float*)wp, wLen);                      // w (F, K)
+                    // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
+                    if (geo.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                    {
+                        Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
+                        Im2PackedB(xi, packed, geo);
+                        Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0);
+                    }
+                    else
+                    {
+                        Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
+                        Im2Col(xi, col, geo);
+                        Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested);
+                    }
                 });
             }
         }
@@ -263,17 +273,10 @@ public static class Conv2dKernels
     private static unsafe void Im2ColStride1(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
     {
         Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
-        int oh = g.OutH, ow = g.OutW, p = oh * ow, h = g.InH, w = g.InW, sh = g.StrideH;
+        int oh = g.OutH, ow = g.OutW, sh = g.StrideH;
         fixed (float* px = x, pp = padded, pc = col)
         {
-            if (g.PadH == 0 && g.PadW == 0) Buffer.MemoryCopy(px, pp, (long)padded.Length * 4, (long)padded.Length * 4);
-            else
-            {
-                padded.Clear();
-                for (int c = 0; c < g.InChannels; c++)
-                    for (int i = 0; i < h; i++)
-                        CopyRow(px + (c * h + i) * w, pp + (c * hp + i + g.PadH) * wp + g.PadW, w);
-            }
+            FillPadded(px, pp, g, hp, wp);
             float* d = pc;
             for (int c = 0; c < g.InChannels; c++)
                 for (int ki = 0; ki < g.KernelH; ki++)
@@ -281,6 +284,61 @@ public static class Conv2dKernels
                     {
                         float* src = pp + (c * hp + ki) * wp + kj;
                         for (int oy = 0; oy < oh; oy++, d += ow) CopyRow(src + oy * sh * wp, d, ow);
+                    }
+        }
+    }
+
+    private static unsafe void FillPadded(float* x, float* padded, in Conv2dGeometry g, int hp, int wp)
+    {
+        int h = g.InH, w = g.InW;
+        if (g.PadH == 0 && g.PadW == 0)
+        {
+            long bytes = (long)g.InChannels * h * w * sizeof(float);
+            Buffer.MemoryCopy(x, padded, bytes, bytes);
+            return;
+        }
+        new Span<float>(padded, g.InChannels * hp * wp).Clear();
+        for (int c = 0; c < g.InChannels; c++)
+            for (int i = 0; i < h; i++)
+                CopyRow(x + (c * h + i) * w, padded + (c * hp + i + g.PadH) * wp + g.PadW, w);
+    }
+
+    /// <summary>
+    /// im2col written straight into the GEMM's packed-B layout (see <see cref="Gemm.PackedBLength"/>): the forward GEMM
+    /// then skips its own packing pass, which for few output channels costs as much as the multiply.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2PackedB(ReadOnlySpan<float> x, Span<float> packed, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
+        int nr = Gemm.PanelWidth, kcMax = Gemm.PanelDepth;
+        int slivers = (p + nr - 1) / nr, nPadded = slivers * nr, tail = nPadded - p;
+        fixed (float* px = x, pp = padded, pk = packed)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            int r = 0;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++, r++)
+                    {
+                        int pc = r / kcMax * kcMax, kc = Math.Min(kcMax, k - pc);
+                        float* row = pk + (long)pc * nPadded + (r - pc) * nr; // row r of sliver 0; sliver s is kc·nr further on
+                        long sliverStride = (long)kc * nr;
+                        float* src = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++)
+                        {
+                            // Output row oy is pixels [oy·ow, oy·ow + ow); split it where it crosses a sliver boundary.
+                            float* s = src + oy * sh * wp;
+                            int j = oy * ow, len = ow;
+                            while (len > 0)
+                            {
+                                int lane = j % nr, take = Math.Min(len, nr - lane);
+                                CopyRow(s, row + j / nr * sliverStride + lane, take);
+                                s += take; j += take; len -= take;
+                            }
+                        }
+                        if (tail > 0) new Span<float>(row + (slivers - 1) * sliverStride + nr - tail, tail).Clear();
                     }
         }
     }

@@ -25,7 +25,7 @@ public static class Gemm
     private const int Nc = 3072;
 
     // Below this many multiply-adds, Parallel.For's wake-up cost (~10–20 µs) exceeds the gain on 2 cores.
-    private const long ParallelThresholdMacs = 2_000_000;
+    internal const long ParallelThresholdMacs = 2_000_000;
 
     // Per-thread packing buffers, 64-byte aligned so every packed vector load stays within one cache line.
     // Grown on demand and kept for the thread's life, so steady-state calls allocate nothing.
@@ -54,6 +54,50 @@ public static class Gemm
         {
             var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc);
             job.Run(accumulate, parallel);
+        }
+    }
+
+    /// <summary>
+    /// Floats needed for a whole op(B) (k, n) in the packed layout <see cref="MultiplyPackedB"/> reads: for each KC block
+    /// of rows, NR-column slivers of kc×NR, columns past n zero. Producers (e.g. im2col) may write it directly.
+    /// </summary>
+    internal static int PackedBLength(int k, int n) => RoundUp(n, Nr) * k;
+
+    /// <summary>Where element (p, j) of op(B) lives in the packed layout of a (k, n) matrix.</summary>
+    internal static int PackedBIndex(int p, int j, int k, int n)
+    {
+        int pc = p / Kc * Kc, kc = Math.Min(Kc, k - pc);
+        return pc * RoundUp(n, Nr) + j / Nr * Nr * kc + (p - pc) * Nr + j % Nr;
+    }
+
+    /// <summary>Largest n <see cref="MultiplyPackedB"/> accepts (one NC block).</summary>
+    internal const int MaxPackedN = Nc;
+
+    internal static int PanelWidth => Nr;
+
+    internal static int PanelDepth => Kc;
+
+    /// <summary>
+    /// C (m, n) = op(A) · B (or +=), with B supplied already packed (<see cref="PackedBLength"/>), on the calling thread.
+    /// Saves the packing pass when the producer of B can write the packed layout itself.
+    /// </summary>
+    internal static unsafe void MultiplyPackedB(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (n > Nc) throw new ArgumentException($"Pre-packed B supports n ≤ {Nc}, got {n}.", nameof(n));
+        if (packedB.Length < PackedBLength(k, n)) throw new ArgumentException($"Packed B has {packedB.Length} floats, needs {PackedBLength(k, n)}.", nameof(packedB));
+        CheckSizes(transA, false, m, n, k, a.Length, lda, k * n, n, c.Length, ldc);
+        if (k <= 0)
+        {
+            if (!accumulate)
+                for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            return;
+        }
+        fixed (float* pa = a, pb = packedB, pc = c)
+        {
+            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc);
+            job.RunPackedB(pb, accumulate);
         }
     }
 
@@ -113,6 +157,17 @@ public static class Gemm
                     else
                         for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
                 }
+            }
+        }
+
+        public void RunPackedB(float* packedB, bool accumulate)
+        {
+            int nPadded = RoundUp(n, Nr);
+            for (int pc = 0; pc < k; pc += Kc)
+            {
+                int kc = Math.Min(Kc, k - pc);
+                float* bp = packedB + (long)pc * nPadded;
+                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0);
             }
         }
 
