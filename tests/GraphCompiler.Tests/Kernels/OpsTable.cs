@@ -120,6 +120,8 @@ public static class OpsTable
         (new(4, 3, 6, 7, 1, 1, 1, 1, 0, 0), 2, true),
         (new(5, 33, 10, 9, 3, 3, 1, 2, 2, 1), 1, true),
         (new(16, 20, 16, 16, 3, 3, 1, 1, 1, 1), 8, true),
+        (new(9, 6, 7, 7, 5, 5, 1, 1, 2, 2), 2, true),   // K = 225 spans two GEMM depth blocks; 7-wide rows straddle slivers
+        (new(8, 40, 40, 40, 3, 3, 1, 1, 1, 1), 1, false), // one image, 4.6M multiply-adds: the multi-threaded GEMM path
     ];
 
     private static OpCase Conv2d(Rng rng, int index)
@@ -166,7 +168,8 @@ public static class OpsTable
 
     // ---------------------------------------------------------------- MaxPool2d
 
-    // (geometry, n): the usual 2×2/2, overlapping 3×3/2 with padding, odd sizes dropping a last row, and a big parallel one.
+    // (geometry, n): the usual 2×2/2 (row-SIMD, gather and scalar paths), overlapping 3×3/2 with padding, odd sizes
+    // dropping a last row, and a big parallel one.
     private static readonly (Pool2dGeometry G, int N)[] PoolShapes =
     [
         (new(1, 4, 4, 2, 2, 2, 2, 0, 0), 1),
@@ -175,6 +178,8 @@ public static class OpsTable
         (new(2, 9, 7, 3, 2, 1, 2, 1, 1), 2),
         (new(4, 5, 5, 3, 3, 3, 3, 1, 1), 1),
         (new(16, 32, 32, 2, 2, 2, 2, 0, 0), 16),
+        (new(3, 8, 12, 2, 2, 2, 2, 0, 0), 2),
+        (new(5, 16, 16, 2, 2, 2, 2, 0, 0), 3),
     ];
 
     private static OpCase MaxPool2d(Rng rng, int index)

@@ -1,6 +1,8 @@
 // 2-D convolution on the CPU (NCHW, groups = 1, dilation = 1): im2col + packed GEMM forward, GEMM + col2im backward.
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static GraphCompiler.Backends.Cpu.LinearKernels;
 
 namespace GraphCompiler.Backends.Cpu;
@@ -16,6 +18,7 @@ public static class Conv2dKernels
     private const long ParallelThresholdMacs = 1_000_000;
 
     [ThreadStatic] private static float[]? t_col;
+    [ThreadStatic] private static float[]? t_padded;
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
@@ -36,12 +39,22 @@ public static class Conv2dKernels
                     var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
                     var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
                     var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
-                    Span<float> col = Scratch(ref t_col, k * p);                                // col (K, P)
-                    Im2Col(xi, col, geo);
                     if (bLen > 0)
                         for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
-                    Gemm.Multiply(false, false, f, p, k, new ReadOnlySpan<float>((float*)wp, wLen), k, col, p, yi, p,
-                        accumulate: bLen > 0, allowParallel: !nested);
+                    var wSpan = new ReadOnlySpan<float>((float*)wp, wLen);                      // w (F, K)
+                    // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
+                    if (geo.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                    {
+                        Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
+                        Im2PackedB(xi, packed, geo);
+                        Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0);
+                    }
+                    else
+                    {
+                        Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
+                        Im2Col(xi, col, geo);
+                        Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested);
+                    }
                 });
             }
         }
@@ -73,7 +86,7 @@ public static class Conv2dKernels
         }
     }
 
-    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · rowᵀ; db (F) += Σ dy. Accumulates.</summary>
+    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · colᵀ; db (F) += Σ dy. Accumulates.</summary>
     public static void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, Span<float> db, in Conv2dGeometry g, int n)
     {
         Check(g, n, x.Length, dy.Length, dw.Length);
@@ -103,9 +116,10 @@ public static class Conv2dKernels
                         {
                             var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
                             var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                            Span<float> row = Scratch(ref t_col, p * k);                                   // row (P, K)
-                            Im2Row(xi, row, geo);
-                            Gemm.Multiply(false, false, f, k, p, dyi, p, row, k, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            Span<float> col = Scratch(ref t_col, k * p);                                   // col (K, P)
+                            Im2Col(xi, col, geo);
+                            // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                            Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
                             if (hasBias)
                                 for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
                         }
@@ -179,6 +193,7 @@ public static class Conv2dKernels
     /// <summary>col (K, P): row (c, ki, kj) holds x[c, oh·sh − ph + ki, ow·sw − pw + kj] for every output pixel, 0 in the padding.</summary>
     internal static void Im2Col(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
     {
+        if (g.StrideW == 1) { Im2ColStride1(x, col, g); return; }
         int oh = g.OutH, ow = g.OutW, p = oh * ow;
         int r = 0;
         for (int c = 0; c < g.InChannels; c++)
@@ -210,6 +225,7 @@ public static class Conv2dKernels
     /// <summary>The adjoint of <see cref="Im2Col"/>: dx (C, H, W) = Σ over patches of dcol (K, P). Overwrites dx.</summary>
     internal static void Col2Im(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
     {
+        if (g.StrideW == 1) { Col2ImStride1(dcol, dx, g); return; }
         dx.Slice(0, g.InChannels * g.InH * g.InW).Clear();
         int oh = g.OutH, ow = g.OutW, p = oh * ow;
         int r = 0;
@@ -242,33 +258,129 @@ public static class Conv2dKernels
         }
     }
 
-    /// <summary>row (P, K) = col transposed, built directly: for each output pixel, its patch in (c, ki, kj) order.</summary>
-    internal static void Im2Row(ReadOnlySpan<float> x, Span<float> row, in Conv2dGeometry g)
+    // With unit column stride, every im2col row segment is ow consecutive floats of a zero-padded copy of the
+    // plane, so copying the input once into padding turns the whole transform into short vector copies with no
+    // per-segment clipping — the clipped version spent more time in bookkeeping than the GEMM spent computing.
+
+    /// <summary>padded (C, H + 2ph, W + 2pw) = x with a zero border (or, for the adjoint, the border dropped).</summary>
+    private static unsafe Span<float> PaddedScratch(in Conv2dGeometry g, out int hp, out int wp)
     {
-        int oh = g.OutH, ow = g.OutW, k = g.PatchSize, kh = g.KernelH, kw = g.KernelW;
-        for (int y = 0; y < oh; y++)
+        hp = g.InH + 2 * g.PadH; wp = g.InW + 2 * g.PadW;
+        return Scratch(ref t_padded, g.InChannels * hp * wp);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2ColStride1(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, sh = g.StrideH;
+        fixed (float* px = x, pp = padded, pc = col)
         {
-            int ih0 = y * g.StrideH - g.PadH;
-            for (int xo = 0; xo < ow; xo++)
-            {
-                var dst = row.Slice((y * ow + xo) * k, k);
-                int iw0 = xo * g.StrideW - g.PadW;
-                // The kernel columns that land inside the image are one contiguous run of the input row.
-                int j0 = Math.Max(0, -iw0), j1 = Math.Min(kw, g.InW - iw0);
-                for (int c = 0; c < g.InChannels; c++)
-                {
-                    var plane = x.Slice(c * g.InH * g.InW, g.InH * g.InW);
-                    for (int ki = 0; ki < kh; ki++)
+            FillPadded(px, pp, g, hp, wp);
+            float* d = pc;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
                     {
-                        var d = dst.Slice((c * kh + ki) * kw, kw);
-                        int ih = ih0 + ki;
-                        if ((uint)ih >= (uint)g.InH || j0 >= j1) { d.Clear(); continue; }
-                        d.Slice(0, j0).Clear();
-                        d.Slice(j1).Clear();
-                        plane.Slice(ih * g.InW + iw0 + j0, j1 - j0).CopyTo(d.Slice(j0));
+                        float* src = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++, d += ow) CopyRow(src + oy * sh * wp, d, ow);
                     }
-                }
-            }
         }
+    }
+
+    private static unsafe void FillPadded(float* x, float* padded, in Conv2dGeometry g, int hp, int wp)
+    {
+        int h = g.InH, w = g.InW;
+        if (g.PadH == 0 && g.PadW == 0)
+        {
+            long bytes = (long)g.InChannels * h * w * sizeof(float);
+            Buffer.MemoryCopy(x, padded, bytes, bytes);
+            return;
+        }
+        new Span<float>(padded, g.InChannels * hp * wp).Clear();
+        for (int c = 0; c < g.InChannels; c++)
+            for (int i = 0; i < h; i++)
+                CopyRow(x + (c * h + i) * w, padded + (c * hp + i + g.PadH) * wp + g.PadW, w);
+    }
+
+    /// <summary>
+    /// im2col written straight into the GEMM's packed-B layout (see <see cref="Gemm.PackedBLength"/>): the forward GEMM
+    /// then skips its own packing pass, which for few output channels costs as much as the multiply.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2PackedB(ReadOnlySpan<float> x, Span<float> packed, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
+        int nr = Gemm.PanelWidth, kcMax = Gemm.PanelDepth;
+        int slivers = (p + nr - 1) / nr, nPadded = slivers * nr, tail = nPadded - p;
+        fixed (float* px = x, pp = padded, pk = packed)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            int r = 0;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++, r++)
+                    {
+                        int pc = r / kcMax * kcMax, kc = Math.Min(kcMax, k - pc);
+                        float* row = pk + (long)pc * nPadded + (r - pc) * nr; // row r of sliver 0; sliver s is kc·nr further on
+                        long sliverStride = (long)kc * nr;
+                        float* src = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++)
+                        {
+                            // Output row oy is pixels [oy·ow, oy·ow + ow); split it where it crosses a sliver boundary.
+                            float* s = src + oy * sh * wp;
+                            int j = oy * ow, len = ow;
+                            while (len > 0)
+                            {
+                                int lane = j % nr, take = Math.Min(len, nr - lane);
+                                CopyRow(s, row + j / nr * sliverStride + lane, take);
+                                s += take; j += take; len -= take;
+                            }
+                        }
+                        if (tail > 0) new Span<float>(row + (slivers - 1) * sliverStride + nr - tail, tail).Clear();
+                    }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Col2ImStride1(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // dpadded (C, Hp, Wp)
+        padded.Clear();
+        int oh = g.OutH, ow = g.OutW, h = g.InH, w = g.InW, sh = g.StrideH;
+        fixed (float* pd = dcol, pp = padded, px = dx)
+        {
+            float* s = pd;
+            for (int c = 0; c < g.InChannels; c++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float* dst = pp + (c * hp + ki) * wp + kj;
+                        for (int oy = 0; oy < oh; oy++, s += ow) AddRow(s, dst + oy * sh * wp, ow);
+                    }
+            // Gradients that landed in the border belong to padding, not to x.
+            for (int c = 0; c < g.InChannels; c++)
+                for (int i = 0; i < h; i++)
+                    CopyRow(pp + (c * hp + i + g.PadH) * wp + g.PadW, px + (c * h + i) * w, w);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void CopyRow(float* src, float* dst, int len)
+    {
+        int i = 0;
+        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        if (i + 8 <= len) { Vector256.Store(Vector256.Load(src + i), dst + i); i += 8; }
+        for (; i < len; i++) dst[i] = src[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddRow(float* src, float* dst, int len)
+    {
+        int i = 0;
+        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
+        if (i + 8 <= len) { Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i); i += 8; }
+        for (; i < len; i++) dst[i] += src[i];
     }
 }

@@ -2,6 +2,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -24,7 +25,7 @@ public static class Gemm
     private const int Nc = 3072;
 
     // Below this many multiply-adds, Parallel.For's wake-up cost (~10–20 µs) exceeds the gain on 2 cores.
-    private const long ParallelThresholdMacs = 2_000_000;
+    internal const long ParallelThresholdMacs = 2_000_000;
 
     // Per-thread packing buffers, 64-byte aligned so every packed vector load stays within one cache line.
     // Grown on demand and kept for the thread's life, so steady-state calls allocate nothing.
@@ -53,6 +54,50 @@ public static class Gemm
         {
             var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc);
             job.Run(accumulate, parallel);
+        }
+    }
+
+    /// <summary>
+    /// Floats needed for a whole op(B) (k, n) in the packed layout <see cref="MultiplyPackedB"/> reads: for each KC block
+    /// of rows, NR-column slivers of kc×NR, columns past n zero. Producers (e.g. im2col) may write it directly.
+    /// </summary>
+    internal static int PackedBLength(int k, int n) => RoundUp(n, Nr) * k;
+
+    /// <summary>Where element (p, j) of op(B) lives in the packed layout of a (k, n) matrix.</summary>
+    internal static int PackedBIndex(int p, int j, int k, int n)
+    {
+        int pc = p / Kc * Kc, kc = Math.Min(Kc, k - pc);
+        return pc * RoundUp(n, Nr) + j / Nr * Nr * kc + (p - pc) * Nr + j % Nr;
+    }
+
+    /// <summary>Largest n <see cref="MultiplyPackedB"/> accepts (one NC block).</summary>
+    internal const int MaxPackedN = Nc;
+
+    internal static int PanelWidth => Nr;
+
+    internal static int PanelDepth => Kc;
+
+    /// <summary>
+    /// C (m, n) = op(A) · B (or +=), with B supplied already packed (<see cref="PackedBLength"/>), on the calling thread.
+    /// Saves the packing pass when the producer of B can write the packed layout itself.
+    /// </summary>
+    internal static unsafe void MultiplyPackedB(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (n > Nc) throw new ArgumentException($"Pre-packed B supports n ≤ {Nc}, got {n}.", nameof(n));
+        if (packedB.Length < PackedBLength(k, n)) throw new ArgumentException($"Packed B has {packedB.Length} floats, needs {PackedBLength(k, n)}.", nameof(packedB));
+        CheckSizes(transA, false, m, n, k, a.Length, lda, k * n, n, c.Length, ldc);
+        if (k <= 0)
+        {
+            if (!accumulate)
+                for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            return;
+        }
+        fixed (float* pa = a, pb = packedB, pc = c)
+        {
+            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc);
+            job.RunPackedB(pb, accumulate);
         }
     }
 
@@ -98,7 +143,7 @@ public static class Gemm
 
         public void Run(bool accumulate, bool parallel)
         {
-            int mr = Mr, nr = Nr;
+            int nr = Nr;
             for (int jc = 0; jc < n; jc += Nc)
             {
                 int nc = Math.Min(Nc, n - jc);
@@ -107,30 +152,40 @@ public static class Gemm
                     int kc = Math.Min(Kc, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
-                    {
-                        PackB(bp, pc, kc, jc, nc);
-                        if (!parallel)
-                        {
-                            for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
-                        }
-                        else
-                        {
-                            // Split M into at least one block per core; each worker packs its own A block.
-                            int threads = Environment.ProcessorCount;
-                            int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, mr));
-                            int blocks = (m + mc - 1) / mc;
-                            Job self = this;
-                            nint bpp = (nint)bp;
-                            int rows = m;
-                            Parallel.For(0, blocks, blk =>
-                            {
-                                int ic = blk * mc;
-                                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
-                            });
-                        }
-                    }
+                    PackB(bp, pc, kc, jc, nc);
+                    if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc);
+                    else
+                        for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
                 }
             }
+        }
+
+        public void RunPackedB(float* packedB, bool accumulate)
+        {
+            int nPadded = RoundUp(n, Nr);
+            for (int pc = 0; pc < k; pc += Kc)
+            {
+                int kc = Math.Min(Kc, k - pc);
+                float* bp = packedB + (long)pc * nPadded;
+                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0);
+            }
+        }
+
+        // Kept out of Run so the closure is only allocated on the parallel path.
+        private void ParallelBlocks(int pc, int kc, int jc, int nc, float* bp, bool acc)
+        {
+            // Split M into at least one block per core; each worker packs its own A block.
+            int threads = Environment.ProcessorCount;
+            int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, Mr));
+            int blocks = (m + mc - 1) / mc;
+            Job self = this;
+            nint bpp = (nint)bp;
+            int rows = m;
+            Parallel.For(0, blocks, blk =>
+            {
+                int ic = blk * mc;
+                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
+            });
         }
 
         private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc)
@@ -156,58 +211,78 @@ public static class Gemm
         private void PackA(float* dst, int ic, int mc, int pc, int kc)
         {
             int mr = Mr;
+            // op(A)(i, p) lives at a[i·lda + p], or a[p·lda + i] when transposed.
+            long rowStride = transA ? 1 : lda, kStride = transA ? lda : 1;
             for (int ir = 0; ir < mc; ir += mr)
-            {
-                int rows = Math.Min(mr, mc - ir);
-                float* d = dst + (long)ir * kc;
-                if (rows < mr) new Span<float>(d, mr * kc).Clear();
-                if (!transA)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* src = _a + (long)(ic + ir + r) * lda + pc;
-                        for (int p = 0; p < kc; p++) d[p * mr + r] = src[p];
-                    }
-                }
-                else
-                {
-                    for (int p = 0; p < kc; p++)
-                    {
-                        float* src = _a + (long)(pc + p) * lda + ic + ir;
-                        for (int r = 0; r < rows; r++) d[p * mr + r] = src[r];
-                    }
-                }
-            }
+                PackPanel(dst + (long)ir * kc, _a + (ic + ir) * rowStride + pc * kStride, Math.Min(mr, mc - ir), mr, kc, rowStride, kStride);
         }
 
         // Packed B: per NR-column sliver, for each p the NR values op(B)(p, j..j+NR); columns past n are zero.
         private void PackB(float* dst, int pc, int kc, int jc, int nc)
         {
             int nr = Nr;
+            // op(B)(p, j) lives at b[p·ldb + j], or b[j·ldb + p] when transposed.
+            long colStride = transB ? ldb : 1, kStride = transB ? 1 : ldb;
             for (int jr = 0; jr < nc; jr += nr)
+                PackPanel(dst + (long)jr * kc, _b + (jc + jr) * colStride + pc * kStride, Math.Min(nr, nc - jr), nr, kc, colStride, kStride);
+        }
+    }
+
+    /// <summary>
+    /// Packs one sliver: dst[p·width + l] = src[l·laneStride + p·kStride] for l &lt; lanes, p &lt; kc, zero for lanes ≥ lanes.
+    /// The two common layouts get SIMD paths: lanes contiguous (a straight copy per p) and k contiguous
+    /// (8×8 register transposes), which is what every transposed operand and im2col matrix needs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PackPanel(float* dst, float* src, int lanes, int width, int kc, long laneStride, long kStride)
+    {
+        if (lanes < width) new Span<float>(dst, width * kc).Clear();
+        int p = 0;
+        if (lanes == width && width % 8 == 0 && Vector256.IsHardwareAccelerated)
+        {
+            if (laneStride == 1)
             {
-                int cols = Math.Min(nr, nc - jr);
-                float* d = dst + (long)jr * kc;
-                if (!transB)
+                for (; p < kc; p++)
                 {
-                    for (int p = 0; p < kc; p++)
-                    {
-                        float* src = _b + (long)(pc + p) * ldb + jc + jr;
-                        new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d + p * nr, cols));
-                        if (cols < nr) new Span<float>(d + p * nr + cols, nr - cols).Clear();
-                    }
-                }
-                else
-                {
-                    if (cols < nr) new Span<float>(d, nr * kc).Clear();
-                    for (int col = 0; col < cols; col++)
-                    {
-                        float* src = _b + (long)(jc + jr + col) * ldb + pc;
-                        for (int p = 0; p < kc; p++) d[p * nr + col] = src[p];
-                    }
+                    float* s = src + p * kStride, d = dst + p * width;
+                    for (int l = 0; l < width; l += 8) Vector256.Store(Vector256.Load(s + l), d + l);
                 }
             }
+            else if (kStride == 1 && Avx.IsSupported)
+            {
+                for (; p + 8 <= kc; p += 8)
+                    for (int l = 0; l < width; l += 8)
+                        Transpose8x8(src + l * laneStride + p, laneStride, dst + p * width + l, width);
+            }
         }
+        for (; p < kc; p++)
+        {
+            float* s = src + p * kStride, d = dst + p * width;
+            for (int l = 0; l < lanes; l++) d[l] = s[l * laneStride];
+        }
+    }
+
+    /// <summary>Reads 8 rows of 8 floats (row stride srcStride) and writes their transpose (row stride dstStride).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
+        // Interleave pairs, then quads, then swap 128-bit halves: the classic three-stage AVX transpose.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc)

@@ -1,4 +1,7 @@
 // 2-D max pooling on the CPU: forward records each window's winner so backward is a plain scatter.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -35,6 +38,12 @@ public static class MaxPool2dKernels
 
     private static void ForwardPlane(ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, in Pool2dGeometry g)
     {
+        if (g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 })
+        {
+            if (g.OutW % 16 != 0 && Avx2.IsSupported) ForwardPlane2x2Gather(x, y, argmax, g.InW, g.OutH, g.OutW);
+            else ForwardPlane2x2(x, y, argmax, g.InW, g.OutH, g.OutW);
+            return;
+        }
         int ow = g.OutW;
         for (int oy = 0; oy < g.OutH; oy++)
         {
@@ -61,11 +70,161 @@ public static class MaxPool2dKernels
         }
     }
 
+    /// <summary>
+    /// The CNN workhorse (kernel 2, stride 2, no padding): no window clipping, and no data-dependent branches —
+    /// on real activations the winner is random, so branches would mispredict half the time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardPlane2x2(ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, int inW, int oh, int ow)
+    {
+        fixed (float* px = x, py = y)
+        fixed (int* pa = argmax)
+        {
+            for (int oy = 0; oy < oh; oy++)
+            {
+                float* r0 = px + 2 * oy * inW, r1 = r0 + inW;
+                float* yo = py + oy * ow;
+                int* ao = pa + oy * ow;
+                int base0 = 2 * oy * inW;
+                int ox = 0;
+                if (Avx512F.IsSupported)
+                {
+                    // 16 outputs at a time: split each pair of 16-float loads into even and odd columns, then
+                    // compare in window order with strict '>' so the first maximum wins, as in PyTorch.
+                    var evenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                    var oddIdx = evenIdx + Vector512<int>.One;
+                    for (; ox + 16 <= ow; ox += 16)
+                    {
+                        int j = 2 * ox;
+                        Vector512<float> a0 = Vector512.Load(r0 + j), a1 = Vector512.Load(r0 + j + 16);
+                        Vector512<float> b0 = Vector512.Load(r1 + j), b1 = Vector512.Load(r1 + j + 16);
+                        var best = Avx512F.PermuteVar16x32x2(a0, evenIdx, a1);
+                        var arg = Vector512.Create(base0 + j) + evenIdx;
+                        Pick(ref best, ref arg, Avx512F.PermuteVar16x32x2(a0, oddIdx, a1), Vector512.Create(base0 + j + 1) + evenIdx);
+                        Pick(ref best, ref arg, Avx512F.PermuteVar16x32x2(b0, evenIdx, b1), Vector512.Create(base0 + inW + j) + evenIdx);
+                        Pick(ref best, ref arg, Avx512F.PermuteVar16x32x2(b0, oddIdx, b1), Vector512.Create(base0 + inW + j + 1) + evenIdx);
+                        best.Store(yo + ox);
+                        arg.Store(ao + ox);
+                    }
+                }
+                for (; ox < ow; ox++)
+                {
+                    int j = 2 * ox;
+                    float best = r0[j]; int arg = base0 + j;
+                    float v = r0[j + 1]; bool gt = v > best; best = gt ? v : best; arg = gt ? base0 + j + 1 : arg;
+                    v = r1[j]; gt = v > best; best = gt ? v : best; arg = gt ? base0 + inW + j : arg;
+                    v = r1[j + 1]; gt = v > best; best = gt ? v : best; arg = gt ? base0 + inW + j + 1 : arg;
+                    yo[ox] = best;
+                    ao[ox] = arg;
+                }
+            }
+        }
+    }
+
+    // Narrow planes (OutW 8 or 4 in CifarNet) leave a 16-wide row loop nothing to do; there, eight windows at a time
+    // are fetched with gathers, using a per-thread table of each window's top-left input index.
+    [ThreadStatic] private static int[]? t_windowStarts;
+    [ThreadStatic] private static int[]? t_windowOfInput;
+    [ThreadStatic] private static (int, int, int) t_tableKey;
+
+    private static void Tables(int inW, int oh, int ow, out int[] windowStarts, out int[] windowOfInput)
+    {
+        if (t_windowStarts is null || t_windowOfInput is null || t_tableKey != (inW, oh, ow))
+        {
+            t_windowStarts = new int[oh * ow];
+            t_windowOfInput = new int[4 * oh * ow];
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    t_windowStarts[oy * ow + ox] = 2 * oy * inW + 2 * ox;
+            for (int iy = 0; iy < 2 * oh; iy++)
+                for (int ix = 0; ix < 2 * ow; ix++)
+                    t_windowOfInput[iy * 2 * ow + ix] = iy / 2 * ow + ix / 2;
+            t_tableKey = (inW, oh, ow);
+        }
+        windowStarts = t_windowStarts;
+        windowOfInput = t_windowOfInput;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardPlane2x2Gather(ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, int inW, int oh, int ow)
+    {
+        Tables(inW, oh, ow, out int[] starts, out _);
+        int count = oh * ow;
+        fixed (float* px = x, py = y)
+        fixed (int* pa = argmax, st = starts)
+        {
+            var right = Vector256<int>.One;
+            var down = Vector256.Create(inW);
+            int o = 0;
+            for (; o + 8 <= count; o += 8)
+            {
+                var i0 = Vector256.Load(st + o);
+                var best = Avx2.GatherVector256(px, i0, 4);
+                var arg = i0;
+                var i1 = i0 + right; Pick(ref best, ref arg, Avx2.GatherVector256(px, i1, 4), i1);
+                var i2 = i0 + down; Pick(ref best, ref arg, Avx2.GatherVector256(px, i2, 4), i2);
+                var i3 = i2 + right; Pick(ref best, ref arg, Avx2.GatherVector256(px, i3, 4), i3);
+                best.Store(py + o);
+                arg.Store(pa + o);
+            }
+            for (; o < count; o++)
+            {
+                int i = st[o];
+                float best = px[i]; int arg = i;
+                if (px[i + 1] > best) { best = px[i + 1]; arg = i + 1; }
+                if (px[i + inW] > best) { best = px[i + inW]; arg = i + inW; }
+                if (px[i + inW + 1] > best) { best = px[i + inW + 1]; arg = i + inW + 1; }
+                py[o] = best;
+                pa[o] = arg;
+            }
+        }
+    }
+
+    /// <summary>Input-centric 2×2 backward: each input fetches its window's dy and winner, keeps dy if it is the winner.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void BackwardPlane2x2Gather(float* dy, int* argmax, float* dx, int inW, int oh, int ow)
+    {
+        Tables(inW, oh, ow, out _, out int[] windowOf);
+        int count = 4 * oh * ow;
+        fixed (int* wo = windowOf)
+        {
+            var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            int i = 0;
+            for (; i + 8 <= count; i += 8)
+            {
+                var w = Vector256.Load(wo + i);
+                var winner = Avx2.GatherVector256(argmax, w, 4);
+                var g = Avx2.GatherVector256(dy, w, 4);
+                (g & Vector256.Equals(winner, Vector256.Create(i) + lane).AsSingle()).Store(dx + i);
+            }
+            for (; i < count; i++) dx[i] = argmax[wo[i]] == i ? dy[wo[i]] : 0f;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pick(ref Vector256<float> best, ref Vector256<int> arg, Vector256<float> v, Vector256<int> index)
+    {
+        var gt = Vector256.GreaterThan(v, best);
+        best = Vector256.ConditionalSelect(gt, v, best);
+        arg = Vector256.ConditionalSelect(gt.AsInt32(), index, arg);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pick(ref Vector512<float> best, ref Vector512<int> arg, Vector512<float> v, Vector512<int> index)
+    {
+        var gt = Vector512.GreaterThan(v, best);
+        best = Vector512.ConditionalSelect(gt, v, best);
+        arg = Vector512.ConditionalSelect(gt.AsInt32(), index, arg);
+    }
+
     /// <summary>dx (N, C, InH, InW) = Σ of dy routed to each window's argmax. Overwrites dx.</summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, in Pool2dGeometry g, int n)
     {
         int planes = Check(g, n, dx.Length, dy.Length, argmax.Length);
         int inPlane = g.InH * g.InW, outPlane = g.OutH * g.OutW;
+        // 2×2/2 windows that tile the plane exactly cover every input once: write each window whole, no clear, no scatter.
+        bool tiled = g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && g.InH % 2 == 0 && g.InW % 2 == 0;
+        int inW = g.InW, oh = g.OutH, ow = g.OutW;
         unsafe
         {
             fixed (float* pdy = dy, pdx = dx)
@@ -79,6 +238,8 @@ public static class MaxPool2dKernels
                         float* d = (float*)dxp + (long)pl * inPlane;          // dx (InH, InW)
                         float* s = (float*)dyp + (long)pl * outPlane;         // dy (OutH, OutW)
                         int* a = (int*)ap + (long)pl * outPlane;              // argmax (OutH, OutW)
+                        if (tiled && ow % 16 != 0 && Avx2.IsSupported) { BackwardPlane2x2Gather(s, a, d, inW, oh, ow); continue; }
+                        if (tiled) { BackwardPlane2x2(s, a, d, inW, oh, ow); continue; }
                         new Span<float>(d, inPlane).Clear();
                         for (int o = 0; o < outPlane; o++)
                         {
@@ -87,6 +248,50 @@ public static class MaxPool2dKernels
                         }
                     }
                 });
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void BackwardPlane2x2(float* dy, int* argmax, float* dx, int inW, int oh, int ow)
+    {
+        for (int oy = 0; oy < oh; oy++)
+        {
+            float* r0 = dx + 2 * oy * inW, r1 = r0 + inW;
+            float* s = dy + oy * ow;
+            int* a = argmax + oy * ow;
+            int base0 = 2 * oy * inW;
+            int ox = 0;
+            if (Avx512F.IsSupported)
+            {
+                // The inverse of the forward's even/odd split: interleave the four window positions back into two rows.
+                var evenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                var loIdx = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                var hiIdx = loIdx + Vector512.Create(8);
+                for (; ox + 16 <= ow; ox += 16)
+                {
+                    int j = 2 * ox;
+                    var g = Vector512.Load(s + ox);
+                    var arg = Vector512.Load(a + ox);
+                    var pos = Vector512.Create(base0 + j) + evenIdx;
+                    var v00 = g & Vector512.Equals(arg, pos).AsSingle();
+                    var v01 = g & Vector512.Equals(arg, pos + Vector512<int>.One).AsSingle();
+                    var v10 = g & Vector512.Equals(arg, pos + Vector512.Create(inW)).AsSingle();
+                    var v11 = g & Vector512.Equals(arg, pos + Vector512.Create(inW + 1)).AsSingle();
+                    Avx512F.PermuteVar16x32x2(v00, loIdx, v01).Store(r0 + j);
+                    Avx512F.PermuteVar16x32x2(v00, hiIdx, v01).Store(r0 + j + 16);
+                    Avx512F.PermuteVar16x32x2(v10, loIdx, v11).Store(r1 + j);
+                    Avx512F.PermuteVar16x32x2(v10, hiIdx, v11).Store(r1 + j + 16);
+                }
+            }
+            for (; ox < ow; ox++)
+            {
+                int j = 2 * ox, w = a[ox] - base0;
+                float g = s[ox];
+                r0[j] = w == j ? g : 0f;
+                r0[j + 1] = w == j + 1 ? g : 0f;
+                r1[j] = w == inW + j ? g : 0f;
+                r1[j + 1] = w == inW + j + 1 ? g : 0f;
             }
         }
     }
