@@ -91,7 +91,7 @@ public class PyTorchParityTests
         StateDict.Load(model, reference, strict: false);
         Tensor input = reference["input"].ToTensor();
         Tensor eager = model.Forward(input);
-        Tensor compiled = Training.Evaluation.Predict(model, input);
+        Tensor compiled = GraphCompiler.Training.Evaluation.Predict(model, input);
         Assert.Equal(compiled.Shape, eager.Shape);
         Assert.Equal(compiled.Data, eager.Data);
     }
