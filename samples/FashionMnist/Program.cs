@@ -34,7 +34,8 @@ root.SetAction(parse =>
     MnistDataset train = FashionMnistData.Load(train: true, directory);
     MnistDataset test = FashionMnistData.Load(train: false, directory);
     Console.WriteLine($"data: {(directory ?? "embedded subset")}  train {train.Count}  test {test.Count}");
-    var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed);
+    // Full batches only, as the PyTorch peer's loop (../shared/peers/torch_baseline.py) steps over 937 batches of 64.
+    var loader = new DataLoader(train, batchSize, shuffle: true, dropLast: true, seed: seed);
 
     // 2. Model: its shapes were checked and its Forward/Backward generated at build time.
     var model = new Mlp(seed);
