@@ -1,0 +1,93 @@
+// The compiler core on its own (no Roslyn): shape inference, lowering to kernel calls, and the derived backward pass.
+using GraphCompiler.Compiler;
+using Xunit;
+
+namespace GraphCompiler.Tests.Compiler;
+
+public class ModelCompilerTests
+{
+    private static LayerDecl Linear(string name, int inF, int outF) =>
+        new(name, LayerKind.Linear, name.ToLowerInvariant(), EquatableArray.Of(inF, outF), true, 0, EquatableArray<int>.Empty);
+
+    private static LayerDecl Conv(string name, int cIn, int cOut, int k, int s, int p) =>
+        new(name, LayerKind.Conv2d, name.ToLowerInvariant(), EquatableArray.Of(cIn, cOut, k, s, p), true, 0, EquatableArray<int>.Empty);
+
+    /// <summary>A chain of calls: each consumes the previous value.</summary>
+    private static ModelDecl Chain(Shape input, LayerDecl[] layers, params (string Op, string? Layer, int[] Args)[] calls) =>
+        new("Net", input, 0, EquatableArray.From(layers),
+            EquatableArray.From(calls.Select((c, i) => new OpCall(c.Op, i, c.Layer, EquatableArray.From(c.Args), i + 1))), calls.Length);
+
+    private static readonly int[] None = [];
+
+    private static CompileResult CompileCifar(int fc1In = 1024) => ModelCompiler.Compile(Chain(
+        new Shape(Shape.Batch, 3, 32, 32),
+        [Conv("Conv1", 3, 32, 5, 1, 2), Conv("Conv2", 32, 32, 5, 1, 2), Conv("Conv3", 32, 64, 5, 1, 2), Linear("Fc1", fc1In, 64), Linear("Fc2", 64, 10)],
+        ("Apply", "Conv1", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
+        ("Apply", "Conv2", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
+        ("Apply", "Conv3", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
+        ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Apply", "Fc2", None)));
+
+    [Fact]
+    public void Cifar_shapes_kernels_and_backward()
+    {
+        CompileResult result = CompileCifar();
+        Assert.Empty(result.Diagnostics);
+        Schedule s = result.Schedule!;
+        Assert.Equal("[N,10]", s.Output.ToString());
+        Assert.Equal(["[N,32,32,32]", "[N,32,32,32]", "[N,32,16,16]", "[N,32,16,16]", "[N,32,16,16]", "[N,32,8,8]",
+            "[N,64,8,8]", "[N,64,8,8]", "[N,64,4,4]", "[N,1024]", "[N,64]", "[N,64]", "[N,10]"], s.Trace.Select(t => t.Output.ToString()));
+        // 12 forward kernels: Flatten is an alias and costs nothing.
+        Assert.Equal(12, s.Forward.Count);
+        // Backward: params of 5 layers, input grads of 4 of them (Conv1's only on request), 4 ReLUs, 3 pools.
+        Assert.Equal(5 + 5 + 4 + 3, s.Backward.Count);
+        Step conv1Dx = Assert.Single(s.Backward, b => b.InputGradOnly);
+        Assert.Equal(("Conv2dKernels", "BackwardInput"), (conv1Dx.Kernel, conv1Dx.Method));
+        Assert.Equal(2432 + 25632 + 51264 + 65600 + 650, s.Trace.Sum(t => t.Parameters));
+        // Flatten shares Pool3's buffers in both directions.
+        Step fc1 = s.Forward.Single(f => f.Comment.StartsWith("Fc1"));
+        Assert.Equal("Pool3Out", fc1.Args[0].Text);
+        Step fc1Dx = s.Backward.Single(b => b.Comment.StartsWith("Fc1: dx"));
+        Assert.Equal("Pool3Grad", fc1Dx.Args[2].Text);
+    }
+
+    [Fact]
+    public void A_wrong_linear_input_reports_how_the_shape_was_derived()
+    {
+        CompileResult result = CompileCifar(fc1In: 1000);
+        Assert.Null(result.Schedule);
+        CoreDiagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal(DiagnosticIds.LinearFeatures, d.Id);
+        Assert.Equal("Linear 'Fc1' expects 1000 input features but receives 1024 (Flatten of [N,64,4,4])", d.Message);
+    }
+
+    [Fact]
+    public void Strided_conv_and_pool_shapes_follow_pytorch_floor_rules()
+    {
+        CompileResult result = ModelCompiler.Compile(Chain(new Shape(Shape.Batch, 1, 17, 16),
+            [Conv("Conv1", 1, 4, 3, 2, 1)],
+            ("Apply", "Conv1", None), ("MaxPool2d", null, [3, 2])));
+        // conv: floor((17 + 2 - 3) / 2) + 1 = 9, floor((16 + 2 - 3) / 2) + 1 = 8; pool 3 stride 2: 4 and 3.
+        Assert.Equal("[N,4,4,3]", result.Schedule!.Output.ToString());
+    }
+
+    [Fact]
+    public void Every_core_op_has_a_kernel_entry_in_the_ops_table()
+    {
+        var kernelOps = Kernels.OpsTable.All.Select(o => o.Name).ToHashSet();
+        foreach (OpDef op in GraphCompiler.Compiler.OpsTable.All.Where(o => !o.IsAlias))
+            Assert.Contains(op.Name, kernelOps);
+    }
+
+    [Theory]
+    [InlineData("N,1,28,28", true, "")]
+    [InlineData("N, 3, 32, 32", true, "")]
+    [InlineData("3,32,32", false, "the first dimension must be the batch symbol N, got '3'")]
+    [InlineData("N", false, "expected 'N' followed by at least one positive dimension, e.g. \"N,1,28,28\"")]
+    [InlineData("N,0,4", false, "dimension 1 must be a positive integer, got '0'")]
+    [InlineData("N,x", false, "dimension 1 must be a positive integer, got 'x'")]
+    public void Input_shapes_parse_or_say_why_not(string text, bool ok, string error)
+    {
+        Assert.Equal(ok, Shape.TryParse(text, out _, out string message));
+        Assert.Equal(error, message);
+    }
+}
