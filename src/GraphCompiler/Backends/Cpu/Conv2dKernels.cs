@@ -312,7 +312,7 @@ public static class Conv2dKernels
     {
         Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
         int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
-        int nr = Gemm.PanelWidth, kcMax = Gemm.PanelDepth;
+        int nr = Gemm.PanelWidth, kcMax = Gemm.DepthBlock(k);
         int slivers = (p + nr - 1) / nr, nPadded = slivers * nr, tail = nPadded - p;
         fixed (float* px = x, pp = padded, pk = packed)
         {

@@ -21,6 +21,17 @@ public static class Gemm
 
     // Cache blocks: a KC×NR sliver of B (24 KiB) stays in L1, an MC×KC block of A (~190 KiB) in L2.
     private const int Kc = 192;
+
+    /// <summary>
+    /// The depth block actually used for a given k: at most Kc, but split evenly (rounded to 8) so that e.g. k = 800
+    /// runs as 5 × 160 rather than 4 × 192 plus a 32-deep remainder that would reload C for little work.
+    /// </summary>
+    internal static int DepthBlock(int k)
+    {
+        if (k <= Kc) return Math.Max(k, 1);
+        int blocks = (k + Kc - 1) / Kc;
+        return Math.Min(Kc, RoundUp((k + blocks - 1) / blocks, 8));
+    }
     private static readonly int Mc = Use512 ? 256 : 252;
     private const int Nc = 3072;
 
@@ -66,7 +77,7 @@ public static class Gemm
     /// <summary>Where element (p, j) of op(B) lives in the packed layout of a (k, n) matrix.</summary>
     internal static int PackedBIndex(int p, int j, int k, int n)
     {
-        int pc = p / Kc * Kc, kc = Math.Min(Kc, k - pc);
+        int kb = DepthBlock(k), pc = p / kb * kb, kc = Math.Min(kb, k - pc);
         return pc * RoundUp(n, Nr) + j / Nr * Nr * kc + (p - pc) * Nr + j % Nr;
     }
 
@@ -75,7 +86,6 @@ public static class Gemm
 
     internal static int PanelWidth => Nr;
 
-    internal static int PanelDepth => Kc;
 
     /// <summary>
     /// C (m, n) = op(A) · B (or +=), with B supplied already packed (<see cref="PackedBLength"/>), on the calling thread.
@@ -147,9 +157,10 @@ public static class Gemm
             for (int jc = 0; jc < n; jc += Nc)
             {
                 int nc = Math.Min(Nc, n - jc);
-                for (int pc = 0; pc < k; pc += Kc)
+                int kb = DepthBlock(k);
+                for (int pc = 0; pc < k; pc += kb)
                 {
-                    int kc = Math.Min(Kc, k - pc);
+                    int kc = Math.Min(kb, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
                     PackB(bp, pc, kc, jc, nc);
@@ -163,9 +174,10 @@ public static class Gemm
         public void RunPackedB(float* packedB, bool accumulate)
         {
             int nPadded = RoundUp(n, Nr);
-            for (int pc = 0; pc < k; pc += Kc)
+            int kb = DepthBlock(k);
+            for (int pc = 0; pc < k; pc += kb)
             {
-                int kc = Math.Min(Kc, k - pc);
+                int kc = Math.Min(kb, k - pc);
                 float* bp = packedB + (long)pc * nPadded;
                 for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0);
             }
