@@ -3,14 +3,17 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using static GraphCompiler.Backends.Cpu.LinearKernels;
+using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
 
 /// <summary>
 /// Legend: N batch, C in channels, F out channels, H×W input, P = OutH·OutW output pixels, K = C·kh·kw patch size.
-/// Every image is one GEMM, so the batch is split across cores and each GEMM stays on its thread; a single image
-/// (or a small batch) lets the GEMM itself go parallel instead.
+/// Per image: forward y (F, P) = w (F, K) · col (K, P); backward input dcol (K, P) = wᵀ · dy, then col2im; backward
+/// weights dw (F, K) += dy (F, P) · colᵀ. Each image is one GEMM, so the batch is split across cores and each GEMM
+/// stays on its thread; a single image (or a small batch) lets the GEMM itself go parallel instead. With unit column
+/// stride, im2col copies whole rows of a zero-padded plane and the forward writes col directly in the GEMM's packed
+/// layout, because with few output channels the data movement, not the arithmetic, sets the speed.
 /// </summary>
 public static class Conv2dKernels
 {

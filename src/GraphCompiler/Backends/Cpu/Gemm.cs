@@ -21,17 +21,6 @@ public static class Gemm
 
     // Cache blocks: a KC×NR sliver of B (24 KiB) stays in L1, an MC×KC block of A (~190 KiB) in L2.
     private const int Kc = 192;
-
-    /// <summary>
-    /// The depth block actually used for a given k: at most Kc, but split evenly (rounded to 8) so that e.g. k = 800
-    /// runs as 5 × 160 rather than 4 × 192 plus a 32-deep remainder that would reload C for little work.
-    /// </summary>
-    internal static int DepthBlock(int k)
-    {
-        if (k <= Kc) return Math.Max(k, 1);
-        int blocks = (k + Kc - 1) / Kc;
-        return Math.Min(Kc, RoundUp((k + blocks - 1) / blocks, 8));
-    }
     private static readonly int Mc = Use512 ? 256 : 252;
     private const int Nc = 3072;
 
@@ -66,6 +55,17 @@ public static class Gemm
             var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc);
             job.Run(accumulate, parallel);
         }
+    }
+
+    /// <summary>
+    /// The depth block actually used for a given k: at most Kc, but split evenly (rounded to 8) so that e.g. k = 800
+    /// runs as 5 × 160 rather than 4 × 192 plus a 32-deep remainder that would reload C for little work.
+    /// </summary>
+    internal static int DepthBlock(int k)
+    {
+        if (k <= Kc) return Math.Max(k, 1);
+        int blocks = (k + Kc - 1) / Kc;
+        return Math.Min(Kc, RoundUp((k + blocks - 1) / blocks, 8));
     }
 
     /// <summary>
@@ -297,6 +297,7 @@ public static class Gemm
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    [SkipLocalsInit] // the edge tile is fully written by the kernel before it is read
     private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc)
     {
         int mr = Mr, nr = Nr;
