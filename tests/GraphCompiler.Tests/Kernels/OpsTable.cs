@@ -122,6 +122,8 @@ public static class OpsTable
         (new(16, 20, 16, 16, 3, 3, 1, 1, 1, 1), 8, true),
         (new(9, 6, 7, 7, 5, 5, 1, 1, 2, 2), 2, true),   // K = 225 spans two GEMM depth blocks; 7-wide rows straddle slivers
         (new(8, 40, 40, 40, 3, 3, 1, 1, 1, 1), 1, false), // one image, 4.6M multiply-adds: the multi-threaded GEMM path
+        (new(4, 3, 8, 8, 3, 3, 1, 1, 1, 1), 2, true),     // K = 36: one full 32-row sliver (8×8 transposes) and a ragged one
+        (new(6, 5, 14, 20, 3, 3, 1, 1, 1, 1), 1, true),   // P = 280 pixels: two depth blocks for the weight gradient
     ];
 
     private static OpCase Conv2d(Rng rng, int index)

@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
@@ -22,6 +23,7 @@ public static class Conv2dKernels
 
     [ThreadStatic] private static float[]? t_col;
     [ThreadStatic] private static float[]? t_padded;
+    [ThreadStatic] private static int[]? t_rowOffsets;
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
@@ -119,10 +121,19 @@ public static class Conv2dKernels
                         {
                             var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
                             var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                            Span<float> col = Scratch(ref t_col, k * p);                                   // col (K, P)
-                            Im2Col(xi, col, geo);
-                            // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
-                            Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            if (geo.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                            {
+                                Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
+                                Im2PackedBTransposed(xi, packed, geo);
+                                Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwPart, k, accumulate: img > start);
+                            }
+                            else
+                            {
+                                Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
+                                Im2Col(xi, col, geo);
+                                // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                                Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            }
                             if (hasBias)
                                 for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
                         }
@@ -343,6 +354,67 @@ public static class Conv2dKernels
                         }
                         if (tail > 0) new Span<float>(row + (slivers - 1) * sliverStride + nr - tail, tail).Clear();
                     }
+        }
+    }
+
+    /// <summary>
+    /// colᵀ (P, K) written straight into the GEMM's packed-B layout for the weight gradient: depth runs over pixels,
+    /// each NR-wide sliver over patch rows. Eight pixels of one output row × eight patch rows are one 8×8 register
+    /// transpose, so col is neither materialised nor transposed in memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2PackedBTransposed(ReadOnlySpan<float> x, Span<float> packed, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
+        int nr = Gemm.PanelWidth, kb = Gemm.DepthBlock(p);
+        int slivers = (k + nr - 1) / nr, kPadded = slivers * nr;
+        if (t_rowOffsets is null || t_rowOffsets.Length < kPadded) t_rowOffsets = new int[kPadded];
+        Span<int> rowOffsets = t_rowOffsets.AsSpan(0, kPadded); // where patch row r = (c, ki, kj) starts in padded
+        int r = 0;
+        for (int c = 0; c < g.InChannels; c++)
+            for (int ki = 0; ki < g.KernelH; ki++)
+                for (int kj = 0; kj < g.KernelW; kj++)
+                    rowOffsets[r++] = (c * hp + ki) * wp + kj;
+        bool simd = Avx.IsSupported;
+        fixed (float* px = x, pp = padded, pk = packed)
+        fixed (int* off = rowOffsets)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int pc = 0; pc < p; pc += kb)
+            {
+                int kc = Math.Min(kb, p - pc);
+                for (int s = 0; s < slivers; s++)
+                {
+                    float* sliver = pk + (long)pc * kPadded + (long)s * kc * nr; // (kc pixels, nr patch rows)
+                    int r0 = s * nr, lanes = Math.Min(nr, k - r0);
+                    for (int q = pc; q < pc + kc;)
+                    {
+                        int oy = q / ow, ox = q - oy * ow;
+                        int pixel = oy * sh * wp + ox; // offset of pixel q's window origin in a padded plane
+                        float* dst = sliver + (long)(q - pc) * nr;
+                        if (simd && lanes == nr && ox + 8 <= ow && q + 8 <= pc + kc)
+                        {
+                            for (int l = 0; l < nr; l += 8)
+                            {
+                                int* o = off + r0 + l;
+                                Gemm.Transpose8x8(
+                                    Vector256.Load(pp + o[0] + pixel), Vector256.Load(pp + o[1] + pixel),
+                                    Vector256.Load(pp + o[2] + pixel), Vector256.Load(pp + o[3] + pixel),
+                                    Vector256.Load(pp + o[4] + pixel), Vector256.Load(pp + o[5] + pixel),
+                                    Vector256.Load(pp + o[6] + pixel), Vector256.Load(pp + o[7] + pixel), dst + l, nr);
+                            }
+                            q += 8;
+                        }
+                        else
+                        {
+                            for (int l = 0; l < lanes; l++) dst[l] = pp[off[r0 + l] + pixel];
+                            for (int l = lanes; l < nr; l++) dst[l] = 0f;
+                            q++;
+                        }
+                    }
+                }
+            }
         }
     }
 
