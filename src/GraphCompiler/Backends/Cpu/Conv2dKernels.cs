@@ -445,8 +445,9 @@ public static class Conv2dKernels
     private static unsafe void CopyRow(float* src, float* dst, int len)
     {
         int i = 0;
-        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
-        if (i + 8 <= len) { Vector256.Store(Vector256.Load(src + i), dst + i); i += 8; }
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        for (; i + 8 <= len; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
         for (; i < len; i++) dst[i] = src[i];
     }
 
@@ -454,8 +455,9 @@ public static class Conv2dKernels
     private static unsafe void AddRow(float* src, float* dst, int len)
     {
         int i = 0;
-        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
-        if (i + 8 <= len) { Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i); i += 8; }
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
+        for (; i + 8 <= len; i += 8) Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
         for (; i < len; i++) dst[i] += src[i];
     }
 }
