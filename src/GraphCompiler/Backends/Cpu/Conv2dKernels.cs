@@ -65,44 +65,10 @@ public static class Conv2dKernels
         }
     }
 
-    /// <summary>dx (N, C, H, W) = convᵀ(dy (N, F, OutH, OutW), w). Overwrites dx.</summary>
+    /// <summary>dx (N, C, H, W) = convᵀ(dy (N, F, OutH, OutW), w): per image dcol (K, P) = wᵀ · dy, then col2im. Overwrites dx.</summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
     {
         Check(g, n, dx.Length, dy.Length, w.Length);
-        if (g.StrideH == 1 && g.StrideW == 1 && g.PadH < g.KernelH && g.PadW < g.KernelW)
-            BackwardInputAsConvolution(dy, w, dx, g, n);
-        else
-            BackwardInputCol2Im(dy, w, dx, g, n);
-    }
-
-    /// <summary>
-    /// With unit stride, the input gradient is itself a forward convolution: dy padded by k − 1 − pad, convolved with
-    /// the weights flipped in both spatial axes and with in/out channels swapped. That reuses the forward's packed
-    /// im2col and skips col2im's scatter-add pass entirely.
-    /// </summary>
-    private static void BackwardInputAsConvolution(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
-    {
-        int f = g.OutChannels, c = g.InChannels, kh = g.KernelH, kw = g.KernelW;
-        float[] flipped = ArrayPool<float>.Shared.Rent(f * c * kh * kw); // w' (C, F, kh, kw)
-        try
-        {
-            for (int o = 0; o < f; o++)
-                for (int i = 0; i < c; i++)
-                    for (int y = 0; y < kh; y++)
-                        for (int x = 0; x < kw; x++)
-                            flipped[((i * f + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] = w[((o * c + i) * kh + y) * kw + x];
-            var transposed = new Conv2dGeometry(f, c, g.OutH, g.OutW, kh, kw, 1, 1, kh - 1 - g.PadH, kw - 1 - g.PadW);
-            Forward(dy, flipped.AsSpan(0, f * c * kh * kw), default, dx, transposed, n);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(flipped);
-        }
-    }
-
-    /// <summary>General stride: per image dcol (K, P) = wᵀ · dy, then col2im scatters each patch back. Overwrites dx.</summary>
-    private static void BackwardInputCol2Im(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
-    {
         var geo = g;
         int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
         unsafe
