@@ -220,8 +220,8 @@ public static class OpsTable
 
     // ---------------------------------------------------------------- ReLU
 
-    // Lengths around the 16-float vector width, and one long buffer.
-    private static readonly int[] ReluLengths = [1, 15, 16, 33, 1000, 100_003];
+    // Lengths around the 16-float vector width, and long buffers.
+    private static readonly int[] ReluLengths = [1, 15, 16, 33, 1000, 100_003, 1_100_003]; // the last is split across threads
 
     private static OpCase Relu(Rng rng, int index)
     {
