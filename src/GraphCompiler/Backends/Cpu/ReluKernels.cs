@@ -35,15 +35,14 @@ public static class ReluKernels
             throw new ArgumentException($"ReLU backward buffers are shorter ({dy.Length}, {dx.Length}) than y ({len}).");
         fixed (float* py = y, pdy = dy, pdx = dx)
         {
-            if (len < ParallelThreshold || Environment.ProcessorCount == 1)
-            {
-                BackwardRange(py, pdy, pdx, len);
-                return;
-            }
-            nint yp = (nint)py, dyp = (nint)pdy, dxp = (nint)pdx;
-            Split(len, (start, count) => BackwardRange((float*)yp + start, (float*)dyp + start, (float*)dxp + start, count));
+            if (len < ParallelThreshold || Environment.ProcessorCount == 1) BackwardRange(py, pdy, pdx, len);
+            else BackwardParallel((nint)py, (nint)pdy, (nint)pdx, len);
         }
     }
+
+    // Separate so that the closure is allocated only when the work is split.
+    private static unsafe void BackwardParallel(nint y, nint dy, nint dx, int len)
+        => Split(len, (start, count) => BackwardRange((float*)y + start, (float*)dy + start, (float*)dx + start, count));
 
     private static unsafe void BackwardRange(float* y, float* dy, float* dx, int len)
     {
