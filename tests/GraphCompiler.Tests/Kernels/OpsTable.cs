@@ -121,7 +121,9 @@ public static class OpsTable
         (new(5, 33, 10, 9, 3, 3, 1, 2, 2, 1), 1, true),
         (new(16, 20, 16, 16, 3, 3, 1, 1, 1, 1), 8, true),
         (new(9, 6, 7, 7, 5, 5, 1, 1, 2, 2), 2, true),   // K = 225 spans two GEMM depth blocks; 7-wide rows straddle slivers
-        (new(8, 40, 40, 40, 3, 3, 1, 1, 1, 1), 1, false), // one image, 4.6M multiply-adds: the multi-threaded GEMM path
+        (new(32, 64, 32, 32, 3, 3, 1, 1, 1, 1), 1, false), // one image, 19M multiply-adds: the multi-threaded GEMM path
+        (new(4, 3, 8, 8, 3, 3, 1, 1, 1, 1), 2, true),     // K = 36: one full 32-row sliver (8×8 transposes) and a ragged one
+        (new(6, 5, 14, 20, 3, 3, 1, 1, 1, 1), 1, true),   // P = 280 pixels: two depth blocks for the weight gradient
     ];
 
     private static OpCase Conv2d(Rng rng, int index)
@@ -144,7 +146,7 @@ public static class OpsTable
             Description = $"Conv2d n={n} {g} bias={bias}",
             Inputs = [.. inputs],
             OutputLength = outLen,
-            FiniteDifferenceSamples = (long)outLen * g.PatchSize > 200_000 ? 6 : 40,
+            FiniteDifferenceSamples = (long)outLen * g.PatchSize > 10_000_000 ? 3 : (long)outLen * g.PatchSize > 200_000 ? 6 : 40,
             FastForward = (i, y) => Conv2dKernels.Forward(i[0], i[1], bias ? i[2] : default, y, geo, n),
             ReferenceForward = i =>
             {
@@ -218,8 +220,8 @@ public static class OpsTable
 
     // ---------------------------------------------------------------- ReLU
 
-    // Lengths around the 16-float vector width, and one long buffer.
-    private static readonly int[] ReluLengths = [1, 15, 16, 33, 1000, 100_003];
+    // Lengths around the 16-float vector width, and long buffers.
+    private static readonly int[] ReluLengths = [1, 15, 16, 33, 1000, 100_003, 1_100_003]; // the last is split across threads
 
     private static OpCase Relu(Rng rng, int index)
     {

@@ -21,6 +21,25 @@ public class OpsTableTests
         foreach (var spec in OpsTable.All) Assert.True(spec.CaseCount >= 6, $"{spec.Name} has only {spec.CaseCount} cases");
     }
 
+    [Fact]
+    public void EveryCpuKernelClassIsInTheTable()
+    {
+        // A new XxxKernels class (or a new loss) fails here until its ops are added to the OpsTable and so to every check.
+        var names = OpsTable.All.Select(s => s.Name).ToHashSet();
+        var kernelClasses = typeof(GraphCompiler.Backends.Cpu.Gemm).Assembly.GetTypes()
+            .Where(t => t.IsPublic && t.Namespace == "GraphCompiler.Backends.Cpu" && t.Name.EndsWith("Kernels", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(kernelClasses.Count >= 7, $"found only {kernelClasses.Count} kernel classes");
+        foreach (var type in kernelClasses)
+        {
+            if (type.Name == "SgdKernels") continue; // an optimizer update, checked in SgdTests against trajectories
+            var ops = type.Name == "LossKernels"
+                ? type.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static).Select(m => m.Name).Distinct()
+                : [type.Name[..^"Kernels".Length]];
+            foreach (string op in ops) Assert.True(names.Contains(op), $"{type.Name}: op '{op}' has no OpsTable entry");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void ForwardMatchesReference(string op, int index)

@@ -3,14 +3,18 @@ using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using static GraphCompiler.Backends.Cpu.LinearKernels;
+using System.Runtime.Intrinsics.X86;
+using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
 
 /// <summary>
 /// Legend: N batch, C in channels, F out channels, H×W input, P = OutH·OutW output pixels, K = C·kh·kw patch size.
-/// Every image is one GEMM, so the batch is split across cores and each GEMM stays on its thread; a single image
-/// (or a small batch) lets the GEMM itself go parallel instead.
+/// Per image: forward y (F, P) = w (F, K) · col (K, P); backward input dcol (K, P) = wᵀ · dy, then col2im; backward
+/// weights dw (F, K) += dy (F, P) · colᵀ. Each image is one GEMM, so the batch is split across cores and each GEMM
+/// stays on its thread; a single image (or a small batch) lets the GEMM itself go parallel instead. With unit column
+/// stride, im2col copies whole rows of a zero-padded plane and the forward writes col directly in the GEMM's packed
+/// layout, because with few output channels the data movement, not the arithmetic, sets the speed.
 /// </summary>
 public static class Conv2dKernels
 {
@@ -19,6 +23,7 @@ public static class Conv2dKernels
 
     [ThreadStatic] private static float[]? t_col;
     [ThreadStatic] private static float[]? t_padded;
+    [ThreadStatic] private static int[]? t_rowOffsets;
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
@@ -116,10 +121,19 @@ public static class Conv2dKernels
                         {
                             var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
                             var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                            Span<float> col = Scratch(ref t_col, k * p);                                   // col (K, P)
-                            Im2Col(xi, col, geo);
-                            // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
-                            Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            if (geo.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                            {
+                                Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
+                                Im2PackedBTransposed(xi, packed, geo);
+                                Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwPart, k, accumulate: img > start);
+                            }
+                            else
+                            {
+                                Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
+                                Im2Col(xi, col, geo);
+                                // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                                Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                            }
                             if (hasBias)
                                 for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
                         }
@@ -312,7 +326,7 @@ public static class Conv2dKernels
     {
         Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
         int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
-        int nr = Gemm.PanelWidth, kcMax = Gemm.PanelDepth;
+        int nr = Gemm.PanelWidth, kcMax = Gemm.DepthBlock(k);
         int slivers = (p + nr - 1) / nr, nPadded = slivers * nr, tail = nPadded - p;
         fixed (float* px = x, pp = padded, pk = packed)
         {
@@ -343,6 +357,67 @@ public static class Conv2dKernels
         }
     }
 
+    /// <summary>
+    /// colᵀ (P, K) written straight into the GEMM's packed-B layout for the weight gradient: depth runs over pixels,
+    /// each NR-wide sliver over patch rows. Eight pixels of one output row × eight patch rows are one 8×8 register
+    /// transpose, so col is neither materialised nor transposed in memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Im2PackedBTransposed(ReadOnlySpan<float> x, Span<float> packed, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (C, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, p = oh * ow, k = g.PatchSize, sh = g.StrideH;
+        int nr = Gemm.PanelWidth, kb = Gemm.DepthBlock(p);
+        int slivers = (k + nr - 1) / nr, kPadded = slivers * nr;
+        if (t_rowOffsets is null || t_rowOffsets.Length < kPadded) t_rowOffsets = new int[kPadded];
+        Span<int> rowOffsets = t_rowOffsets.AsSpan(0, kPadded); // where patch row r = (c, ki, kj) starts in padded
+        int r = 0;
+        for (int c = 0; c < g.InChannels; c++)
+            for (int ki = 0; ki < g.KernelH; ki++)
+                for (int kj = 0; kj < g.KernelW; kj++)
+                    rowOffsets[r++] = (c * hp + ki) * wp + kj;
+        bool simd = Avx.IsSupported;
+        fixed (float* px = x, pp = padded, pk = packed)
+        fixed (int* off = rowOffsets)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int pc = 0; pc < p; pc += kb)
+            {
+                int kc = Math.Min(kb, p - pc);
+                for (int s = 0; s < slivers; s++)
+                {
+                    float* sliver = pk + (long)pc * kPadded + (long)s * kc * nr; // (kc pixels, nr patch rows)
+                    int r0 = s * nr, lanes = Math.Min(nr, k - r0);
+                    for (int q = pc; q < pc + kc;)
+                    {
+                        int oy = q / ow, ox = q - oy * ow;
+                        int pixel = oy * sh * wp + ox; // offset of pixel q's window origin in a padded plane
+                        float* dst = sliver + (long)(q - pc) * nr;
+                        if (simd && lanes == nr && ox + 8 <= ow && q + 8 <= pc + kc)
+                        {
+                            for (int l = 0; l < nr; l += 8)
+                            {
+                                int* o = off + r0 + l;
+                                Gemm.Transpose8x8(
+                                    Vector256.Load(pp + o[0] + pixel), Vector256.Load(pp + o[1] + pixel),
+                                    Vector256.Load(pp + o[2] + pixel), Vector256.Load(pp + o[3] + pixel),
+                                    Vector256.Load(pp + o[4] + pixel), Vector256.Load(pp + o[5] + pixel),
+                                    Vector256.Load(pp + o[6] + pixel), Vector256.Load(pp + o[7] + pixel), dst + l, nr);
+                            }
+                            q += 8;
+                        }
+                        else
+                        {
+                            for (int l = 0; l < lanes; l++) dst[l] = pp[off[r0 + l] + pixel];
+                            for (int l = lanes; l < nr; l++) dst[l] = 0f;
+                            q++;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Col2ImStride1(ReadOnlySpan<float> dcol, Span<float> dx, in Conv2dGeometry g)
     {
@@ -370,8 +445,9 @@ public static class Conv2dKernels
     private static unsafe void CopyRow(float* src, float* dst, int len)
     {
         int i = 0;
-        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
-        if (i + 8 <= len) { Vector256.Store(Vector256.Load(src + i), dst + i); i += 8; }
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        for (; i + 8 <= len; i += 8) Vector256.Store(Vector256.Load(src + i), dst + i);
         for (; i < len; i++) dst[i] = src[i];
     }
 
@@ -379,8 +455,9 @@ public static class Conv2dKernels
     private static unsafe void AddRow(float* src, float* dst, int len)
     {
         int i = 0;
-        for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
-        if (i + 8 <= len) { Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i); i += 8; }
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.Load(dst + i) + Vector512.Load(src + i), dst + i);
+        for (; i + 8 <= len; i += 8) Vector256.Store(Vector256.Load(dst + i) + Vector256.Load(src + i), dst + i);
         for (; i < len; i++) dst[i] += src[i];
     }
 }

@@ -24,8 +24,10 @@ public static class Gemm
     private static readonly int Mc = Use512 ? 256 : 252;
     private const int Nc = 3072;
 
-    // Below this many multiply-adds, Parallel.For's wake-up cost (~10–20 µs) exceeds the gain on 2 cores.
-    internal const long ParallelThresholdMacs = 2_000_000;
+    // Below this many multiply-adds the GEMM stays on one thread. Measured on this 2-vCPU machine (best of 15):
+    // 64×128×784 took 147 µs on one thread, 204 µs split; 64×64×1024 99 vs 171 µs; 256³ 244 vs 242 µs; 512³ 2.0 vs
+    // 1.8 ms. Parallel.For's wake-up (~10–20 µs) and the serial B packing eat the gain until the product is large.
+    internal const long ParallelThresholdMacs = 16_000_000;
 
     // Per-thread packing buffers, 64-byte aligned so every packed vector load stays within one cache line.
     // Grown on demand and kept for the thread's life, so steady-state calls allocate nothing.
@@ -58,6 +60,17 @@ public static class Gemm
     }
 
     /// <summary>
+    /// The depth block actually used for a given k: at most Kc, but split evenly (rounded to 8) so that e.g. k = 800
+    /// runs as 5 × 160 rather than 4 × 192 plus a 32-deep remainder that would reload C for little work.
+    /// </summary>
+    internal static int DepthBlock(int k)
+    {
+        if (k <= Kc) return Math.Max(k, 1);
+        int blocks = (k + Kc - 1) / Kc;
+        return Math.Min(Kc, RoundUp((k + blocks - 1) / blocks, 8));
+    }
+
+    /// <summary>
     /// Floats needed for a whole op(B) (k, n) in the packed layout <see cref="MultiplyPackedB"/> reads: for each KC block
     /// of rows, NR-column slivers of kc×NR, columns past n zero. Producers (e.g. im2col) may write it directly.
     /// </summary>
@@ -66,7 +79,7 @@ public static class Gemm
     /// <summary>Where element (p, j) of op(B) lives in the packed layout of a (k, n) matrix.</summary>
     internal static int PackedBIndex(int p, int j, int k, int n)
     {
-        int pc = p / Kc * Kc, kc = Math.Min(Kc, k - pc);
+        int kb = DepthBlock(k), pc = p / kb * kb, kc = Math.Min(kb, k - pc);
         return pc * RoundUp(n, Nr) + j / Nr * Nr * kc + (p - pc) * Nr + j % Nr;
     }
 
@@ -75,7 +88,6 @@ public static class Gemm
 
     internal static int PanelWidth => Nr;
 
-    internal static int PanelDepth => Kc;
 
     /// <summary>
     /// C (m, n) = op(A) · B (or +=), with B supplied already packed (<see cref="PackedBLength"/>), on the calling thread.
@@ -147,9 +159,10 @@ public static class Gemm
             for (int jc = 0; jc < n; jc += Nc)
             {
                 int nc = Math.Min(Nc, n - jc);
-                for (int pc = 0; pc < k; pc += Kc)
+                int kb = DepthBlock(k);
+                for (int pc = 0; pc < k; pc += kb)
                 {
-                    int kc = Math.Min(Kc, k - pc);
+                    int kc = Math.Min(kb, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
                     PackB(bp, pc, kc, jc, nc);
@@ -163,9 +176,10 @@ public static class Gemm
         public void RunPackedB(float* packedB, bool accumulate)
         {
             int nPadded = RoundUp(n, Nr);
-            for (int pc = 0; pc < k; pc += Kc)
+            int kb = DepthBlock(k);
+            for (int pc = 0; pc < k; pc += kb)
             {
-                int kc = Math.Min(Kc, k - pc);
+                int kc = Math.Min(kb, k - pc);
                 float* bp = packedB + (long)pc * nPadded;
                 for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0);
             }
@@ -265,11 +279,16 @@ public static class Gemm
     /// <summary>Reads 8 rows of 8 floats (row stride srcStride) and writes their transpose (row stride dstStride).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, int dstStride)
+        => Transpose8x8(Avx.LoadVector256(src), Avx.LoadVector256(src + srcStride),
+            Avx.LoadVector256(src + 2 * srcStride), Avx.LoadVector256(src + 3 * srcStride),
+            Avx.LoadVector256(src + 4 * srcStride), Avx.LoadVector256(src + 5 * srcStride),
+            Avx.LoadVector256(src + 6 * srcStride), Avx.LoadVector256(src + 7 * srcStride), dst, dstStride);
+
+    /// <summary>Writes the transpose of the 8×8 block whose rows are r0..r7 (row stride dstStride). Needs AVX.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int dstStride)
     {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
-        Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
-        Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
-        Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
         // Interleave pairs, then quads, then swap 128-bit halves: the classic three-stage AVX transpose.
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
         Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
@@ -285,6 +304,7 @@ public static class Gemm
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    [SkipLocalsInit] // the edge tile is fully written by the kernel before it is read
     private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc)
     {
         int mr = Mr, nr = Nr;

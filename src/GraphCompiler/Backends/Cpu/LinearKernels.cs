@@ -1,5 +1,6 @@
 // Fully connected layer on the CPU: forward and both backward halves, each one call into the packed GEMM.
 using System.Numerics.Tensors;
+using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -36,12 +37,4 @@ public static class LinearKernels
             for (int i = 0; i < n; i++) TensorPrimitives.Add(db, dy.Slice(i * outF, outF), db);
         }
     }
-
-    internal static void CheckLength<T>(ReadOnlySpan<T> span, long expected, string name)
-    {
-        if (span.Length < expected)
-            throw new ArgumentException($"Buffer '{name}' has {span.Length} elements but the shape needs {expected}.", name);
-    }
-
-    internal static void CheckLength<T>(Span<T> span, long expected, string name) => CheckLength((ReadOnlySpan<T>)span, expected, name);
 }

@@ -1,6 +1,6 @@
 // log_softmax over the last dimension on the CPU: a max-shifted log-sum-exp per row, and its vector-Jacobian product.
 using System.Numerics.Tensors;
-using static GraphCompiler.Backends.Cpu.LinearKernels;
+using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
 

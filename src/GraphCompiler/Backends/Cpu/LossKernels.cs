@@ -1,6 +1,6 @@
 // Classification losses on the CPU: mean cross-entropy on logits and mean NLL on log-probabilities, each with its gradient.
 using System.Numerics.Tensors;
-using static GraphCompiler.Backends.Cpu.LinearKernels;
+using static GraphCompiler.Backends.Cpu.BufferChecks;
 
 namespace GraphCompiler.Backends.Cpu;
 

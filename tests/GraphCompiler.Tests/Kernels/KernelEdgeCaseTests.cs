@@ -1,4 +1,4 @@
-// MaxPool2d's tie rule (first maximum in row-major window order wins) on both the SIMD 2×2 path and the general path.
+// MaxPool2d's tie rule (first maximum in window order wins) on every 2×2 path and the general path; argument checks.
 using GraphCompiler.Backends.Cpu;
 using Xunit;
 
@@ -29,5 +29,19 @@ public class MaxPoolTieTests
                     Assert.Equal(1.5f, y[o]);
                     Assert.Equal(firstRow * size + firstCol, argmax[o]);
                 }
+    }
+}
+
+public class ArgumentCheckTests
+{
+    [Fact]
+    public void ShortBuffersAreRejectedByName()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => LinearKernels.Forward(new float[5], new float[6], [], new float[4], 2, 3, 2));
+        Assert.Contains("'x' has 5 elements but the shape needs 6", ex.Message);
+        var g = new Conv2dGeometry(2, 3, 5, 5, 3, 3, 1, 1, 1, 1);
+        ex = Assert.Throws<ArgumentException>(() => Conv2dKernels.Forward(new float[50], new float[54], [], new float[74], g, 1));
+        Assert.Contains("output has 74 elements", ex.Message);
+        Assert.Equal((5, 5), (g.OutH, g.OutW));
     }
 }
