@@ -43,7 +43,15 @@ public sealed record Input(string Name, float[] Values, Role Role);
 
 public sealed record OpSpec(string Name, int CaseCount, Func<Rng, int, OpCase> MakeCase)
 {
-    public OpCase Case(int index) => MakeCase(new Rng((ulong)(Name.GetHashCode(StringComparison.Ordinal) & 0x7fffffff) * 1000 + (ulong)index), index);
+    // Seeded from a stable hash of the name (string.GetHashCode is randomised per process), so every run draws the same cases.
+    public OpCase Case(int index) => MakeCase(new Rng(StableHash(Name) * 1000 + (ulong)index), index);
+
+    private static ulong StableHash(string text)
+    {
+        ulong hash = 14695981039346656037UL; // FNV-1a
+        foreach (char c in text) hash = (hash ^ c) * 1099511628211UL;
+        return hash & 0x7fffffff;
+    }
 }
 
 public static class OpsTable
