@@ -253,7 +253,18 @@ namespace GraphCompiler.Generators
                     for (int i = 0; i < call.ArgumentList.Arguments.Count; i++)
                     {
                         ArgumentSyntax a = call.ArgumentList.Arguments[i];
-                        int index = a.NameColon is null ? i : target.Parameters.IndexOf(target.Parameters.First(p => p.Name == a.NameColon.Name.Identifier.Text));
+                        int index = i;
+                        if (a.NameColon is { } named)
+                        {
+                            index = -1;
+                            for (int j = 0; j < target.Parameters.Length; j++)
+                                if (target.Parameters[j].Name == named.Name.Identifier.Text) index = j;
+                        }
+                        if (index < 0 || index >= values.Length)
+                        {
+                            Unsupported(a, $"this argument of '{op}'");
+                            return -1;
+                        }
                         if (_model.GetConstantValue(a.Expression) is not { HasValue: true, Value: int v })
                         {
                             Unsupported(a.Expression, $"a non-constant argument of '{op}' (shapes are fixed at build time, so use a constant)");
