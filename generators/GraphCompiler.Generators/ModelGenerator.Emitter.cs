@@ -32,10 +32,15 @@ namespace GraphCompiler.Generators
                     w.Line($"namespace {spec.Namespace};");
                     w.Line();
                 }
-                w.Line(s is null ? $"partial class {spec.ClassName}" : $"partial class {spec.ClassName} : ICompiledModel");
+                w.Line($"partial class {spec.ClassName} : ICompiledModel");
                 w.Open();
-                EmitLayers(w, spec, model.Spec.Decl?.Layers ?? EquatableArray<LayerDecl>.Empty);
-                if (s is not null)
+                EmitLayers(w, spec, spec.Layers);
+                if (s is null)
+                {
+                    w.Line();
+                    EmitNotCompiled(w, spec);
+                }
+                else
                 {
                     w.Line();
                     EmitShapes(w, s);
@@ -48,6 +53,32 @@ namespace GraphCompiler.Generators
                 }
                 w.Close();
                 return w.ToString();
+            }
+
+            /// <summary>
+            /// The model did not compile (its GC diagnostics say why). The members still exist, so the user's other code
+            /// compiles and the build reports only the real error instead of a cascade of missing members.
+            /// </summary>
+            private static void EmitNotCompiled(Writer w, ModelSpec spec)
+            {
+                string fail = $"throw new System.InvalidOperationException(\"Model '{spec.ClassName}' did not compile; see its GC diagnostics.\")";
+                w.Line("// The forward pass did not compile (see the GC diagnostics); these members only keep other code compiling.");
+                w.Line("public static readonly int[] InputShape = [];");
+                w.Line("public static readonly int[] OutputShape = [];");
+                w.Line("public static readonly LayerSummary[] Summary = [];");
+                w.Line("int[] ICompiledModel.InputShape => InputShape;");
+                w.Line("int[] ICompiledModel.OutputShape => OutputShape;");
+                w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
+                w.Line("public sealed class Workspace : ModelWorkspace");
+                w.Open();
+                w.Line("private Workspace() : base(1, false, false, 0, 0) { }");
+                w.Close();
+                w.Line($"public Workspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false) => {fail};");
+                w.Line($"ModelWorkspace ICompiledModel.CreateWorkspace(int capacity, bool training, bool inputGrad) => {fail};");
+                w.Line($"public void Forward(Workspace ws) => {fail};");
+                w.Line($"public void Backward(Workspace ws) => {fail};");
+                w.Line($"void ICompiledModel.Forward(ModelWorkspace ws) => {fail};");
+                w.Line($"void ICompiledModel.Backward(ModelWorkspace ws) => {fail};");
             }
 
             private static string Field(string property) => "_" + char.ToLowerInvariant(property[0]) + property.Substring(1);

@@ -81,7 +81,7 @@ namespace GraphCompiler.Generators
                     if (forwards.Count == 1) decl = ParseForward(type, forwards[0], layers, ct);
                 }
 
-                return new ModelSpec(ns, type.Name, hint, isPartial, EquatableArray.From(properties),
+                return new ModelSpec(ns, type.Name, hint, isPartial, EquatableArray.From(layers), EquatableArray.From(properties),
                     _failed ? null : decl, EquatableArray.From(_sites), EquatableArray.From(_diagnostics));
             }
 

@@ -22,6 +22,9 @@ public class DiagnosticTests
         Assert.Equal(DiagnosticSeverity.Error, d.Severity);
         Assert.Equal(message, d.GetMessage());
         Assert.Equal(source.Substring(start, end - start), source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+        // The generated part keeps the class whole, so the compiler adds no cascade of errors to ours.
+        string cascade = string.Join("\n", result.CompileErrors.Select(e => e.ToString()));
+        Assert.True(cascade.Length == 0, "errors besides the diagnostic:\n" + cascade);
     }
 
     private const string CifarLayers = """

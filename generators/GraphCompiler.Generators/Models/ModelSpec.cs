@@ -11,13 +11,14 @@ namespace GraphCompiler.Generators.Models
 
     /// <summary>
     /// Everything the generator knows of one [Model] class. <see cref="Decl"/> is null when the forward body could not
-    /// be read; <see cref="Sites"/> maps the core's site numbers to locations.
+    /// be read (the layers are still known); <see cref="Sites"/> maps the core's site numbers to locations.
     /// </summary>
     internal sealed record ModelSpec(
         string? Namespace,
         string ClassName,
         string HintName,
         bool IsPartial,
+        EquatableArray<LayerDecl> Layers,
         EquatableArray<LayerProperty> Properties,
         ModelDecl? Decl,
         EquatableArray<LocationInfo> Sites,
