@@ -226,7 +226,7 @@ namespace GraphCompiler.Generators
 
             private static string Render(Arg a) => a.Kind switch
             {
-                ArgKind.Buffer => $"ws.{a.Text}{(a.Text == Lowering.InputGradBuffer ? "!" : "")}.AsSpan(0, n * {a.Value})",
+                ArgKind.Buffer => $"ws.{a.Text}.AsSpan(0, n * {a.Value})", // InputGrad only appears inside its null check
                 ArgKind.ParamData => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Data" : $"{a.Text}.Data",
                 ArgKind.ParamGrad => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Grad" : $"{a.Text}.Grad",
                 ArgKind.Int => a.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
