@@ -355,6 +355,11 @@ public sealed class TensorBoardTests : IDisposable
         HistogramProto one = Histograms.Build([1.0f]);
         Assert.Equal([0.917246389039776, 1.0089710279437536], one.BucketLimit);
         Assert.Equal([0.0, 1.0], one.Bucket);
+        // A value exactly on an edge opens the bucket above it (numpy's half-open bins).
+        double edge = edges[800];
+        HistogramProto onEdge = Histograms.Build([edge]);
+        Assert.Equal([edge, edges[801]], onEdge.BucketLimit);
+        Assert.Equal([0.0, 1.0], onEdge.Bucket);
     }
 
     [Fact]
@@ -365,7 +370,7 @@ public sealed class TensorBoardTests : IDisposable
         for (int i = 0; i < values.Length; i++) values[i] = (float)((random.NextDouble() - 0.3) * Math.Pow(10, random.Next(-3, 4)));
         values[0] = 0f;
         values[1] = 1e-12f;
-        values[2] = (float)Histograms.TensorFlowBucketEdges[800]; // exactly on an edge (as a float it lands near it)
+        values[2] = -2.5e-3f;
         string path;
         using (var writer = new SummaryWriter(_dir))
         {
