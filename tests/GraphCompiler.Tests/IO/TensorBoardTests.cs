@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.RegularExpressions;
+using Google.Protobuf;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.IO.TensorBoard.Protos;
 using StbImageSharp;
@@ -479,6 +480,23 @@ public sealed class TensorBoardTests : IDisposable
         Assert.Equal([0L, 1, 2], seen);
         Assert.Contains($"byte offset {records[3].Offset}", error.Message);
         Assert.Contains("truncated", error.Message);
+    }
+
+    [Fact]
+    public void A_record_with_good_checksums_but_no_event_inside_is_reported()
+    {
+        Directory.CreateDirectory(_dir);
+        string path = Path.Combine(_dir, "events.out.tfevents.0.bad");
+        using (var stream = File.Create(path))
+        {
+            TfRecordFormat.Write(stream, new Event { FileVersion = "brain.Event:2" }.ToByteArray());
+            TfRecordFormat.Write(stream, [0xFF, 0xFF, 0xFF]); // field 0 / truncated varint: not protobuf
+        }
+        Assert.Equal(2, DecodeByHand(path, out int verified).Count);
+        Assert.Equal(4, verified);
+        var error = Assert.Throws<InvalidDataException>(() => EventFileReader.ReadEvents(path));
+        Assert.Contains($"byte offset {TfRecordFormat.HeaderSize + new Event { FileVersion = "brain.Event:2" }.CalculateSize() + TfRecordFormat.FooterSize}", error.Message);
+        Assert.Contains("not an Event", error.Message);
     }
 
     [Fact]

@@ -23,6 +23,7 @@ public sealed class SummaryWriter : IDisposable
     private readonly FileStream _stream;
     private readonly Timer _timer;
     private readonly int _maxQueue;
+    private readonly double _flushSeconds;
     private readonly string? _filenameSuffix;
     private readonly Dictionary<string, SummaryWriter> _scalarsWriters = new(StringComparer.Ordinal);
     private int _pending;
@@ -40,6 +41,7 @@ public sealed class SummaryWriter : IDisposable
         if (!(flushSeconds > 0)) throw new ArgumentOutOfRangeException(nameof(flushSeconds), flushSeconds, "The flush interval must be positive.");
         LogDir = logDir;
         _maxQueue = maxQueue;
+        _flushSeconds = flushSeconds;
         _filenameSuffix = filenameSuffix;
         Directory.CreateDirectory(logDir);
         double now = UnixNow();
@@ -47,9 +49,17 @@ public sealed class SummaryWriter : IDisposable
             $"events.out.tfevents.{(long)now:D10}.{System.Net.Dns.GetHostName()}.{Environment.ProcessId}.{Interlocked.Increment(ref s_counter)}{filenameSuffix}");
         FilePath = Path.Combine(logDir, name);
         _stream = new FileStream(FilePath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
-        WriteEvent(new Event { WallTime = now, Step = 0, FileVersion = FileVersion });
-        // The version record goes to disk at once, so TensorBoard recognises the run even before its first flush.
-        Flush();
+        try
+        {
+            WriteEvent(new Event { WallTime = now, Step = 0, FileVersion = FileVersion });
+            // The version record goes to disk at once, so TensorBoard recognises the run even before its first flush.
+            _stream.Flush();
+        }
+        catch
+        {
+            _stream.Dispose();
+            throw;
+        }
         var period = TimeSpan.FromSeconds(flushSeconds);
         _timer = new Timer(_ => FlushIfPending(), null, period, period);
     }
@@ -82,7 +92,7 @@ public sealed class SummaryWriter : IDisposable
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (!_scalarsWriters.TryGetValue(folder, out child!))
-                    _scalarsWriters[folder] = child = new SummaryWriter(folder, _filenameSuffix, _maxQueue);
+                    _scalarsWriters[folder] = child = new SummaryWriter(folder, _filenameSuffix, _maxQueue, _flushSeconds);
             }
             child.AddScalar(mainTag, value, step, time);
         }
@@ -162,12 +172,15 @@ public sealed class SummaryWriter : IDisposable
         }
         // Timer callbacks take the gate and see _disposed, so none writes after this point.
         _timer.Dispose();
-        lock (_gate)
+        try
         {
-            _stream.Flush();
-            _stream.Dispose();
+            // FileStream.Dispose flushes the buffer first; a failure there still closes the handle and reaches the caller.
+            lock (_gate) _stream.Dispose();
         }
-        foreach (SummaryWriter child in children) child.Dispose();
+        finally
+        {
+            foreach (SummaryWriter child in children) child.Dispose();
+        }
     }
 
     private void FlushIfPending()
@@ -175,7 +188,15 @@ public sealed class SummaryWriter : IDisposable
         lock (_gate)
         {
             if (_disposed || _pending == 0) return;
-            FlushLocked();
+            try
+            {
+                FlushLocked();
+            }
+            catch (IOException)
+            {
+                // An exception on the timer's thread would end the process; the records stay buffered, and the next
+                // write, Flush or Dispose on the caller's thread meets the same error and reports it there.
+            }
         }
     }
 
