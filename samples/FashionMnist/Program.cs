@@ -1,12 +1,14 @@
 // The main job: train the tutorial MLP on Fashion-MNIST with SGD (lr 0.01, batch 64) and report test accuracy and speed.
 //
-//   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR]
+//   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp]
 //
 // Data comes from --data, else from Debian's dataset-fashion-mnist package if installed, else from the 10k/2k subset
-// embedded in this program, so a fresh clone trains with no download.
+// embedded in this program, so a fresh clone trains with no download. With --logdir, the training loss (every 20 steps)
+// and each epoch's loss and test accuracy go to TensorBoard event files there (`tensorboard --logdir DIR` shows them).
 using System.CommandLine;
 using FashionMnist;
 using GraphCompiler.Data;
+using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
@@ -18,10 +20,11 @@ var dataOption = new Option<string?>("--data") { Description = "Folder with the 
 var batchOption = new Option<int>("--batch-size") { Description = "Samples per training step", DefaultValueFactory = _ => 64 };
 var lrOption = new Option<float>("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 0.01f };
 var seedOption = new Option<ulong>("--seed") { Description = "Seed of initialisation and shuffling", DefaultValueFactory = _ => 0UL };
+var logdirOption = new Option<string?>("--logdir") { Description = "Write TensorBoard event files (train/loss, test/accuracy) to this folder" };
 
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    epochsOption, dataOption, batchOption, lrOption, seedOption,
+    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption,
 };
 root.SetAction(parse =>
 {
@@ -45,7 +48,20 @@ root.SetAction(parse =>
 
     // 3. Training: NLL loss on the log-probabilities, plain SGD; buffers are allocated once here.
     var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize);
-    FitResult result = Fit.Run(model, trainer, loader, test, epochs, Console.Out);
+
+    // 4. Logging: TensorBoard scalars when --logdir is given.
+    string? logdir = parse.GetValue(logdirOption);
+    SummaryWriter? board = logdir is null ? null : new SummaryWriter(logdir);
+    if (board is not null) Console.WriteLine($"tensorboard: {board.FilePath}");
+    FitResult result = Fit.Run(model, trainer, loader, test, epochs, Console.Out,
+        onStep: (step, loss) => { if (step % 20 == 0) board?.AddScalar("train/loss", loss, step); },
+        onEpoch: e =>
+        {
+            board?.AddScalar("train/epoch_loss", e.Loss, e.Epoch);
+            board?.AddScalar("test/accuracy", e.TestAccuracy, e.Epoch);
+        });
+    // Closed before the result line, so the files are complete once a caller sees it.
+    board?.Dispose();
     Console.WriteLine(result.ResultLine);
     return 0;
 });

@@ -14,15 +14,20 @@ public sealed record FitResult(int Epochs, float LastLoss, float TestAccuracy, d
         $"result: test_accuracy={TestAccuracy:F4} epochs={Epochs} train_seconds={TrainSeconds:F2} samples_per_second={SamplesPerSecond:F0}");
 }
 
+/// <summary>One epoch as <see cref="Fit.Run"/> reports it to its per-epoch callback: the step count so far, the mean training
+/// loss of the epoch, the test accuracy after it and the seconds its training pass took.</summary>
+public sealed record EpochReport(int Epoch, int Step, float Loss, float TestAccuracy, double Seconds);
+
 public static class Fit
 {
     /// <summary>
     /// Trains for <paramref name="epochs"/> epochs, evaluating on <paramref name="test"/> after each and writing one line
     /// per epoch to <paramref name="log"/>; <paramref name="onStep"/> sees each step's number and loss. Only the training
-    /// passes count toward the time and throughput.
+    /// passes count toward the time and throughput; <paramref name="onEpoch"/> sees each epoch's summary after its
+    /// evaluation (e.g. to log it to TensorBoard).
     /// </summary>
     public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
-        Action<int, float>? onStep = null)
+        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null)
     {
         int step = 0;
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
@@ -37,7 +42,9 @@ public static class Fit
             foreach (Batch batch in train)
             {
                 float batchLoss = trainer.Step(batch.Images, batch.Labels);
-                onStep?.Invoke(++step, batchLoss);
+                // Counted apart from the call: `onStep?.Invoke(++step, …)` would skip the increment when there is no callback.
+                step++;
+                onStep?.Invoke(step, batchLoss);
                 lossSum += (double)batchLoss * batch.Count;
                 epochSamples += batch.Count;
             }
@@ -48,6 +55,7 @@ public static class Fit
             accuracy = Evaluation.Accuracy(model, test);
             log.WriteLine(FormattableString.Invariant(
                 $"epoch {epoch}/{epochs}  loss {loss:F4}  test_accuracy {accuracy:F4}  {watch.Elapsed.TotalSeconds:F2} s  {epochSamples / watch.Elapsed.TotalSeconds:F0} samples/s"));
+            onEpoch?.Invoke(new EpochReport(epoch, step, loss, accuracy, watch.Elapsed.TotalSeconds));
         }
         return new FitResult(epochs, loss, accuracy, seconds, samples);
     }

@@ -89,7 +89,12 @@ public class TrainerTests
         var model = new Mlp(seed: 0);
         var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: 0.01f), 64);
         var log = new StringWriter();
-        FitResult result = Fit.Run(model, trainer, new DataLoader(train, 64, shuffle: true, seed: 0), test, epochs: 2, log);
+        var epochs = new List<EpochReport>();
+        FitResult result = Fit.Run(model, trainer, new DataLoader(train, 64, shuffle: true, seed: 0), test, epochs: 2, log, onEpoch: epochs.Add);
+        Assert.Equal([1, 2], epochs.Select(e => e.Epoch));
+        Assert.Equal([157, 314], epochs.Select(e => e.Step)); // 10k samples in batches of 64, the last one partial
+        Assert.Equal(result.LastLoss, epochs[^1].Loss);
+        Assert.Equal(result.TestAccuracy, epochs[^1].TestAccuracy);
         Assert.Equal(2, log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Equal(20_000, result.TrainSamples);
         Assert.True(result.TestAccuracy > 0.6f, $"accuracy {result.TestAccuracy} after 2 epochs on 10k samples");
