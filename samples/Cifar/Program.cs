@@ -60,7 +60,16 @@ root.SetAction(parse =>
     Console.WriteLine(result.ResultLine);
     return 0;
 });
-return root.Parse(args).Invoke();
+// Bad input (a missing folder, a truncated or corrupt file) ends with its message, not a stack trace.
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 
 // The first n training images as one [n, 3, 32, 32] batch, stretched to [0, 1] for display (the generated pixels are
 // centred on 0, with noise).

@@ -65,4 +65,13 @@ root.SetAction(parse =>
     Console.WriteLine(result.ResultLine);
     return 0;
 });
-return root.Parse(args).Invoke();
+// Bad input (a missing folder, a truncated or corrupt file) ends with its message, not a stack trace.
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
