@@ -16,8 +16,12 @@ namespace GraphCompiler.Backends.Cpu;
 /// v̂   = amsgrad ? (vmax = max(vmax, v)) : v
 /// p  += −(lr / (1 − β1ᵗ)) · m / (√v̂ / √(1 − β2ᵗ) + eps)
 /// </code>
-/// One pass reads and writes p, m, v (and vmax) once, where PyTorch makes about eight passes; the scalar factors
-/// are computed in double like PyTorch's Python floats and rounded to float once, as its kernels do.
+/// One pass reads and writes p, m, v (and vmax) once, where PyTorch makes about eight passes. The scalar factors
+/// are computed in double like PyTorch's Python floats and rounded to float once, as its kernels do, and each
+/// element sees PyTorch's float operations in PyTorch's order — fused multiply-adds where ATen's <c>add(…, alpha)</c>
+/// uses <c>fmadd</c> and where the compiler contracts <c>addcmul</c>'s <c>self + value·t1·t2</c> into
+/// <c>fma(value·t1, t2, self)</c>; <c>addcdiv</c>'s <c>self + value·t1/t2</c> stays unfused — so the trajectories equal
+/// PyTorch's bit for bit (measured: Optim/OptimizerParityTests).
 /// </summary>
 public static class AdamKernels
 {
@@ -74,14 +78,14 @@ public static class AdamKernels
         {
             float pi = Unsafe.Add(ref p, i) * k.Decay;
             float gi = Unsafe.Add(ref g, i);
-            if (k.Wd != 0) gi += k.Wd * pi;
-            float mi = Unsafe.Add(ref m, i) * k.B1 + k.OneMinusB1 * gi;
-            float vi = Unsafe.Add(ref v, i) * k.B2 + k.OneMinusB2 * (gi * gi);
+            if (k.Wd != 0) gi = MathF.FusedMultiplyAdd(pi, k.Wd, gi);
+            float mi = MathF.FusedMultiplyAdd(gi, k.OneMinusB1, Unsafe.Add(ref m, i) * k.B1);
+            float vi = MathF.FusedMultiplyAdd(k.OneMinusB2 * gi, gi, Unsafe.Add(ref v, i) * k.B2);
             Unsafe.Add(ref m, i) = mi;
             Unsafe.Add(ref v, i) = vi;
             if (amsgrad) vi = Unsafe.Add(ref vmax, i) = MathF.Max(Unsafe.Add(ref vmax, i), vi);
             float denom = MathF.Sqrt(vi) / k.Bc2Sqrt + k.Eps;
-            Unsafe.Add(ref p, i) = pi + k.NegStepSize * (mi / denom);
+            Unsafe.Add(ref p, i) = pi + k.NegStepSize * mi / denom;
         }
     }
 
@@ -90,9 +94,9 @@ public static class AdamKernels
     {
         var pv = Vector512.LoadUnsafe(ref p, i) * f.Decay;
         var gv = Vector512.LoadUnsafe(ref g, i);
-        if (f.HasWd) gv += f.Wd * pv;
-        var mv = Vector512.LoadUnsafe(ref m, i) * f.B1 + f.OneMinusB1 * gv;
-        var vv = Vector512.LoadUnsafe(ref v, i) * f.B2 + f.OneMinusB2 * (gv * gv);
+        if (f.HasWd) gv = Vector512.FusedMultiplyAdd(pv, f.Wd, gv);
+        var mv = Vector512.FusedMultiplyAdd(gv, f.OneMinusB1, Vector512.LoadUnsafe(ref m, i) * f.B1);
+        var vv = Vector512.FusedMultiplyAdd(f.OneMinusB2 * gv, gv, Vector512.LoadUnsafe(ref v, i) * f.B2);
         mv.StoreUnsafe(ref m, i);
         vv.StoreUnsafe(ref v, i);
         if (amsgrad)
@@ -101,7 +105,7 @@ public static class AdamKernels
             vv.StoreUnsafe(ref vmax, i);
         }
         var denom = Vector512.Sqrt(vv) / f.Bc2Sqrt + f.Eps;
-        (pv + f.NegStepSize * (mv / denom)).StoreUnsafe(ref p, i);
+        (pv + f.NegStepSize * mv / denom).StoreUnsafe(ref p, i);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -109,9 +113,9 @@ public static class AdamKernels
     {
         var pv = Vector256.LoadUnsafe(ref p, i) * f.Decay;
         var gv = Vector256.LoadUnsafe(ref g, i);
-        if (f.HasWd) gv += f.Wd * pv;
-        var mv = Vector256.LoadUnsafe(ref m, i) * f.B1 + f.OneMinusB1 * gv;
-        var vv = Vector256.LoadUnsafe(ref v, i) * f.B2 + f.OneMinusB2 * (gv * gv);
+        if (f.HasWd) gv = Vector256.FusedMultiplyAdd(pv, f.Wd, gv);
+        var mv = Vector256.FusedMultiplyAdd(gv, f.OneMinusB1, Vector256.LoadUnsafe(ref m, i) * f.B1);
+        var vv = Vector256.FusedMultiplyAdd(f.OneMinusB2 * gv, gv, Vector256.LoadUnsafe(ref v, i) * f.B2);
         mv.StoreUnsafe(ref m, i);
         vv.StoreUnsafe(ref v, i);
         if (amsgrad)
@@ -120,7 +124,7 @@ public static class AdamKernels
             vv.StoreUnsafe(ref vmax, i);
         }
         var denom = Vector256.Sqrt(vv) / f.Bc2Sqrt + f.Eps;
-        (pv + f.NegStepSize * (mv / denom)).StoreUnsafe(ref p, i);
+        (pv + f.NegStepSize * mv / denom).StoreUnsafe(ref p, i);
     }
 
     private struct Factors
