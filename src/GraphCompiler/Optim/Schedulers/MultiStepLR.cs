@@ -21,10 +21,15 @@ public sealed class MultiStepLR : LRScheduler
 
     protected override double ChainedLr(int groupIndex, ParamGroup group, double baseLr)
     {
-        int hits = _milestones.Count(m => m == LastEpoch);
+        int hits = 0;
+        foreach (int m in _milestones) hits += m == LastEpoch ? 1 : 0;
         return hits == 0 ? group.LearningRate : group.LearningRate * Math.Pow(Gamma, hits);
     }
 
-    protected override double? ClosedFormLr(int groupIndex, double baseLr) =>
-        baseLr * Math.Pow(Gamma, _milestones.Count(m => m <= LastEpoch)); // bisect_right
+    protected override double? ClosedFormLr(int groupIndex, double baseLr)
+    {
+        int passed = 0; // bisect_right(sorted milestones, epoch)
+        foreach (int m in _milestones) passed += m <= LastEpoch ? 1 : 0;
+        return baseLr * Math.Pow(Gamma, passed);
+    }
 }

@@ -50,7 +50,8 @@ public sealed class SequentialLR : ILRScheduler
     public void Step()
     {
         LastEpoch++;
-        int idx = _milestones.Count(m => m <= LastEpoch); // bisect_right
+        int idx = 0; // bisect_right(milestones, epoch)
+        while (idx < _milestones.Length && _milestones[idx] <= LastEpoch) idx++;
         var scheduler = _schedulers[idx];
         if (idx > 0 && _milestones[idx - 1] == LastEpoch) scheduler.StepTo(0);
         else scheduler.Step();
