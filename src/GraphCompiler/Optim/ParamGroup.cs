@@ -113,10 +113,13 @@ public sealed class ParamGroup
         if (Optimizer is not null)
             throw new ArgumentException($"This parameter group already belongs to a {Optimizer.Name} optimizer; create a new group for another.");
         string name = owner.Name;
-        if ((options & OptimizerOption.Momentum) == 0 && (_momentum ?? _dampening ?? (object?)_nesterov) is not null)
+        if ((options & OptimizerOption.Momentum) == 0 && (_momentum.HasValue || _dampening.HasValue || _nesterov.HasValue))
             throw new ArgumentException($"{name} has no momentum, dampening or nesterov option, but a parameter group sets one.");
-        if ((options & OptimizerOption.Betas) == 0 && (_betas ?? _eps ?? (object?)_amsgrad) is not null)
+        if ((options & OptimizerOption.Betas) == 0 && (_betas.HasValue || _eps.HasValue || _amsgrad.HasValue))
             throw new ArgumentException($"{name} has no betas, eps or amsgrad option, but a parameter group sets one.");
+        // Every check comes before the first assignment, so a rejected group is left as the caller made it.
+        if ((options & OptimizerOption.Momentum) != 0 && (_nesterov ?? nesterov) && ((_momentum ?? momentum) <= 0 || (_dampening ?? dampening) != 0))
+            throw new ArgumentException("Nesterov momentum requires a momentum and zero dampening (as in PyTorch).", "nesterov");
         _lr ??= lr;
         _weightDecay ??= weightDecay;
         if ((options & OptimizerOption.Momentum) != 0)
@@ -124,8 +127,6 @@ public sealed class ParamGroup
             _momentum ??= momentum;
             _dampening ??= dampening;
             _nesterov ??= nesterov;
-            if (_nesterov.Value && (_momentum.Value <= 0 || _dampening.Value != 0))
-                throw new ArgumentException("Nesterov momentum requires a momentum and zero dampening (as in PyTorch).", "nesterov");
         }
         if ((options & OptimizerOption.Betas) != 0)
         {
