@@ -1,61 +1,76 @@
-// torch.optim.SGD for a model's parameters: momentum buffers allocated once, frozen parameters skipped.
+// torch.optim.SGD over parameter groups: momentum buffers allocated once per parameter, frozen parameters skipped.
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Nn;
 
 namespace GraphCompiler.Optim;
 
-/// <summary>Stochastic gradient descent with PyTorch's semantics (momentum, dampening, Nesterov, weight decay).</summary>
-public sealed class Sgd : IOptimizer
+/// <summary>
+/// Stochastic gradient descent with PyTorch 1.13's semantics (momentum, dampening, Nesterov, weight decay), per
+/// parameter group. The constructor's options are the defaults for groups that do not set their own.
+/// </summary>
+public sealed class Sgd : Optimizer
 {
-    private readonly Parameter[] _parameters;
-    private readonly float[][] _momentum; // one buffer per parameter (Count), empty when momentum == 0
-    private readonly bool[] _started; // PyTorch creates a momentum buffer on a parameter's first update, not the optimizer's
+    // One momentum buffer per parameter, created on the parameter's first update with a non-zero momentum (as
+    // PyTorch does: the first update copies the gradient in, later ones decay it), then reused for good.
+    private readonly List<float[]?[]> _momentum = [];
 
-    public Sgd(IEnumerable<Parameter> parameters, float lr, float momentum = 0, float dampening = 0, float weightDecay = 0, bool nesterov = false)
+    /// <summary>One group of <paramref name="parameters"/> with these options.</summary>
+    public Sgd(IEnumerable<Parameter> parameters, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false)
+        : this([new ParamGroup(parameters ?? throw new ArgumentNullException(nameof(parameters)))], lr, momentum, dampening, weightDecay, nesterov)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        if (lr < 0) throw new ArgumentOutOfRangeException(nameof(lr), lr, "Learning rate must be non-negative.");
-        if (momentum < 0) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "Momentum must be non-negative.");
-        if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "Weight decay must be non-negative.");
-        if (nesterov && (momentum <= 0 || dampening != 0))
-            throw new ArgumentException("Nesterov momentum requires a momentum and zero dampening (as in PyTorch).", nameof(nesterov));
-        _parameters = parameters.ToArray();
-        _momentum = _parameters.Select(p => momentum != 0 ? new float[p.Count] : []).ToArray();
-        _started = new bool[_parameters.Length];
-        LearningRate = lr;
-        Momentum = momentum;
-        Dampening = dampening;
-        WeightDecay = weightDecay;
-        Nesterov = nesterov;
     }
 
-    public float LearningRate { get; set; }
+    /// <summary>Several groups; each option a group leaves unset takes the value given here.</summary>
+    public Sgd(IEnumerable<ParamGroup> groups, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false)
+        : base("SGD", OptimizerOption.Momentum)
+    {
+        CheckDefaults(lr, weightDecay);
+        ParamGroup.CheckNonNegative(momentum, "momentum");
+        if (nesterov && (momentum <= 0 || dampening != 0))
+            throw new ArgumentException("Nesterov momentum requires a momentum and zero dampening (as in PyTorch).", nameof(nesterov));
+        (DefaultLearningRate, Momentum, Dampening, WeightDecay, Nesterov) = (lr, momentum, dampening, weightDecay, nesterov);
+        AddGroups(groups);
+    }
 
-    public float Momentum { get; }
+    /// <summary>The default learning rate given to the constructor.</summary>
+    public double DefaultLearningRate { get; }
 
-    public float Dampening { get; }
+    /// <summary>The default momentum (groups may override it).</summary>
+    public double Momentum { get; }
 
-    public float WeightDecay { get; }
+    public double Dampening { get; }
+
+    public double WeightDecay { get; }
 
     public bool Nesterov { get; }
 
-    public IReadOnlyList<Parameter> Parameters => _parameters;
-
-    /// <summary>Updates every trainable parameter from its accumulated gradient.</summary>
-    public void Step()
+    /// <summary>A read-only view of a parameter's momentum buffer; empty before its first update with momentum.</summary>
+    public ReadOnlySpan<float> MomentumBuffer(Parameter parameter)
     {
-        for (int i = 0; i < _parameters.Length; i++)
-        {
-            var p = _parameters[i];
-            if (!p.RequiresGrad) continue;
-            SgdKernels.Step(p.Data, p.Grad, _momentum[i], LearningRate, Momentum, Dampening, WeightDecay, Nesterov, firstStep: !_started[i]);
-            _started[i] = true;
-        }
+        var (g, i) = Locate(parameter);
+        return _momentum[g][i];
     }
 
-    /// <summary>Clears every parameter's gradient, as optimizer.zero_grad() does before the next backward.</summary>
-    public void ZeroGrad()
+    private protected override void Adopt(ParamGroup group) =>
+        group.Adopt(this, OptimizerOption.Momentum, DefaultLearningRate, WeightDecay, Momentum, Dampening, Nesterov);
+
+    private protected override void OnGroupAdded(ParamGroup group) => _momentum.Add(new float[]?[group.Parameters.Count]);
+
+    private protected override void Update(int groupIndex, int index, ParamGroup group, Parameter parameter)
     {
-        foreach (var p in _parameters) p.ZeroGrad();
+        double momentum = group.Momentum!.Value;
+        float[]? buffer = null;
+        bool first = false;
+        if (momentum != 0)
+        {
+            buffer = _momentum[groupIndex][index];
+            if (buffer is null)
+            {
+                buffer = _momentum[groupIndex][index] = new float[parameter.Count];
+                first = true;
+            }
+        }
+        SgdKernels.Step(parameter.Data, parameter.Grad, buffer, (float)group.LearningRate, (float)momentum, (float)group.Dampening!.Value,
+            (float)group.WeightDecay, group.Nesterov!.Value, firstStep: first);
     }
 }

@@ -31,15 +31,25 @@ public sealed class Trainer
     /// <summary>One step on <paramref name="count"/> samples; returns the mean loss of the batch.</summary>
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
     {
+        float loss = ForwardBackward(inputs, targets, count);
+        _optimizer.Step();
+        return loss;
+    }
+
+    /// <summary>
+    /// Zero grads (unless <paramref name="zeroGrad"/> is false, to accumulate over micro-batches), forward, loss and
+    /// backward, without the optimizer step: for loops that clip gradients or step a schedule in between.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true)
+    {
         if (targets.Length < count)
             throw new ArgumentException($"{count} samples but only {targets.Length} targets.", nameof(targets));
         ModelWorkspace ws = Workspace;
         ws.SetInput(inputs, count);
-        _optimizer.ZeroGrad();
+        if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
         float loss = _loss.Compute(ws.Output.AsSpan(0, count * _classes), targets[..count], ws.OutputGrad.AsSpan(0, count * _classes), count, _classes);
         _model.Backward(ws);
-        _optimizer.Step();
         return loss;
     }
 

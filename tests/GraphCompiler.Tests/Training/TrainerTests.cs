@@ -53,6 +53,25 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Forward_backward_without_zeroing_accumulates_like_one_larger_batch()
+    {
+        var (x, y) = RandomBatch(8, 784, 9);
+        var whole = new Mlp(seed: 2);
+        new Trainer(whole, Loss.Nll, new Sgd(whole.Parameters(), lr: 0.01f), 8).ForwardBackward(x, y, 8);
+        var halves = new Mlp(seed: 2);
+        var trainer = new Trainer(halves, Loss.Nll, new Sgd(halves.Parameters(), lr: 0.01f), 4);
+        trainer.ForwardBackward(x.AsSpan(0, 4 * 784), y.AsSpan(0, 4), 4);
+        trainer.ForwardBackward(x.AsSpan(4 * 784), y.AsSpan(4), 4, zeroGrad: false);
+        // Each half's mean loss is half the weight of the whole batch's mean: sum of halves = 2 x whole.
+        for (int p = 0; p < whole.Parameters().Count; p++)
+        {
+            float[] a = whole.Parameters()[p].Grad, b = halves.Parameters()[p].Grad;
+            for (int i = 0; i < a.Length; i++)
+                Assert.True(Math.Abs(2 * a[i] - b[i]) <= 1e-5f + 1e-4f * Math.Abs(b[i]), $"{whole.Parameters()[p].Name}[{i}]: {2 * a[i]} vs {b[i]}");
+        }
+    }
+
+    [Fact]
     public void A_smaller_last_batch_uses_the_same_workspace()
     {
         var model = new Mlp(seed: 1);

@@ -5,6 +5,8 @@ namespace GraphCompiler.Backends.Cpu;
 
 public static class SgdKernels
 {
+    // Fused multiply-adds throughout, because ATen's add(x, alpha) is vec::fmadd: with them the trajectories equal
+    // torch.optim.SGD's bit for bit (Optim/OptimizerParityTests), where separate multiply and add drift by an ulp a step.
     // Work in L1-sized chunks so the effective gradient g needs only a stack buffer, never a heap one.
     private const int Chunk = 1024;
 
@@ -24,7 +26,7 @@ public static class SgdKernels
 
         if (momentum == 0 && weightDecay == 0)
         {
-            TensorPrimitives.MultiplyAdd(grad, -lr, param, param); // the plain case: p += (−lr)·grad, one pass
+            TensorPrimitives.FusedMultiplyAdd(grad, -lr, param, param); // the plain case: p += (−lr)·grad, one pass
             return;
         }
 
@@ -35,7 +37,7 @@ public static class SgdKernels
             var p = param.Slice(start, count);
             var gc = g.Slice(0, count);
             var gr = grad.Slice(start, count);
-            if (weightDecay != 0) TensorPrimitives.MultiplyAdd(p, weightDecay, gr, gc);
+            if (weightDecay != 0) TensorPrimitives.FusedMultiplyAdd(p, weightDecay, gr, gc);
             else gr.CopyTo(gc);
 
             if (momentum != 0)
@@ -45,12 +47,12 @@ public static class SgdKernels
                 else
                 {
                     TensorPrimitives.Multiply(buf, momentum, buf);
-                    TensorPrimitives.MultiplyAdd(gc, 1 - dampening, buf, buf);
+                    TensorPrimitives.FusedMultiplyAdd(gc, 1 - dampening, buf, buf);
                 }
-                if (nesterov) TensorPrimitives.MultiplyAdd(buf, momentum, gc, gc);
+                if (nesterov) TensorPrimitives.FusedMultiplyAdd(buf, momentum, gc, gc);
                 else buf.CopyTo(gc);
             }
-            TensorPrimitives.MultiplyAdd(gc, -lr, p, p);
+            TensorPrimitives.FusedMultiplyAdd(gc, -lr, p, p);
         }
     }
 }
