@@ -254,11 +254,15 @@ public class ImageTransformTests
         var context = new SampleContext();
         var sample = new float[3 * 144];
         byte[] pixels = InputBytes;
-        context.BeginSample(0);
-        compose.Apply(pixels, InputShape, sample, context);
+        // Warm up on enough samples that both flip branches and every code path have run (and been compiled).
+        for (int i = 0; i < 50; i++)
+        {
+            context.BeginSample(i);
+            compose.Apply(pixels, InputShape, sample, context);
+        }
         Assert.Equal((0, 0), context.Mark());
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 1; i < 100; i++)
+        for (int i = 50; i < 150; i++)
         {
             context.BeginSample(i);
             compose.Apply(pixels, InputShape, sample, context);
