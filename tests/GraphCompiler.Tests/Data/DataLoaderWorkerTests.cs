@@ -180,8 +180,9 @@ public class DataLoaderWorkerTests
         {
             foreach (Batch b in loader) arrays.Add(b.Images.Data);
         }
-        // 2 workers x 2 batches ahead + the one the consumer holds, plus the 3-sample tail.
-        Assert.Equal(6, arrays.Count);
+        // At most 2 workers x 2 batches ahead + the one the consumer holds, plus the 3-sample tail, over 78 batches.
+        // Fewer show up when the workers never get that far ahead (the pool hands back its most recent buffer first).
+        Assert.InRange(arrays.Count, 2, 6);
     }
 
     [Fact]
