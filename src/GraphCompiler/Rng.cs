@@ -9,7 +9,10 @@ public sealed class Rng
 {
     private uint _s0, _s1, _s2, _s3;
 
-    public Rng(ulong seed)
+    public Rng(ulong seed) => Reseed(seed);
+
+    /// <summary>Restarts the generator exactly as <c>new Rng(seed)</c> would, without allocating (the data loader reseeds once per sample).</summary>
+    public void Reseed(ulong seed)
     {
         // SplitMix64 expands the seed into the four state words, as the xoshiro authors recommend.
         ulong z = seed;

@@ -1,12 +1,15 @@
-// PyTorch's DataLoader for map-style datasets: batching, per-epoch reproducible shuffling, drop_last, reused batch buffers.
+// PyTorch's DataLoader for map-style datasets: batching, per-epoch reproducible shuffling, drop_last, worker threads with bounded prefetch, reused batch buffers.
 using System.Collections;
+using System.Runtime.ExceptionServices;
 
 namespace GraphCompiler.Data;
 
 /// <summary>
 /// One batch: <see cref="Images"/> is [Count, ...sample shape], <see cref="Labels"/> and <see cref="Indices"/> have
-/// <see cref="Count"/> entries. A loader owns at most two batches (full size, and the smaller last one) and refills
-/// them, so <b>a batch is only valid until the enumerator's next <c>MoveNext</c></b>; copy what you need to keep.
+/// <see cref="Count"/> entries. A loader owns a small pool of batches (one full-size batch and the smaller last one
+/// without workers; <c>numWorkers * prefetchFactor + 1</c> full-size ones with workers) and refills them, so
+/// <b>a batch is only valid until the enumerator's next <c>MoveNext</c> (or its disposal)</b>, with or without
+/// workers; copy what you need to keep.
 /// </summary>
 public sealed class Batch
 {
@@ -33,10 +36,20 @@ public sealed class Batch
 }
 
 /// <summary>
-/// Iterates a dataset in batches, like <c>torch.utils.data.DataLoader(dataset, batch_size, shuffle, drop_last)</c>.
-/// Each enumeration is one epoch. With <c>shuffle</c>, epoch <c>e</c>'s order comes from an <see cref="Rng"/>
-/// seeded by (seed, e) alone: every epoch differs, and a run restarted at epoch <c>e</c> (set <see cref="Epoch"/>)
-/// sees exactly the order it would have seen. Batch arrays are allocated once per loader, not per batch.
+/// Iterates a dataset in batches, like <c>torch.utils.data.DataLoader(dataset, batch_size, shuffle, drop_last,
+/// num_workers, prefetch_factor)</c>. Each enumeration is one epoch. With <c>shuffle</c>, epoch <c>e</c>'s order
+/// comes from an <see cref="Rng"/> seeded by (seed, e) alone: every epoch differs, and a run restarted at epoch
+/// <c>e</c> (set <see cref="Epoch"/>) sees exactly the order it would have seen. Random transforms draw from a
+/// per-sample generator seeded by (seed, epoch, sample index) (<see cref="SampleContext"/>), so batches are identical
+/// bit for bit whatever <see cref="NumWorkers"/> is. Batch arrays are allocated once per loader, not per batch.
+/// <para>
+/// With <c>numWorkers &gt; 0</c>, that many threads build batches ahead of the consumer, worker <c>w</c> taking
+/// batches <c>w, w + numWorkers, …</c> as PyTorch assigns them, and at most <c>numWorkers * prefetchFactor</c>
+/// batches are in flight beyond the one the consumer holds. The dataset's
+/// <see cref="IDataset.Get(int, Span{float}, out int, SampleContext)"/> must then be thread-safe. A worker's
+/// exception is rethrown, unchanged, when the consumer reaches that batch. The threads live for one epoch and
+/// are joined when the enumerator is disposed, which <c>foreach</c> does also on <c>break</c>.
+/// </para>
 /// </summary>
 public sealed class DataLoader : IEnumerable<Batch>
 {
@@ -44,16 +57,21 @@ public sealed class DataLoader : IEnumerable<Batch>
     private readonly int[] _sampleShape;
     private readonly int _sampleSize;
     private readonly int[] _order;
-    private Batch? _full;
+    private readonly List<Batch> _pool = [];
     private Batch? _tail;
-    private Enumerator? _active;
+    private IEnumerator<Batch>? _active;
     private int _epoch;
+    private SampleContext[] _contexts = [];
 
-    public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0)
+    public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, int numWorkers = 0, int prefetchFactor = 2)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batchSize must be at least 1, got {batchSize}.");
+        if (numWorkers < 0)
+            throw new ArgumentOutOfRangeException(nameof(numWorkers), numWorkers, $"numWorkers must be 0 (load on the calling thread) or more, got {numWorkers}.");
+        if (prefetchFactor < 1)
+            throw new ArgumentOutOfRangeException(nameof(prefetchFactor), prefetchFactor, $"prefetchFactor (batches each worker loads ahead) must be at least 1, got {prefetchFactor}.");
         int count = dataset.Count;
         if (count < 1) throw new ArgumentException($"The dataset ({dataset}) is empty; there is nothing to load.", nameof(dataset));
         // PyTorch silently yields zero batches here; an epoch that trains on nothing is always a mistake.
@@ -77,6 +95,8 @@ public sealed class DataLoader : IEnumerable<Batch>
         Shuffle = shuffle;
         DropLast = dropLast;
         Seed = seed;
+        NumWorkers = numWorkers;
+        PrefetchFactor = prefetchFactor;
         _datasetCount = count;
         _sampleShape = (int[])shape.Clone();
         _sampleSize = (int)size;
@@ -92,6 +112,15 @@ public sealed class DataLoader : IEnumerable<Batch>
     public bool DropLast { get; }
 
     public ulong Seed { get; }
+
+    /// <summary>Threads building batches; 0 builds each batch on the consumer's thread inside <c>MoveNext</c>.</summary>
+    public int NumWorkers { get; }
+
+    /// <summary>Batches each worker may have loaded ahead of the consumer (PyTorch's <c>prefetch_factor</c>); ignored without workers.</summary>
+    public int PrefetchFactor { get; }
+
+    /// <summary>The worker threads of the latest enumeration (empty without workers); tests check they end.</summary>
+    internal IReadOnlyList<Thread> LastWorkers { get; private set; } = [];
 
     /// <summary>Batches per epoch (PyTorch's <c>len(loader)</c>).</summary>
     public int Count => DropLast ? _datasetCount / BatchSize : (_datasetCount + BatchSize - 1) / BatchSize;
@@ -144,20 +173,60 @@ public sealed class DataLoader : IEnumerable<Batch>
         int epoch = _epoch;
         _epoch = checked(epoch + 1);
         EpochOrder(epoch, _order);
-        _active = new Enumerator(this, epoch);
+        int contexts = Math.Max(1, NumWorkers);
+        if (_contexts.Length != contexts)
+        {
+            _contexts = new SampleContext[contexts];
+            for (int i = 0; i < contexts; i++) _contexts[i] = new SampleContext();
+        }
+        foreach (SampleContext c in _contexts) c.Reset(Seed, epoch);
+        _active = NumWorkers == 0 ? new Enumerator(this, epoch) : new WorkerEnumerator(this, epoch);
         return _active;
     }
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private Batch BatchFor(int count)
+    /// <summary>Size of a full batch: the batch size, or the whole dataset when it is smaller.</summary>
+    private int FullCount => Math.Min(BatchSize, _datasetCount);
+
+    private int CountOf(int number) => Math.Min(BatchSize, _datasetCount - number * BatchSize);
+
+    /// <summary>Pooled full-size batch <paramref name="i"/>, created on first use and then kept for the loader's life.</summary>
+    private Batch Pooled(int i)
     {
-        if (count == BatchSize || count == _datasetCount) return _full ??= new Batch(count, _sampleShape);
-        return _tail ??= new Batch(count, _sampleShape);
+        while (_pool.Count <= i) _pool.Add(new Batch(FullCount, _sampleShape));
+        return _pool[i];
+    }
+
+    private Batch Tail(int count) => _tail ??= new Batch(count, _sampleShape);
+
+    /// <summary>Builds batch <paramref name="number"/> of the current epoch order into <paramref name="batch"/>.</summary>
+    private void Fill(Batch batch, int number, int epoch, SampleContext context)
+    {
+        int start = number * BatchSize;
+        int count = batch.Count;
+        Span<float> images = batch.Images.Data;
+        int size = _sampleSize;
+        _order.AsSpan(start, count).CopyTo(batch.Indices);
+        if (Dataset is IBatchDataset batched)
+        {
+            batched.GetBatch(batch.Indices, images, batch.Labels, context);
+        }
+        else
+        {
+            for (int k = 0; k < count; k++)
+            {
+                int index = batch.Indices[k];
+                context.BeginSample(index);
+                Dataset.Get(index, images.Slice(k * size, size), out batch.Labels[k], context);
+            }
+        }
+        batch.Number = number;
+        batch.Epoch = epoch;
     }
 
     public override string ToString() =>
-        $"DataLoader(batchSize={BatchSize}, shuffle={Shuffle}, dropLast={DropLast}, seed={Seed}, {Count} batches of {Dataset})";
+        $"DataLoader(batchSize={BatchSize}, shuffle={Shuffle}, dropLast={DropLast}, seed={Seed}, numWorkers={NumWorkers}, {Count} batches of {Dataset})";
 
     private sealed class Enumerator(DataLoader loader, int epoch) : IEnumerator<Batch>
     {
@@ -180,23 +249,9 @@ public sealed class DataLoader : IEnumerable<Batch>
                 if (ReferenceEquals(loader._active, this)) loader._active = null;
                 return false;
             }
-            int start = _next * loader.BatchSize;
-            int count = Math.Min(loader.BatchSize, loader._datasetCount - start);
-            Batch batch = loader.BatchFor(count);
-            Span<float> images = batch.Images.Data;
-            int size = loader._sampleSize;
-            loader._order.AsSpan(start, count).CopyTo(batch.Indices);
-            if (loader.Dataset is IBatchDataset batched)
-            {
-                batched.GetBatch(batch.Indices, images, batch.Labels);
-            }
-            else
-            {
-                for (int k = 0; k < count; k++)
-                    loader.Dataset.Get(batch.Indices[k], images.Slice(k * size, size), out batch.Labels[k]);
-            }
-            batch.Number = _next;
-            batch.Epoch = epoch;
+            int count = loader.CountOf(_next);
+            Batch batch = count == loader.FullCount ? loader.Pooled(0) : loader.Tail(count);
+            loader.Fill(batch, _next, epoch, loader._contexts[0]);
             _next++;
             _current = batch;
             return true;
@@ -210,6 +265,165 @@ public sealed class DataLoader : IEnumerable<Batch>
             _disposed = true;
             _current = null;
             if (ReferenceEquals(loader._active, this)) loader._active = null;
+        }
+    }
+
+    /// <summary>
+    /// An epoch built by worker threads. Batch <c>b</c> lives in ready slot <c>b % (window + 1)</c>; a worker may
+    /// start batch <c>b</c> only once <c>b &lt; taken + window</c> (taken = batches handed to the consumer), so at
+    /// most <c>window + 1</c> full batches exist at once, the pool always has a free one, and every slot is distinct.
+    /// </summary>
+    private sealed class WorkerEnumerator : IEnumerator<Batch>
+    {
+        private readonly DataLoader _loader;
+        private readonly int _epoch;
+        private readonly int _window;
+        private readonly int _count;
+        private readonly object _gate = new();
+        private readonly object?[] _slots;
+        private readonly Stack<Batch> _free = new();
+        private readonly Thread[] _threads;
+        private int _taken;
+        private bool _cancelled;
+        private bool _done;
+        private bool _disposed;
+        private Batch? _current;
+
+        public WorkerEnumerator(DataLoader loader, int epoch)
+        {
+            _loader = loader;
+            _epoch = epoch;
+            _count = loader.Count;
+            _window = loader.NumWorkers * loader.PrefetchFactor;
+            _slots = new object?[_window + 1];
+            for (int i = _window; i >= 0; i--) _free.Push(loader.Pooled(i));
+            _threads = new Thread[loader.NumWorkers];
+            for (int w = 0; w < _threads.Length; w++)
+            {
+                int worker = w;
+                // Background threads, so a forgotten enumerator cannot keep the process alive; Dispose joins them.
+                _threads[w] = new Thread(() => Work(worker)) { IsBackground = true, Name = $"DataLoader worker {w}" };
+            }
+            loader.LastWorkers = _threads;
+            foreach (Thread t in _threads) t.Start();
+        }
+
+        public Batch Current => _current ?? throw new InvalidOperationException("Call MoveNext before reading Current.");
+
+        object IEnumerator.Current => Current;
+
+        private void Work(int worker)
+        {
+            SampleContext context = _loader._contexts[worker];
+            for (int b = worker; b < _count; b += _threads.Length)
+            {
+                int count = _loader.CountOf(b);
+                Batch batch;
+                lock (_gate)
+                {
+                    while (!_cancelled && b >= _taken + _window) Monitor.Wait(_gate);
+                    if (_cancelled) return;
+                    batch = count == _loader.FullCount ? _free.Pop() : _loader.Tail(count);
+                }
+                object result;
+                try
+                {
+                    _loader.Fill(batch, b, _epoch, context);
+                    result = batch;
+                }
+                catch (Exception e)
+                {
+                    result = ExceptionDispatchInfo.Capture(e);
+                }
+                lock (_gate)
+                {
+                    if (result is ExceptionDispatchInfo) Return(batch);
+                    _slots[b % _slots.Length] = result;
+                    Monitor.PulseAll(_gate);
+                }
+                // This worker's later batches come after the failed one, which ends the epoch for the consumer.
+                if (result is ExceptionDispatchInfo) return;
+            }
+        }
+
+        /// <summary>Puts a full-size batch back in the pool (the tail has its own buffer). Caller holds the gate.</summary>
+        private void Return(Batch batch)
+        {
+            if (batch.Count == _loader.FullCount && !ReferenceEquals(batch, _loader._tail)) _free.Push(batch);
+        }
+
+        public bool MoveNext()
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_done) return false;
+            object result;
+            ExceptionDispatchInfo? failure = null;
+            lock (_gate)
+            {
+                // The batch handed out last time is no longer valid: recycle it.
+                if (_current is not null) Return(_current);
+                _current = null;
+                if (_taken >= _count)
+                {
+                    _done = true;
+                    Monitor.PulseAll(_gate);
+                }
+                else
+                {
+                    int slot = _taken % _slots.Length;
+                    while (_slots[slot] is null) Monitor.Wait(_gate);
+                    result = _slots[slot]!;
+                    _slots[slot] = null;
+                    _taken++;
+                    Monitor.PulseAll(_gate);
+                    if (result is ExceptionDispatchInfo error)
+                    {
+                        _done = true;
+                        failure = error;
+                    }
+                    else
+                    {
+                        _current = (Batch)result;
+                        return true;
+                    }
+                }
+            }
+            // Joining happens outside the gate: the workers need it to notice cancellation.
+            if (failure is not null)
+            {
+                Stop();
+                failure.Throw();
+            }
+            // Exhausted: the threads have finished their last batches; join them and free the loader for the next epoch.
+            Stop();
+            return false;
+        }
+
+        public void Reset() => throw new NotSupportedException("Enumerate the DataLoader again to start the next epoch.");
+
+        /// <summary>Cancels the workers, waits for them to end, and frees the loader. Safe to call more than once.</summary>
+        private void Stop()
+        {
+            lock (_gate)
+            {
+                _cancelled = true;
+                Monitor.PulseAll(_gate);
+            }
+            // A worker notices cancellation at its next batch, so this waits at most for the batches being built.
+            foreach (Thread t in _threads)
+            {
+                if (t.IsAlive && t != Thread.CurrentThread) t.Join();
+            }
+            if (ReferenceEquals(_loader._active, this)) _loader._active = null;
+        }
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _current = null;
+            _done = true;
+            Stop();
         }
     }
 }

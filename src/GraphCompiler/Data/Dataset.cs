@@ -19,6 +19,14 @@ public interface IDataset
 
     /// <summary>Writes sample <paramref name="index"/> into <paramref name="sample"/> (exactly the sample's element count).</summary>
     void Get(int index, Span<float> sample, out int label);
+
+    /// <summary>
+    /// <see cref="Get(int, Span{float}, out int)"/> with the caller's <see cref="SampleContext"/>: random transforms
+    /// draw from <c>context.Rng</c> (the loader has called <see cref="SampleContext.BeginSample"/> for this index) and
+    /// scratch comes from the context. Must be safe to call from several threads at once, each with its own context.
+    /// Datasets without random transforms need not implement it.
+    /// </summary>
+    void Get(int index, Span<float> sample, out int label, SampleContext context) => Get(index, sample, out label);
 }
 
 /// <summary>
@@ -30,6 +38,9 @@ public interface IBatchDataset : IDataset
 {
     /// <summary>Sample <c>indices[k]</c> goes to <c>samples[k * sampleSize ..]</c> and its label to <c>labels[k]</c>.</summary>
     void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels);
+
+    /// <summary><see cref="GetBatch(ReadOnlySpan{int}, Span{float}, Span{int})"/> with a context; the dataset calls <see cref="SampleContext.BeginSample"/> for each index.</summary>
+    void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels, SampleContext context) => GetBatch(indices, samples, labels);
 }
 
 /// <summary>
@@ -43,6 +54,8 @@ public sealed class MnistDataset : IBatchDataset
     private readonly byte[] _labels;
     private readonly int[] _shape;
     private Transform _transform;
+    private int[] _sampleShape;
+    private int _sampleSize;
 
     /// <summary>Pairs images with labels; fails if the counts differ or a label is not a class index.</summary>
     public MnistDataset(IdxImages images, IdxLabels labels, Transform? transform = null, int numClasses = 10)
@@ -68,6 +81,7 @@ public sealed class MnistDataset : IBatchDataset
         ImagesSource = images.Source;
         LabelsSource = labels.Source;
         _transform = CheckTransform(transform ?? new ToTensor());
+        (_sampleShape, _sampleSize) = SampleShapeOf(_transform);
     }
 
     /// <summary>The file names <see cref="Load"/> accepts for a split, in the order it tries them.</summary>
@@ -142,7 +156,8 @@ public sealed class MnistDataset : IBatchDataset
 
     public int Count { get; }
 
-    public int[] SampleShape => (int[])_shape.Clone();
+    /// <summary>The transform's output shape for a [1, rows, cols] image: [1, rows, cols] unless it resizes or crops.</summary>
+    public int[] SampleShape => (int[])_sampleShape.Clone();
 
     public int NumClasses { get; }
 
@@ -158,7 +173,21 @@ public sealed class MnistDataset : IBatchDataset
     public Transform Transform
     {
         get => _transform;
-        set => _transform = CheckTransform(value);
+        set
+        {
+            Transform checkedValue = CheckTransform(value);
+            (int[] shape, int size) = SampleShapeOf(checkedValue);
+            // One assignment order that a concurrent reader can tolerate is not worth promising: set it between epochs.
+            _transform = checkedValue;
+            _sampleShape = shape;
+            _sampleSize = size;
+        }
+    }
+
+    private (int[] Shape, int Size) SampleShapeOf(Transform transform)
+    {
+        int[] shape = transform.OutputShape(_shape);
+        return (shape, Transform.SizeOf(shape));
     }
 
     private static Transform CheckTransform(Transform value)
@@ -191,18 +220,32 @@ public sealed class MnistDataset : IBatchDataset
         return counts;
     }
 
+    /// <summary>Sample <paramref name="index"/> as epoch 0 of a seed-0 loader would build it (see <see cref="SampleContext.ForCurrentThread"/>).</summary>
     public void Get(int index, Span<float> sample, out int label)
     {
+        SampleContext context = SampleContext.ForCurrentThread();
+        context.BeginSample(index);
+        Get(index, sample, out label, context);
+    }
+
+    public void Get(int index, Span<float> sample, out int label, SampleContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
         ReadOnlySpan<byte> pixels = RawImage(index);
-        if (sample.Length != pixels.Length)
-            throw new ArgumentException($"MnistDataset samples have {pixels.Length} elements ([{string.Join(", ", _shape)}]) but the span holds {sample.Length}.", nameof(sample));
-        _transform.Apply(pixels, sample, _shape);
+        if (sample.Length != _sampleSize)
+            throw new ArgumentException($"MnistDataset samples have {_sampleSize} elements ([{string.Join(", ", _sampleShape)}]) but the span holds {sample.Length}.", nameof(sample));
+        _transform.Apply(pixels, _shape, sample, context);
         label = _labels[index];
     }
 
-    public void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels)
+    public void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels) =>
+        GetBatch(indices, samples, labels, SampleContext.ForCurrentThread());
+
+    public void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels, SampleContext context)
     {
-        int size = _shape[1] * _shape[2];
+        ArgumentNullException.ThrowIfNull(context);
+        int pixelCount = _shape[1] * _shape[2];
+        int size = _sampleSize;
         if (samples.Length != indices.Length * size || labels.Length != indices.Length)
             throw new ArgumentException(
                 $"a batch of {indices.Length} needs {indices.Length * size} sample floats and {indices.Length} labels; got {samples.Length} and {labels.Length}.");
@@ -211,12 +254,13 @@ public sealed class MnistDataset : IBatchDataset
         // otherwise start with a cache miss; asking for the next image early overlaps that wait with
         // converting the current one.
         const int Ahead = 2;
-        for (int k = 0; k < Math.Min(Ahead, indices.Length); k++) Prefetch(indices[k], size);
+        for (int k = 0; k < Math.Min(Ahead, indices.Length); k++) Prefetch(indices[k], pixelCount);
         for (int k = 0; k < indices.Length; k++)
         {
-            if (k + Ahead < indices.Length) Prefetch(indices[k + Ahead], size);
+            if (k + Ahead < indices.Length) Prefetch(indices[k + Ahead], pixelCount);
             int index = indices[k];
-            _transform.Apply(_pixels.AsSpan(index * size, size), samples.Slice(k * size, size), _shape);
+            context.BeginSample(index);
+            _transform.Apply(_pixels.AsSpan(index * pixelCount, pixelCount), _shape, samples.Slice(k * size, size), context);
             labels[k] = _labels[index];
         }
     }
@@ -237,5 +281,5 @@ public sealed class MnistDataset : IBatchDataset
             throw new ArgumentOutOfRangeException(nameof(index), index, $"dataset has {Count} samples.");
     }
 
-    public override string ToString() => $"MnistDataset({Count} x [{string.Join(", ", _shape)}], {ImagesSource})";
+    public override string ToString() => $"MnistDataset({Count} x [{string.Join(", ", _sampleShape)}], {ImagesSource})";
 }

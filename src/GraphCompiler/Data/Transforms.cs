@@ -6,23 +6,75 @@ using System.Runtime.Intrinsics.X86;
 namespace GraphCompiler.Data;
 
 /// <summary>
-/// One step of a sample pipeline. A step either converts the stored u8 pixels into floats
-/// (<see cref="ConsumesBytes"/>, e.g. <see cref="ToTensor"/>) or rewrites a float CHW sample in place
-/// (e.g. <see cref="Normalize"/>). Both work on caller-owned spans so a data loader can fill its
-/// batch buffer without allocating.
+/// One step of a sample pipeline, on CHW samples. A step converts stored u8 pixels into floats
+/// (<see cref="ConsumesBytes"/>, e.g. <see cref="ToTensor"/>), rewrites a float sample (e.g. <see cref="Normalize"/>,
+/// <see cref="Resize"/>), or only moves pixels (<see cref="WorksOnBytes"/>: crops, flips), in which case it runs on
+/// bytes as well, so <see cref="Compose"/> accepts it before ToTensor as torchvision does.
+/// <para>
+/// Steps work on caller-owned spans and keep no per-sample state: all randomness comes from
+/// <see cref="SampleContext.Rng"/>, seeded per sample, and all scratch memory from the context, so one transform
+/// object serves every loader worker at once and a sample's augmentation depends only on (seed, epoch, index).
+/// A step may change the sample's height and width (<see cref="OutputShape(ReadOnlySpan{int}, Span{int})"/>) but not its rank.
+/// </para>
 /// </summary>
 public abstract class Transform
 {
-    /// <summary>True for a step that reads the stored bytes; such a step must come first in a <see cref="Compose"/>.</summary>
+    /// <summary>True for a step that reads the stored bytes and writes floats; a <see cref="Compose"/> has exactly one.</summary>
     public virtual bool ConsumesBytes => false;
 
-    /// <summary>Converts stored pixels into <paramref name="sample"/> (CHW, <paramref name="shape"/> = [C, H, W]).</summary>
+    /// <summary>True for a step that only moves or drops pixels (crop, flip, constant padding), so it runs on bytes too.</summary>
+    public virtual bool WorksOnBytes => false;
+
+    /// <summary>The shape this step produces from a sample of <paramref name="input"/> shape; throws if it cannot take that input.</summary>
+    public virtual void OutputShape(ReadOnlySpan<int> input, Span<int> output)
+    {
+        if (output.Length != input.Length) throw new ArgumentException($"output shape span has {output.Length} entries, the input shape {input.Length}.", nameof(output));
+        input.CopyTo(output);
+    }
+
+    /// <summary>The shape this step produces from a sample of <paramref name="input"/> shape.</summary>
+    public int[] OutputShape(ReadOnlySpan<int> input)
+    {
+        var output = new int[input.Length];
+        OutputShape(input, output);
+        return output;
+    }
+
+    /// <summary>Converts stored pixels into <paramref name="sample"/> (CHW, <paramref name="shape"/> = [C, H, W]); for steps that keep the shape.</summary>
     public virtual void Apply(ReadOnlySpan<byte> pixels, Span<float> sample, ReadOnlySpan<int> shape) =>
         throw new InvalidOperationException($"{GetType().Name} works on float tensors, not raw pixel bytes: put ToTensor() before it.");
 
-    /// <summary>Rewrites a float CHW sample in place.</summary>
+    /// <summary>Rewrites a float CHW sample in place; only steps that keep the shape support it.</summary>
     public virtual void Apply(Span<float> sample, ReadOnlySpan<int> shape) =>
-        throw new InvalidOperationException($"{GetType().Name} converts raw pixel bytes and must be the first transform.");
+        throw new InvalidOperationException(ConsumesBytes
+            ? $"{GetType().Name} converts raw pixel bytes and must be the first transform."
+            : $"{GetType().Name} does not run in place; call Apply(source, shape, destination, context).");
+
+    /// <summary>
+    /// Converts stored pixels (CHW bytes of <paramref name="shape"/>) into <paramref name="sample"/>, which holds
+    /// <see cref="OutputShape(ReadOnlySpan{int})"/> elements, drawing any randomness from <paramref name="context"/>.
+    /// </summary>
+    public virtual void Apply(ReadOnlySpan<byte> pixels, ReadOnlySpan<int> shape, Span<float> sample, SampleContext context) =>
+        Apply(pixels, sample, shape);
+
+    /// <summary>
+    /// Reads a float sample of <paramref name="shape"/> from <paramref name="source"/> and writes the result to
+    /// <paramref name="destination"/> (<see cref="OutputShape(ReadOnlySpan{int})"/> elements; must not overlap the source).
+    /// The default copies and then runs the in-place <see cref="Apply(Span{float}, ReadOnlySpan{int})"/>.
+    /// </summary>
+    public virtual void Apply(ReadOnlySpan<float> source, ReadOnlySpan<int> shape, Span<float> destination, SampleContext context)
+    {
+        if (ConsumesBytes) throw new InvalidOperationException($"{GetType().Name} converts raw pixel bytes and must be the first transform.");
+        CheckSample(source.Length, shape, GetType().Name);
+        if (destination.Length != source.Length)
+            throw new ArgumentException($"{GetType().Name}: destination has {destination.Length} elements, the sample {source.Length}.", nameof(destination));
+        source.CopyTo(destination);
+        Apply(destination, shape);
+    }
+
+    /// <summary>The byte form of <see cref="Apply(ReadOnlySpan{float}, ReadOnlySpan{int}, Span{float}, SampleContext)"/>, for <see cref="WorksOnBytes"/> steps.</summary>
+    public virtual void Apply(ReadOnlySpan<byte> source, ReadOnlySpan<int> shape, Span<byte> destination, SampleContext context) =>
+        throw new InvalidOperationException($"{GetType().Name} works on float tensors, not raw pixel bytes: put it after ToTensor().");
 
     /// <summary>Elements of one sample of <paramref name="shape"/>, checked against the span it must fill.</summary>
     private protected static int CheckSample(int length, ReadOnlySpan<int> shape, string who)
@@ -32,6 +84,22 @@ public abstract class Transform
         if (n != length)
             throw new ArgumentException($"{who}: sample span has {length} elements but shape [{string.Join(", ", shape.ToArray())}] needs {n}.");
         return length;
+    }
+
+    /// <summary>Elements of a sample of <paramref name="shape"/>.</summary>
+    internal static int SizeOf(ReadOnlySpan<int> shape)
+    {
+        long n = 1;
+        foreach (int d in shape) n *= d;
+        return checked((int)n);
+    }
+
+    /// <summary>Checks that <paramref name="shape"/> is CHW with positive dimensions; returns (C, H, W).</summary>
+    private protected static (int C, int H, int W) Chw(ReadOnlySpan<int> shape, string who)
+    {
+        if (shape.Length != 3 || shape[0] < 1 || shape[1] < 1 || shape[2] < 1)
+            throw new ArgumentException($"{who} expects a CHW sample shape with positive dimensions, got [{string.Join(", ", shape.ToArray())}].");
+        return (shape[0], shape[1], shape[2]);
     }
 }
 
@@ -50,6 +118,9 @@ public sealed class ToTensor : Transform
             throw new ArgumentException($"ToTensor: {pixels.Length} pixel bytes for a sample of {sample.Length} elements.");
         Convert(pixels, sample);
     }
+
+    public override void Apply(ReadOnlySpan<byte> pixels, ReadOnlySpan<int> shape, Span<float> sample, SampleContext context) =>
+        Apply(pixels, sample, shape);
 
     /// <summary>
     /// <c>dst[i] = src[i] / 255f</c>, vectorized. It divides rather than multiplying by 1/255 because
@@ -170,6 +241,22 @@ public sealed class Normalize : Transform
         }
     }
 
+    public override void Apply(ReadOnlySpan<float> source, ReadOnlySpan<int> shape, Span<float> destination, SampleContext context)
+    {
+        int channels = CheckChannels(source.Length, shape);
+        if (destination.Length != source.Length)
+            throw new ArgumentException($"Normalize: destination has {destination.Length} elements, the sample {source.Length}.", nameof(destination));
+        int plane = source.Length / channels;
+        for (int c = 0; c < channels; c++)
+        {
+            int k = _mean.Length == 1 ? 0 : c;
+            Span<float> p = destination.Slice(c * plane, plane);
+            // The same two float32 operations as the in-place form, so both give identical bits.
+            System.Numerics.Tensors.TensorPrimitives.Subtract(source.Slice(c * plane, plane), _mean[k], p);
+            System.Numerics.Tensors.TensorPrimitives.Divide(p, _std[k], p);
+        }
+    }
+
     /// <summary>ToTensor followed by this Normalize, fused into one table lookup per pixel (see <see cref="ToTensor.Lookup"/>).</summary>
     internal void ApplyAfterToTensor(ReadOnlySpan<byte> pixels, Span<float> sample, ReadOnlySpan<int> shape)
     {
@@ -198,46 +285,147 @@ public sealed class Normalize : Transform
 }
 
 /// <summary>
-/// torchvision's <c>Compose</c>: runs its steps in order. The first step must convert bytes
-/// (<see cref="ToTensor"/>) and the rest must work on floats; that is checked here, once, rather than per sample.
+/// torchvision's <c>Compose</c>: runs its steps in order. Exactly one step converts the pixel bytes to floats
+/// (<see cref="ToTensor"/>); steps before it must be pixel-moving steps that also run on bytes
+/// (<see cref="WorksOnBytes"/>, e.g. <c>RandomCrop</c>, <c>RandomHorizontalFlip</c>, as in torchvision's CIFAR
+/// recipe), steps after it work on floats. That is checked here, once, rather than per sample. Intermediate
+/// results live in the <see cref="SampleContext"/>'s scratch buffers; the last step writes straight into the sample.
 /// </summary>
 public sealed class Compose : Transform
 {
     private readonly Transform[] _steps;
 
+    /// <summary>The steps as run: <c>ToTensor, Normalize</c> next to each other become one fused byte-to-float lookup.</summary>
+    private readonly Transform[] _run;
+
+    /// <summary>Index in <see cref="_run"/> of the step that converts bytes to floats.</summary>
+    private readonly int _convert;
+
     public Compose(params Transform[] steps)
     {
         ArgumentNullException.ThrowIfNull(steps);
         if (steps.Length == 0) throw new ArgumentException("Compose needs at least one transform.", nameof(steps));
+        int convert = -1;
         for (int i = 0; i < steps.Length; i++)
         {
             if (steps[i] is null) throw new ArgumentNullException(nameof(steps), $"Compose step {i} is null.");
-            if (i == 0 && !steps[i].ConsumesBytes)
-                throw new ArgumentException($"Compose step 0 is {steps[i].GetType().Name}, which works on floats; start with ToTensor() to convert the pixel bytes.", nameof(steps));
-            if (i > 0 && steps[i].ConsumesBytes)
-                throw new ArgumentException($"Compose step {i} is {steps[i].GetType().Name}, which reads raw bytes; only the first step can.", nameof(steps));
+            if (steps[i].ConsumesBytes)
+            {
+                if (convert >= 0)
+                    throw new ArgumentException(
+                        $"Compose step {i} is {steps[i].GetType().Name}, which reads raw bytes, but step {convert} ({steps[convert].GetType().Name}) already converted them to floats; only the first step that converts bytes may read them.", nameof(steps));
+                convert = i;
+            }
+        }
+        if (convert < 0)
+        {
+            if (!steps[0].WorksOnBytes)
+                throw new ArgumentException($"Compose step 0 is {steps[0].GetType().Name}, which works on floats; start with ToTensor() to convert the pixel bytes.", nameof(steps));
+            throw new ArgumentException("Compose has no step that converts the pixel bytes to floats; add ToTensor().", nameof(steps));
+        }
+        for (int i = 0; i < convert; i++)
+        {
+            if (!steps[i].WorksOnBytes)
+                throw new ArgumentException(
+                    $"Compose step {i} is {steps[i].GetType().Name}, which works on floats, but it comes before step {convert} ({steps[convert].GetType().Name}) converts the pixel bytes; start with ToTensor() or move it after.", nameof(steps));
         }
         _steps = (Transform[])steps.Clone();
-        // The tutorial pipeline Compose([ToTensor(), Normalize(...)]) runs as one fused pass over the bytes.
-        if (_steps is [ToTensor, Normalize normalize]) _fused = normalize;
+        // The tutorial pipeline ToTensor(), Normalize(...) runs as one table lookup per pixel.
+        var run = new List<Transform>(_steps.Length);
+        for (int i = 0; i < _steps.Length; i++)
+        {
+            if (i == convert && _steps[i] is ToTensor && i + 1 < _steps.Length && _steps[i + 1] is Normalize normalize)
+            {
+                _convert = run.Count;
+                run.Add(new FusedToTensorNormalize(normalize));
+                i++;
+                continue;
+            }
+            if (i == convert) _convert = run.Count;
+            run.Add(_steps[i]);
+        }
+        _run = [.. run];
     }
-
-    private readonly Normalize? _fused;
 
     public IReadOnlyList<Transform> Steps => _steps;
 
     public override bool ConsumesBytes => true;
 
-    public override void Apply(ReadOnlySpan<byte> pixels, Span<float> sample, ReadOnlySpan<int> shape)
+    public override void OutputShape(ReadOnlySpan<int> input, Span<int> output)
     {
-        if (_fused is not null)
+        if (output.Length != input.Length) throw new ArgumentException($"output shape span has {output.Length} entries, the input shape {input.Length}.", nameof(output));
+        Span<int> a = stackalloc int[input.Length], b = stackalloc int[input.Length];
+        input.CopyTo(a);
+        foreach (Transform step in _run)
         {
-            _fused.ApplyAfterToTensor(pixels, sample, shape);
-            return;
+            step.OutputShape(a, b);
+            b.CopyTo(a);
         }
-        _steps[0].Apply(pixels, sample, shape);
-        for (int i = 1; i < _steps.Length; i++) _steps[i].Apply(sample, shape);
+        a.CopyTo(output);
+    }
+
+    public override void Apply(ReadOnlySpan<byte> pixels, Span<float> sample, ReadOnlySpan<int> shape) =>
+        Apply(pixels, shape, sample, SampleContext.ForCurrentThread());
+
+    public override void Apply(ReadOnlySpan<byte> pixels, ReadOnlySpan<int> shape, Span<float> sample, SampleContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        int rank = shape.Length, n = _run.Length;
+        // Every step's input shape, then the output shape: shapes[i] is step i's input.
+        Span<int> shapes = rank * (n + 1) <= 256 ? stackalloc int[rank * (n + 1)] : new int[rank * (n + 1)];
+        shape.CopyTo(shapes);
+        for (int i = 0; i < n; i++) _run[i].OutputShape(shapes.Slice(i * rank, rank), shapes.Slice((i + 1) * rank, rank));
+        ReadOnlySpan<int> Shape(Span<int> all, int i) => all.Slice(i * rank, rank);
+        CheckSample(pixels.Length, shape, "Compose (input pixels)");
+        CheckSample(sample.Length, Shape(shapes, n), "Compose (output sample)");
+
+        var mark = context.Mark();
+        try
+        {
+            ReadOnlySpan<byte> bytes = pixels;
+            if (_convert > 0)
+            {
+                int max = 0;
+                for (int i = 1; i <= _convert; i++) max = Math.Max(max, SizeOf(Shape(shapes, i)));
+                Span<byte> a = context.RentBytes(max), b = context.RentBytes(max);
+                for (int i = 0; i < _convert; i++)
+                {
+                    Span<byte> dst = (i % 2 == 0 ? a : b)[..SizeOf(Shape(shapes, i + 1))];
+                    _run[i].Apply(bytes, Shape(shapes, i), dst, context);
+                    bytes = dst;
+                }
+            }
+            if (_convert == n - 1)
+            {
+                _run[_convert].Apply(bytes, Shape(shapes, _convert), sample, context);
+                return;
+            }
+            int maxF = 0;
+            for (int i = _convert + 1; i < n; i++) maxF = Math.Max(maxF, SizeOf(Shape(shapes, i)));
+            Span<float> fa = context.RentFloats(maxF), fb = context.RentFloats(maxF);
+            Span<float> current = fa[..SizeOf(Shape(shapes, _convert + 1))];
+            _run[_convert].Apply(bytes, Shape(shapes, _convert), current, context);
+            for (int i = _convert + 1; i < n; i++)
+            {
+                Span<float> dst = i == n - 1 ? sample : (current.Overlaps(fa) ? fb : fa)[..SizeOf(Shape(shapes, i + 1))];
+                _run[i].Apply(current, Shape(shapes, i), dst, context);
+                current = dst;
+            }
+        }
+        finally
+        {
+            context.Release(mark);
+        }
     }
 
     public override string ToString() => $"Compose({string.Join(", ", _steps.Select(s => s.ToString()))})";
+
+    /// <summary>ToTensor then Normalize as one step, bit-identical to the two (see <see cref="Normalize"/>'s byte tables).</summary>
+    private sealed class FusedToTensorNormalize(Normalize normalize) : Transform
+    {
+        public override bool ConsumesBytes => true;
+
+        public override void Apply(ReadOnlySpan<byte> pixels, Span<float> sample, ReadOnlySpan<int> shape) =>
+            normalize.ApplyAfterToTensor(pixels, sample, shape);
+    }
 }
