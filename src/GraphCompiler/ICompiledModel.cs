@@ -79,6 +79,19 @@ public abstract class ModelWorkspace
     /// <summary>(Capacity, ...OutputShape), the loss gradient Backward starts from.</summary>
     public float[] OutputGrad { get; protected set; } = [];
 
+    /// <summary>
+    /// For a model that ends in LogSoftmax (training workspaces only): the gradient buffer of the LogSoftmax's input, the
+    /// logits, (Capacity, ...OutputShape). A loss that computes dLoss/dlogits directly (NLL of log-probabilities) writes it
+    /// here and sets <see cref="LossGradAtLogits"/>. Null for other models.
+    /// </summary>
+    public float[]? LogitsGrad { get; protected set; }
+
+    /// <summary>
+    /// Set by the caller when the loss gradient was written to <see cref="LogitsGrad"/> rather than <see cref="OutputGrad"/>;
+    /// <c>Backward</c> then skips the LogSoftmax backward. Leave false when writing <see cref="OutputGrad"/>.
+    /// </summary>
+    public bool LossGradAtLogits { get; set; }
+
     public void EnsureTraining()
     {
         if (!Training)

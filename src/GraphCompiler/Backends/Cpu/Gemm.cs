@@ -153,6 +153,8 @@ public static class Gemm
     {
         private readonly float* _a = a, _b = b, _c = c;
 
+        private int M => m;
+
         public void Run(bool accumulate, bool parallel)
         {
             int nr = Nr;
@@ -185,21 +187,24 @@ public static class Gemm
             }
         }
 
-        // Kept out of Run so the closure is only allocated on the parallel path.
         private void ParallelBlocks(int pc, int kc, int jc, int nc, float* bp, bool acc)
         {
             // Split M into at least one block per core; each worker packs its own A block.
-            int threads = Environment.ProcessorCount;
+            int threads = CpuParallel.WorkerCount;
             int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, Mr));
-            int blocks = (m + mc - 1) / mc;
-            Job self = this;
-            nint bpp = (nint)bp;
-            int rows = m;
-            Parallel.For(0, blocks, blk =>
+            var body = new BlockBody(this, mc, pc, kc, jc, nc, bp, acc);
+            CpuParallel.For((m + mc - 1) / mc, ref body);
+        }
+
+        private readonly struct BlockBody(Job job, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc) : IParallelBody
+        {
+            private readonly float* _bp = bp;
+
+            public void Run(int blk)
             {
                 int ic = blk * mc;
-                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
-            });
+                job.Block(ic, Math.Min(mc, job.M - ic), pc, kc, jc, nc, _bp, acc);
+            }
         }
 
         private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc)
