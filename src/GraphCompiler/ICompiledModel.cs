@@ -30,7 +30,7 @@ public sealed record LayerSummary(string Name, string Description, int[] OutputS
 
 /// <summary>
 /// The buffers of one model for batches of up to <see cref="Capacity"/> samples, allocated once and reused every step.
-/// Generated models derive their own workspace with a named field per buffer.
+/// Generated models derive their own workspace with a named span per buffer, laid out by the build-time memory plan.
 /// </summary>
 public abstract class ModelWorkspace
 {
