@@ -9,8 +9,24 @@ public class EpilogueTests
     private static float[] Random(Rng rng, int n) => Data.Uniform(rng, n, 2f);
 
     [Theory]
+    [InlineData(5, 7, 3, false, false)]      // one edge tile
+    [InlineData(70, 45, 400, true, false)]   // several depth blocks: only the last store may clamp
+    [InlineData(256, 256, 260, false, true)] // large enough for the parallel path
+    public void Gemm_relu_epilogue_is_relu_of_the_product(int m, int n, int k, bool accumulate, bool transB)
+    {
+        var rng = new Rng(9);
+        float[] a = Random(rng, m * k), b = Random(rng, k * n), c0 = Random(rng, m * n);
+        float[] expected = (float[])c0.Clone(), actual = (float[])c0.Clone();
+        int ldb = transB ? k : n;
+        Gemm.Multiply(false, transB, m, n, k, a, k, b, ldb, expected, n, accumulate);
+        ReluKernels.Forward(expected, expected);
+        Gemm.Multiply(false, transB, m, n, k, a, k, b, ldb, actual, n, accumulate, allowParallel: true, Activation.Relu);
+        Assert.Equal(expected, actual);
+    }
+
+    [Theory]
     [InlineData(3, 17, 33)]
-    [InlineData(130, 40, 9)] // more than one 64-row epilogue block
+    [InlineData(130, 400, 9)] // several depth blocks
     public void Linear_forward_with_relu_is_relu_of_linear(int n, int inF, int outF)
     {
         var rng = new Rng(1);
@@ -25,7 +41,7 @@ public class EpilogueTests
 
     [Theory]
     [InlineData(3, 17, 33)]
-    [InlineData(130, 40, 9)]
+    [InlineData(130, 40, 9)] // more than one 64-row epilogue block
     public void Linear_backward_input_with_relu_mask_is_relu_backward_of_it(int n, int inF, int outF)
     {
         var rng = new Rng(2);

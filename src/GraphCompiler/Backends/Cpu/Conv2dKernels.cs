@@ -30,8 +30,8 @@ public static class Conv2dKernels
         => Forward(x, w, b, y, g, n, Activation.None);
 
     /// <summary>
-    /// As above, then y ← act(y) per image right after its GEMM, while that image's output is still in cache (the
-    /// activation is the convolution's epilogue, not a separate pass over the batch).
+    /// As above with y ← act(y) fused into the GEMM: the micro-kernel applies the activation as it stores each finished
+    /// register tile, so the output is written once.
     /// </summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n,
         Activation activation)
@@ -66,15 +66,14 @@ public static class Conv2dKernels
             {
                 Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
                 Im2PackedB(xi, packed, geo);
-                Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0);
+                Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0, activation);
             }
             else
             {
                 Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
                 Im2Col(xi, col, geo);
-                Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested);
+                Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested, activation);
             }
-            Epilogue.Apply(yi, activation);
         }
     }
 

@@ -10,11 +10,7 @@ public static class LinearKernels
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int n, int inF, int outF)
         => Forward(x, w, b, y, n, inF, outF, Activation.None);
 
-    // Rows per GEMM call when an activation is fused: the block's output (≤ 64 × outF floats) is still in cache when the
-    // activation runs over it, so the epilogue costs no extra trip to memory.
-    private const int EpilogueRows = 64;
-
-    /// <summary>y = act(x · wᵀ + b), the activation applied to each block of rows as soon as the GEMM has written it.</summary>
+    /// <summary>y = act(x · wᵀ + b): the GEMM applies the activation as it stores each finished register tile.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int n, int inF, int outF,
         Activation activation)
     {
@@ -25,20 +21,12 @@ public static class LinearKernels
             // Seed every row with the bias and let the GEMM accumulate onto it: no second pass over y.
             for (int i = 0; i < n; i++) b.CopyTo(y.Slice(i * outF, outF));
         }
-        if (activation == Activation.None || n <= EpilogueRows)
-        {
-            Gemm.Multiply(false, true, n, outF, inF, x, inF, w, inF, y, outF, accumulate: !b.IsEmpty);
-            Epilogue.Apply(y.Slice(0, n * outF), activation);
-            return;
-        }
-        for (int r = 0; r < n; r += EpilogueRows)
-        {
-            int rows = Math.Min(EpilogueRows, n - r);
-            Span<float> yb = y.Slice(r * outF, rows * outF);
-            Gemm.Multiply(false, true, rows, outF, inF, x.Slice(r * inF, rows * inF), inF, w, inF, yb, outF, accumulate: !b.IsEmpty);
-            Epilogue.Apply(yb, activation);
-        }
+        Gemm.Multiply(false, true, n, outF, inF, x, inF, w, inF, y, outF, accumulate: !b.IsEmpty, allowParallel: true, activation);
     }
+
+    // Rows per GEMM call when an activation backward is fused: the block's dx (≤ 64 × inF floats) is still in cache when
+    // the mask runs over it, so the epilogue costs no extra trip to memory.
+    private const int EpilogueRows = 64;
 
     /// <summary>dx (n, inF) = dy (n, outF) · w (outF, inF). Overwrites dx.</summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int n, int inF, int outF)
