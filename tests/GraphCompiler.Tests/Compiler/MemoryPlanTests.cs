@@ -1,6 +1,5 @@
 // The static memory plan: lifetimes, reuse without conflicts, and the per-sample sizes worked out by hand for the Mlp.
 using GraphCompiler.Compiler;
-using GraphCompiler.Tests.Compiler;
 using Xunit;
 
 namespace GraphCompiler.Tests.Compiler;

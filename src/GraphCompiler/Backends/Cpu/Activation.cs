@@ -17,7 +17,10 @@ public enum Activation
 
 public static class Epilogue
 {
-    /// <summary>y ← act(y), over a block the calling kernel has just written (still in cache).</summary>
+    /// <summary>
+    /// y ← act(y) over a block a kernel has just written. The GEMM applies activations in its register stores instead;
+    /// this is for the edges that have no GEMM (a zero-depth product).
+    /// </summary>
     public static void Apply(Span<float> y, Activation activation)
     {
         if (activation == Activation.Relu) TensorPrimitives.Max(y, 0f, y);
