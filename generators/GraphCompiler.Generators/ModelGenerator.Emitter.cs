@@ -150,27 +150,59 @@ namespace GraphCompiler.Generators
 
             private static void EmitWorkspace(Writer w, Schedule s)
             {
-                w.Line("/// <summary>Every buffer of a forward and backward pass for up to <c>Capacity</c> samples, allocated once.</summary>");
+                MemoryPlan train = s.TrainingPlan, infer = s.InferencePlan;
+                var dedicated = MemoryPlanner.Dedicated(s).Distinct().ToList();
+                w.Line("/// <summary>");
+                w.Line("/// Every buffer of a forward and backward pass for up to <c>Capacity</c> samples, allocated once. Buffers live in");
+                w.Line("/// one float and one int arena at offsets planned at build time: two buffers share memory when no pass needs both");
+                w.Line("/// at once. Offsets and sizes are per sample; a buffer at offset o spans [o·Capacity, (o + size)·Capacity).");
+                w.Line("/// </summary>");
                 w.Line("public sealed class Workspace : ModelWorkspace");
                 w.Open();
+                w.Line($"// Arena floats per sample: {train.FloatsPerSample} for training, {infer.FloatsPerSample} for inference " +
+                    $"(the buffers alone would take {s.Buffers.Where(b => !b.IsIndex && !dedicated.Contains(b.Name)).Sum(b => b.PerSample)}).");
+                w.Line("private readonly float[] _floats;");
+                w.Line("private readonly int[] _ints;");
+                foreach (string name in dedicated)
+                {
+                    BufferDecl b = s.Buffers.First(d => d.Name == name);
+                    w.Line($"public readonly float[] {b.Name}; // {b.Shape.Comment} {b.Comment}");
+                }
+                w.Line();
                 foreach (BufferDecl b in s.Buffers)
-                    w.Line($"public readonly {(b.IsIndex ? "int" : "float")}[] {b.Name}; // {b.Shape.Comment} {b.Comment}");
+                {
+                    if (dedicated.Contains(b.Name)) continue;
+                    string type = b.IsIndex ? "int" : "float";
+                    string arena = b.IsIndex ? "Ints" : "Floats";
+                    w.Line($"public Span<{type}> {b.Name} => {arena}({OffsetExpr(train.Find(b.Name), infer.Find(b.Name))}, {b.PerSample}); // {b.Shape.Comment} {b.Comment}");
+                }
                 w.Line();
                 w.Line("public Workspace(int capacity, bool training, bool inputGrad)");
                 w.Line($"    : base(capacity, training, inputGrad, inputPerSample: {s.Input.PerSample}, outputPerSample: {s.Output.PerSample})");
                 w.Open();
                 w.Line("int g = training ? capacity : 0; // gradients exist only for training");
-                foreach (BufferDecl b in s.Buffers)
+                w.Line($"_floats = new float[capacity * (training ? {train.FloatsPerSample} : {infer.FloatsPerSample})];");
+                w.Line($"_ints = new int[capacity * (training ? {train.IntsPerSample} : {infer.IntsPerSample})];");
+                foreach (string name in dedicated)
                 {
-                    string rows = b.IsGrad ? "g" : (b.IsIndex ? "g" : "capacity");
-                    // Index maps (max-pool argmax) are written by every forward, so they need the full capacity too.
-                    if (b.IsIndex) rows = "capacity";
-                    w.Line($"{b.Name} = new {(b.IsIndex ? "int" : "float")}[{rows} * {b.PerSample}];");
+                    BufferDecl b = s.Buffers.First(d => d.Name == name);
+                    w.Line($"{b.Name} = new float[{(b.IsGrad ? "g" : "capacity")} * {b.PerSample}];");
                 }
                 w.Line($"Output = {s.OutputBuffer};");
                 w.Line($"OutputGrad = {s.OutputGradBuffer};");
+                if (s.LogitsGradBuffer is not null) w.Line($"LogitsGrad = training ? {s.LogitsGradBuffer} : null;");
                 w.Close();
+                w.Line();
+                w.Line("private Span<float> Floats(int offset, int perSample) => offset < 0 ? default : _floats.AsSpan(offset * Capacity, perSample * Capacity);");
+                w.Line();
+                w.Line("private Span<int> Ints(int offset, int perSample) => offset < 0 ? default : _ints.AsSpan(offset * Capacity, perSample * Capacity);");
                 w.Close();
+                w.Line();
+                w.Line("/// <summary>");
+                w.Line("/// Bytes of a workspace for <paramref name=\"batch\"/> samples: the planned arenas plus the input, output and loss");
+                w.Line("/// gradient arrays (parameters, their gradients, and kernels' per-thread scratch are not included).");
+                w.Line("/// </summary>");
+                w.Line($"public static long PeakBytes(int batch, bool training) => batch * (training ? {train.BytesPerSample}L : {infer.BytesPerSample}L);");
                 w.Line();
                 w.Line("/// <summary>Allocates the buffers for batches of up to <paramref name=\"capacity\"/> samples.</summary>");
                 w.Line("public Workspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false) => new(capacity, training, inputGrad);");
@@ -184,13 +216,20 @@ namespace GraphCompiler.Generators
                 w.Line($"private static Workspace Own(ModelWorkspace ws) => ws as Workspace ?? throw new System.ArgumentException($\"A workspace of {{ws.GetType()}} cannot run model '{s.Model}'; create one with CreateWorkspace.\", nameof(ws));");
             }
 
+            /// <summary>The offset of a buffer in each plan; -1 where a plan has no such buffer (gradients when inferring).</summary>
+            private static string OffsetExpr(Placement? train, Placement? infer)
+            {
+                int t = train?.Offset ?? -1, i = infer?.Offset ?? -1;
+                return t == i ? t.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"Training ? {t} : {i}";
+            }
+
             private static void EmitForward(Writer w, Schedule s)
             {
                 w.Line($"/// <summary>The forward pass: reads <c>ws.Input</c> {s.Input.Comment}, writes <c>ws.Output</c> {s.Output.Comment} for the first <c>ws.Count</c> samples.</summary>");
                 w.Line("public void Forward(Workspace ws)");
                 w.Open();
                 w.Line("int n = ws.Count;");
-                foreach (Step step in s.Forward) EmitStep(w, step);
+                foreach (Step step in s.Forward) EmitStep(w, step, s);
                 w.Close();
             }
 
@@ -206,27 +245,34 @@ namespace GraphCompiler.Generators
                 w.Line("int n = ws.Count;");
                 foreach (Step step in s.Backward)
                 {
-                    if (step.InputGradOnly)
+                    string? guard = step.UnlessLossFused ? "if (!ws.LossGradAtLogits) // a fused NLL loss already wrote the gradient at the logits"
+                        : step.InputGradOnly ? "if (ws.InputGrad is not null)" : null;
+                    if (guard is not null)
                     {
-                        w.Line("if (ws.InputGrad is not null)");
+                        w.Line(guard);
                         w.Open();
-                        EmitStep(w, step);
+                        EmitStep(w, step, s);
                         w.Close();
                     }
-                    else EmitStep(w, step);
+                    else EmitStep(w, step, s);
                 }
                 w.Close();
             }
 
-            private static void EmitStep(Writer w, Step step)
+            private static void EmitStep(Writer w, Step step, Schedule s)
             {
                 w.Line($"// {step.Comment}");
-                w.Line($"{step.Kernel}.{step.Method}({string.Join(", ", step.Args.Select(Render))});");
+                w.Line($"{step.Kernel}.{step.Method}({string.Join(", ", step.Args.Select(a => Render(a, s)))});");
             }
 
-            private static string Render(Arg a) => a.Kind switch
+            private static bool IsArray(string buffer, Schedule s) =>
+                buffer == Lowering.InputBuffer || buffer == Lowering.InputGradBuffer || MemoryPlanner.Dedicated(s).Contains(buffer);
+
+            private static string Render(Arg a, Schedule s) => a.Kind switch
             {
-                ArgKind.Buffer => $"ws.{a.Text}.AsSpan(0, n * {a.Value})", // InputGrad only appears inside its null check
+                // InputGrad only appears inside its null check.
+                ArgKind.Buffer => IsArray(a.Text, s) ? $"ws.{a.Text}.AsSpan(0, n * {a.Value})" : $"ws.{a.Text}[..(n * {a.Value})]",
+                ArgKind.Activation => "Activation." + a.Text,
                 ArgKind.ParamData => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Data" : $"{a.Text}.Data",
                 ArgKind.ParamGrad => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Grad" : $"{a.Text}.Grad",
                 ArgKind.Int => a.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -79,6 +79,10 @@ namespace GraphCompiler.Generators
                             $"Model '{type.Name}' already has a forward method '{forwards[0].Name}'; '{extra.Name}' is a second one",
                             extra.Locations[0]);
                     if (forwards.Count == 1) decl = ParseForward(type, forwards[0], layers, ct);
+                    // [Model(Fuse = false)] keeps one kernel per op (fused and unfused schedules must compute the same numbers).
+                    if (decl is not null && type.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == ModelAttribute)
+                            ?.NamedArguments.FirstOrDefault(kv => kv.Key == "Fuse").Value.Value is false)
+                        decl = decl with { Fuse = false };
                 }
 
                 return new ModelSpec(ns, type.Name, hint, isPartial, EquatableArray.From(layers), EquatableArray.From(properties),

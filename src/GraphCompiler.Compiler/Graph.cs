@@ -36,6 +36,21 @@ namespace GraphCompiler.Compiler
         /// <summary>How the shape came about, for error messages: e.g. <c>Flatten of [N,64,4,4]</c>.</summary>
         public string Origin { get; set; } = "";
 
+        /// <summary>Set by fusion on an element-wise node whose work became the epilogue of this producer's kernel.</summary>
+        public Node? FusedInto { get; set; }
+
+        /// <summary>Set by fusion on a producer: the activation its kernel applies to its output (e.g. "Relu").</summary>
+        public string? Epilogue { get; set; }
+
+        /// <summary>Set by fusion: the activation node whose backward this node's input-gradient kernel applies as it writes dx.</summary>
+        public Node? GradEpilogue { get; set; }
+
+        /// <summary>Set by fusion on an activation whose backward was folded into its consumer's input-gradient kernel.</summary>
+        public bool GradFused { get; set; }
+
+        /// <summary>Set by fusion on a LogSoftmax output whose backward the NLL loss folds into its gradient kernel.</summary>
+        public bool LossFused { get; set; }
+
         /// <summary>Where the value is described in messages: the shape plus its origin.</summary>
         public string Derivation => $"{Shape} ({Origin})";
     }

@@ -31,7 +31,8 @@ namespace GraphCompiler.Compiler
         internal void BeginBackward() => _current = BackwardSteps;
 
         /// <summary>The node whose buffer holds <paramref name="node"/>'s value (aliases such as Flatten share their input's).</summary>
-        public Node Storage(Node node) => node.Op is { IsAlias: true } ? Storage(node.Input!) : node;
+        public Node Storage(Node node) =>
+            node.Op is { IsAlias: true } ? Storage(node.Input!) : node.FusedInto is { } producer ? Storage(producer) : node;
 
         public bool IsGraphInput(Node node) => Storage(node) == _graph.Input;
 
@@ -52,6 +53,23 @@ namespace GraphCompiler.Compiler
         public Arg Bias(Node node) => node.Layer!.Bias ? Param(node, "Bias") : Arg.None;
 
         public Arg BiasGrad(Node node) => node.Layer!.Bias ? ParamGrad(node, "Bias") : Arg.None;
+
+        /// <summary>
+        /// The value whose gradient <paramref name="node"/>'s input-gradient kernel writes: its input, or, when the backward of
+        /// the activation before it is fused in, that activation's input.
+        /// </summary>
+        public Node GradTarget(Node node) => node.GradEpilogue?.Input ?? node.Input!;
+
+        /// <summary>The activation the forward kernel of <paramref name="node"/> applies as its epilogue, as trailing arguments.</summary>
+        public Arg[] EpilogueArgs(Node node) => node.Epilogue is null ? new Arg[0] : new[] { Arg.Act(node.Epilogue) };
+
+        /// <summary>
+        /// The trailing arguments of a fused activation backward: the value act′ is evaluated on (by default the activation's
+        /// output) and the activation. Empty when nothing is fused.
+        /// </summary>
+        public Arg[] GradEpilogueArgs(Node node, Arg? maskSource = null) => node.GradEpilogue is null
+            ? new Arg[0]
+            : new[] { maskSource ?? Value(node.GradEpilogue), Arg.Act(node.GradEpilogue.Op!.Activation!) };
 
         /// <summary>Declares the activation and gradient buffers of a node that owns storage.</summary>
         internal void DeclareValue(Node node, string comment)
@@ -79,11 +97,15 @@ namespace GraphCompiler.Compiler
         public void Emit(string kernel, string method, string comment, params Arg[] args) =>
             _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false));
 
+        /// <summary>Emits a backward step that a fused NLL loss makes unnecessary (it is skipped when the loss says so).</summary>
+        public void EmitUnlessLossFused(Node node, string kernel, string method, string comment, params Arg[] args) =>
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!), UnlessLossFused: true));
+
         /// <summary>
         /// Emits work that produces the gradient of <paramref name="node"/>'s input. When that input is the model's input,
         /// the step runs only if the caller asked for the input gradient.
         /// </summary>
         public void EmitInputGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!)));
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(GradTarget(node))));
     }
 }

@@ -33,14 +33,15 @@ namespace GraphCompiler.Compiler
     /// </summary>
     public sealed record OpCall(string Op, int Input, string? Layer, EquatableArray<int> IntArgs, int Site);
 
-    /// <summary>Everything the core needs to compile one model.</summary>
+    /// <summary>Everything the core needs to compile one model. <see cref="Fuse"/> false skips the fusion passes.</summary>
     public sealed record ModelDecl(
         string Name,
         Shape Input,
         int InputSite,
         EquatableArray<LayerDecl> Layers,
         EquatableArray<OpCall> Calls,
-        int OutputValue);
+        int OutputValue,
+        bool Fuse = true);
 
     /// <summary>A diagnostic from the core; the generator turns sites back into source locations.</summary>
     public sealed record CoreDiagnostic(string Id, string Message, int Site, int SecondarySite = -1);

@@ -1,4 +1,5 @@
-// The compiler pipeline as named passes: build the graph, infer shapes, name values, lower forward, differentiate.
+// The compiler pipeline as named passes: build the graph, infer shapes, name values, fuse, lower forward, differentiate,
+// plan memory.
 using System.Collections.Generic;
 using System.Linq;
 
@@ -14,8 +15,17 @@ namespace GraphCompiler.Compiler
                 return new CompileResult(null, EquatableArray.From(errors));
             NameValues(graph);
             var lowering = new Lowering(graph);
+            string? logitsGrad = null;
+            if (model.Fuse)
+            {
+                Fusion.FuseEpilogues(graph);
+                Fusion.FuseActivationGradients(graph);
+                logitsGrad = Fusion.FuseLossGradient(graph, lowering);
+            }
             LowerForward(graph, lowering);
             Differentiate(graph, lowering);
+            var used = new HashSet<string>(lowering.ForwardSteps.Concat(lowering.BackwardSteps)
+                .SelectMany(step => step.Args).Where(a => a.Kind == ArgKind.Buffer).Select(a => a.Text));
             var schedule = new Schedule(
                 model.Name,
                 model.Input,
@@ -24,12 +34,20 @@ namespace GraphCompiler.Compiler
                 lowering.OutName(graph.Output),
                 lowering.GradName(graph.Output),
                 model.Layers,
-                EquatableArray.From(lowering.Buffers),
+                EquatableArray.From(lowering.Buffers.Where(b => used.Contains(b.Name))), // fused values leave buffers unused
                 EquatableArray.From(lowering.Geometries),
                 EquatableArray.From(lowering.ForwardSteps),
                 EquatableArray.From(lowering.BackwardSteps),
                 EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n)))));
+                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n)))))
+            {
+                LogitsGradBuffer = logitsGrad,
+            };
+            schedule = schedule with
+            {
+                TrainingPlan = MemoryPlanner.Plan(schedule, training: true),
+                InferencePlan = MemoryPlanner.Plan(schedule, training: false),
+            };
             return new CompileResult(schedule, EquatableArray<CoreDiagnostic>.Empty);
         }
 
@@ -126,7 +144,9 @@ namespace GraphCompiler.Compiler
         {
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (!node.Op!.IsAlias) l.DeclareValue(node, $"output of {node.Op.Describe(node)}");
+                // Aliases and fused activations live in another node's buffer.
+                if (!node.Op!.IsAlias && node.FusedInto is null)
+                    l.DeclareValue(node, $"output of {Fusion.Wrap(node, node.Op.Describe(node))}");
                 node.Op.Forward(l, node);
             }
         }

@@ -28,6 +28,18 @@ namespace GraphCompiler.Compiler
 
         public virtual int ParameterCount(Node node) => 0;
 
+        /// <summary>
+        /// For element-wise activations: the kernels' <c>Activation</c> member that computes the op, so another kernel can
+        /// apply it as an epilogue. Its derivative must be a function of its output (ReLU: [y &gt; 0]).
+        /// </summary>
+        public virtual string? Activation => null;
+
+        /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it.</summary>
+        public virtual bool AcceptsEpilogue => false;
+
+        /// <summary>Whether the op's input-gradient kernel can apply the backward of the activation that produced its input.</summary>
+        public virtual bool AcceptsGradEpilogue => false;
+
         protected static CoreDiagnostic Rank(Node node, string what, int rank, string expected) =>
             new CoreDiagnostic(DiagnosticIds.RankMismatch,
                 $"{what} expects a {rank}-D input {expected} but receives {node.Input!.Derivation}", node.Site);

@@ -1,4 +1,6 @@
 // The lowered program of a model as data: buffers with shapes, kernel geometries, and the forward and backward kernel calls.
+using System.Linq;
+
 namespace GraphCompiler.Compiler
 {
     public enum ArgKind
@@ -17,6 +19,8 @@ namespace GraphCompiler.Compiler
         Geometry,
         /// <summary>An empty span (an absent bias).</summary>
         Empty,
+        /// <summary>A member of the kernels' <c>Activation</c> enum, e.g. <c>Activation.Relu</c>.</summary>
+        Activation,
     }
 
     /// <summary>One argument of a kernel call. For params, <see cref="Text"/> is "Layer.Weight"; for buffers the buffer name.</summary>
@@ -26,6 +30,7 @@ namespace GraphCompiler.Compiler
         public static readonly Arg N = new Arg(ArgKind.BatchSize, "", 0);
         public static readonly Arg None = new Arg(ArgKind.Empty, "", 0);
         public static Arg Geo(string name) => new Arg(ArgKind.Geometry, name, 0);
+        public static Arg Act(string name) => new Arg(ArgKind.Activation, name, 0);
     }
 
     /// <summary>A workspace buffer: one per value (activations), gradient and index map; sized per sample times the batch.</summary>
@@ -39,9 +44,10 @@ namespace GraphCompiler.Compiler
 
     /// <summary>
     /// A call of <c>Kernel.Method(args)</c>. <see cref="InputGradOnly"/> marks work that produces the gradient of the
-    /// model's input, done only when the caller asked for it.
+    /// model's input, done only when the caller asked for it. <see cref="UnlessLossFused"/> marks the LogSoftmax backward
+    /// that a fused NLL loss replaces (it then writes the gradient at the logits itself).
     /// </summary>
-    public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly);
+    public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly, bool UnlessLossFused = false);
 
     /// <summary>One row of the model summary: what a forward call computes and its output shape.</summary>
     public sealed record TraceRow(string Name, string Description, Shape Output, int Parameters);
@@ -58,7 +64,30 @@ namespace GraphCompiler.Compiler
         EquatableArray<GeometryDecl> Geometries,
         EquatableArray<Step> Forward,
         EquatableArray<Step> Backward,
-        EquatableArray<TraceRow> Trace);
+        EquatableArray<TraceRow> Trace)
+    {
+        /// <summary>
+        /// Where a fused NLL loss writes dLoss/dlogits when the model ends in LogSoftmax (the LogSoftmax input's gradient),
+        /// or null when there is no such fusion.
+        /// </summary>
+        public string? LogitsGradBuffer { get; init; }
+
+        /// <summary>The buffer placement for a training workspace (forward, loss and backward).</summary>
+        public MemoryPlan TrainingPlan { get; init; } = MemoryPlan.Empty;
+
+        /// <summary>The buffer placement for an inference workspace (forward only).</summary>
+        public MemoryPlan InferencePlan { get; init; } = MemoryPlan.Empty;
+
+        /// <summary>Kernel calls of one forward pass.</summary>
+        public int ForwardKernels => Forward.Count;
+
+        /// <summary>
+        /// Kernel calls of one training step: forward, one loss kernel, and backward without the input gradient; with
+        /// <paramref name="nllLoss"/> and a fused LogSoftmax the LogSoftmax backward is part of the loss kernel.
+        /// </summary>
+        public int TrainingStepKernels(bool nllLoss) =>
+            Forward.Count + 1 + Backward.Count(b => !b.InputGradOnly && !(nllLoss && LogitsGradBuffer is not null && b.UnlessLossFused));
+    }
 
     public sealed record CompileResult(Schedule? Schedule, EquatableArray<CoreDiagnostic> Diagnostics);
 }

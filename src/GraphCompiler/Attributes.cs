@@ -5,6 +5,11 @@ namespace GraphCompiler;
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class ModelAttribute : Attribute
 {
+    /// <summary>
+    /// Whether the compiler fuses kernels (activations into the GEMM that feeds them, activation backward into the
+    /// gradient kernel before it, LogSoftmax backward into an NLL loss). False keeps one kernel per op, for comparison.
+    /// </summary>
+    public bool Fuse { get; set; } = true;
 }
 
 /// <summary>Marks the method whose body declares the forward pass. The generator reads it; it never runs it.</summary>

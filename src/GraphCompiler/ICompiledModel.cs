@@ -30,7 +30,7 @@ public sealed record LayerSummary(string Name, string Description, int[] OutputS
 
 /// <summary>
 /// The buffers of one model for batches of up to <see cref="Capacity"/> samples, allocated once and reused every step.
-/// Generated models derive their own workspace with a named field per buffer.
+/// Generated models derive their own workspace with a named span per buffer, laid out by the build-time memory plan.
 /// </summary>
 public abstract class ModelWorkspace
 {
@@ -78,6 +78,19 @@ public abstract class ModelWorkspace
 
     /// <summary>(Capacity, ...OutputShape), the loss gradient Backward starts from.</summary>
     public float[] OutputGrad { get; protected set; } = [];
+
+    /// <summary>
+    /// For a model that ends in LogSoftmax (training workspaces only): the gradient buffer of the LogSoftmax's input, the
+    /// logits, (Capacity, ...OutputShape). A loss that computes dLoss/dlogits directly (NLL of log-probabilities) writes it
+    /// here and sets <see cref="LossGradAtLogits"/>. Null for other models.
+    /// </summary>
+    public float[]? LogitsGrad { get; protected set; }
+
+    /// <summary>
+    /// Set by the caller when the loss gradient was written to <see cref="LogitsGrad"/> rather than <see cref="OutputGrad"/>;
+    /// <c>Backward</c> then skips the LogSoftmax backward. Leave false when writing <see cref="OutputGrad"/>.
+    /// </summary>
+    public bool LossGradAtLogits { get; set; }
 
     public void EnsureTraining()
     {

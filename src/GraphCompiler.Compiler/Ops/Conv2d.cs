@@ -1,5 +1,6 @@
 // Conv2d: NCHW cross-correlation with square kernel, stride and zero padding — shape rule, forward lowering and VJP.
 using System.Collections.Generic;
+using System.Linq;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -55,11 +56,15 @@ namespace GraphCompiler.Compiler.Ops
                 layer.Arg(0), layer.Arg(1), x[2], x[3], k, k, s, s, p, p);
         }
 
+        public override bool AcceptsEpilogue => true;
+
+        public override bool AcceptsGradEpilogue => true;
+
         public override void Forward(Lowering l, Node node)
         {
             Arg g = Geometry(l, node);
-            l.Emit("Conv2dKernels", "Forward", $"{node.Name}: {node.Input!.Shape.Comment} ⋆ W {WeightComment(node)} + b → {node.Shape.Comment}",
-                l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Arg.N);
+            l.Emit("Conv2dKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)} + b")} → {node.Shape.Comment}",
+                new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Arg.N }.Concat(l.EpilogueArgs(node)).ToArray());
         }
 
         public override void Backward(Lowering l, Node node)
@@ -67,8 +72,8 @@ namespace GraphCompiler.Compiler.Ops
             Arg g = Arg.Geo(node.Name + "Geometry");
             l.Emit("Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x, db += Σ dy",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g, Arg.N);
-            l.EmitInputGrad(node, "Conv2dKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = dy ⋆ᵀ W",
-                l.Grad(node), l.Param(node, "Weight"), l.Grad(node.Input), g, Arg.N);
+            l.EmitInputGrad(node, "Conv2dKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
+                new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, Arg.N }.Concat(l.GradEpilogueArgs(node)).ToArray());
         }
 
         private static string WeightComment(Node node) =>

@@ -1,5 +1,6 @@
 // Linear: y (N, out) = x (N, in) · Wᵀ + b — shape rule, forward lowering and VJP.
 using System.Collections.Generic;
+using System.Linq;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -37,11 +38,16 @@ namespace GraphCompiler.Compiler.Ops
             return new Shape(Shape.Batch, outF);
         }
 
+        public override bool AcceptsEpilogue => true;
+
+        public override bool AcceptsGradEpilogue => true;
+
         public override void Forward(Lowering l, Node node)
         {
             int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
-            l.Emit("LinearKernels", "Forward", $"{node.Name}: {node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}) + b → {node.Shape.Comment}",
-                l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
+            l.Emit("LinearKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}) + b")} → {node.Shape.Comment}",
+                new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF) }
+                    .Concat(l.EpilogueArgs(node)).ToArray());
         }
 
         public override void Backward(Lowering l, Node node)
@@ -49,8 +55,9 @@ namespace GraphCompiler.Compiler.Ops
             int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
             l.Emit("LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
-            l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = dy · W",
-                l.Grad(node), l.Param(node, "Weight"), l.Grad(node.Input), Arg.N, Arg.Int(inF), Arg.Int(outF));
+            l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
+                new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), Arg.N, Arg.Int(inF), Arg.Int(outF) }
+                    .Concat(l.GradEpilogueArgs(node)).ToArray());
         }
 
         public override int ParameterCount(Node node) =>

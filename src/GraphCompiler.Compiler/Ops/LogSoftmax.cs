@@ -5,6 +5,7 @@ namespace GraphCompiler.Compiler.Ops
 {
     public sealed class LogSoftmaxOp : OpDef
     {
+
         public override string Name => "LogSoftmax";
 
         public override string Describe(Node node) => $"LogSoftmax(dim: {node.Args[0]})";
@@ -38,8 +39,13 @@ namespace GraphCompiler.Compiler.Ops
             l.Emit("LogSoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over the last dim",
                 l.Value(node.Input!), l.Value(node), Arg.N, Arg.Int(node.Shape[1]));
 
-        public override void Backward(Lowering l, Node node) =>
-            l.EmitInputGrad(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: dx = dy - exp(y) · Σ dy",
-                l.Value(node), l.Grad(node), l.Grad(node.Input!), Arg.N, Arg.Int(node.Shape[1]));
+        // With a fused NLL loss the caller writes the gradient at the logits directly, and this step is skipped.
+        public override void Backward(Lowering l, Node node)
+        {
+            Arg[] args = { l.Value(node), l.Grad(node), l.Grad(node.Input!), Arg.N, Arg.Int(node.Shape[1]) };
+            const string comment = "dx = dy - exp(y) · Σ dy";
+            if (node.LossFused) l.EmitUnlessLossFused(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);
+            else l.EmitInputGrad(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);
+        }
     }
 }

@@ -1,5 +1,6 @@
 // MaxPool2d(kernel[, stride]): window maximum over H and W, remembering the argmax for the backward scatter.
 using System.Collections.Generic;
+using System.Linq;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -52,11 +53,15 @@ namespace GraphCompiler.Compiler.Ops
                 l.Value(node.Input), l.Value(node), argmax, g, Arg.N);
         }
 
+        public override bool AcceptsGradEpilogue => true;
+
+        // A fused activation backward is evaluated on the pool's own output: y[o] is the activation's output at argmax[o].
         public override void Backward(Lowering l, Node node)
         {
             Arg argmax = new Arg(ArgKind.Buffer, node.Name + "Argmax", node.Shape.PerSample);
-            l.EmitInputGrad(node, "MaxPool2dKernels", "Backward", $"{node.Name}: scatter dy {node.Shape.Comment} to the argmax positions",
-                l.Grad(node), argmax, l.Grad(node.Input!), Arg.Geo(node.Name + "Geometry"), Arg.N);
+            l.EmitInputGrad(node, "MaxPool2dKernels", "Backward", $"{node.Name}: scatter {Fusion.Masked(node, "dy", "y")} {node.Shape.Comment} to the argmax positions",
+                new[] { l.Grad(node), argmax, l.Grad(l.GradTarget(node)), Arg.Geo(node.Name + "Geometry"), Arg.N }
+                    .Concat(l.GradEpilogueArgs(node, l.Value(node))).ToArray());
         }
     }
 }

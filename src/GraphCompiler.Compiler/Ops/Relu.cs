@@ -11,11 +11,20 @@ namespace GraphCompiler.Compiler.Ops
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
 
-        public override void Forward(Lowering l, Node node) =>
-            l.Emit("ReluKernels", "Forward", $"{node.Name}: {node.Shape.Comment}", l.Value(node.Input!), l.Value(node));
+        public override string? Activation => "Relu";
 
-        public override void Backward(Lowering l, Node node) =>
-            l.EmitInputGrad(node, "ReluKernels", "Backward", $"{node.Name}: dx = dy · [y > 0]",
-                l.Value(node), l.Grad(node), l.Grad(node.Input!));
+        // Nothing to emit when fusion made this the epilogue of its producer (forward) or of its consumer's dx (backward).
+        public override void Forward(Lowering l, Node node)
+        {
+            if (node.FusedInto is null)
+                l.Emit("ReluKernels", "Forward", $"{node.Name}: {node.Shape.Comment}", l.Value(node.Input!), l.Value(node));
+        }
+
+        public override void Backward(Lowering l, Node node)
+        {
+            if (!node.GradFused)
+                l.EmitInputGrad(node, "ReluKernels", "Backward", $"{node.Name}: dx = dy · [y > 0]",
+                    l.Value(node), l.Grad(node), l.Grad(node.Input!));
+        }
     }
 }

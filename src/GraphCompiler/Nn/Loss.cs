@@ -17,6 +17,17 @@ public abstract class Loss
     /// <summary>The mean loss of <paramref name="n"/> rows; if <paramref name="grad"/> is not empty, dLoss/doutput goes there.</summary>
     public abstract float Compute(ReadOnlySpan<float> output, ReadOnlySpan<int> targets, Span<float> grad, int n, int classes);
 
+    /// <summary>
+    /// For an output that is a LogSoftmax of logits: the mean loss, with dLoss/dlogits written to <paramref name="logitsGrad"/>
+    /// in the same kernel, so the LogSoftmax backward is skipped. Returns false when this loss has no such fused form.
+    /// </summary>
+    public virtual bool TryComputeAtLogits(ReadOnlySpan<float> logProbs, ReadOnlySpan<int> targets, Span<float> logitsGrad, int n, int classes,
+        out float loss)
+    {
+        loss = 0;
+        return false;
+    }
+
     private sealed class CrossEntropyLoss : Loss
     {
         public override string Name => "cross_entropy";
@@ -31,5 +42,12 @@ public abstract class Loss
 
         public override float Compute(ReadOnlySpan<float> output, ReadOnlySpan<int> targets, Span<float> grad, int n, int classes) =>
             LossKernels.Nll(output, targets, grad, n, classes);
+
+        public override bool TryComputeAtLogits(ReadOnlySpan<float> logProbs, ReadOnlySpan<int> targets, Span<float> logitsGrad, int n, int classes,
+            out float loss)
+        {
+            loss = LossKernels.NllOfLogSoftmax(logProbs, targets, logitsGrad, n, classes);
+            return true;
+        }
     }
 }

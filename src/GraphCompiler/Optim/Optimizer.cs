@@ -74,8 +74,12 @@ public abstract class Optimizer : IOptimizer
     /// <summary>Clears every parameter's gradient, as <c>optimizer.zero_grad()</c> does before the next backward.</summary>
     public void ZeroGrad()
     {
-        foreach (var group in _groups)
-            foreach (var p in group.Parameters) p.ZeroGrad();
+        // Indexed loops: a foreach over IReadOnlyList boxes its enumerator, and a training step must allocate nothing.
+        for (int g = 0; g < _groups.Count; g++)
+        {
+            var ps = _groups[g].Parameters;
+            for (int i = 0; i < ps.Count; i++) ps[i].ZeroGrad();
+        }
     }
 
     /// <summary>Where a parameter sits (group, index in group), for state look-ups; throws if it is not optimized here.</summary>

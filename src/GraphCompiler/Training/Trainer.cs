@@ -48,8 +48,15 @@ public sealed class Trainer
         ws.SetInput(inputs, count);
         if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
-        float loss = _loss.Compute(ws.Output.AsSpan(0, count * _classes), targets[..count], ws.OutputGrad.AsSpan(0, count * _classes), count, _classes);
+        int size = count * _classes;
+        // A model ending in LogSoftmax with an NLL loss: one kernel gives the gradient at the logits (softmax − onehot) / N.
+        float loss = 0;
+        ws.LossGradAtLogits = ws.LogitsGrad is not null
+            && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets[..count], ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
+        if (!ws.LossGradAtLogits)
+            loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..count], ws.OutputGrad.AsSpan(0, size), count, _classes);
         _model.Backward(ws);
+        ws.LossGradAtLogits = false;
         return loss;
     }
 

@@ -19,18 +19,24 @@ public class ModelCompilerTests
 
     private static readonly int[] None = [];
 
-    private static CompileResult CompileCifar(int fc1In = 1024) => ModelCompiler.Compile(Chain(
+    internal static CompileResult CompileCifar(int fc1In = 1024, bool fuse = true) => ModelCompiler.Compile(Chain(
         new Shape(Shape.Batch, 3, 32, 32),
         [Conv("Conv1", 3, 32, 5, 1, 2), Conv("Conv2", 32, 32, 5, 1, 2), Conv("Conv3", 32, 64, 5, 1, 2), Linear("Fc1", fc1In, 64), Linear("Fc2", 64, 10)],
         ("Apply", "Conv1", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
         ("Apply", "Conv2", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
         ("Apply", "Conv3", None), ("Relu", null, None), ("MaxPool2d", null, [2]),
-        ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Apply", "Fc2", None)));
+        ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Apply", "Fc2", None)) with { Fuse = fuse });
+
+    internal static CompileResult CompileMlp(bool fuse = true) => ModelCompiler.Compile(Chain(
+        new Shape(Shape.Batch, 1, 28, 28),
+        [Linear("Fc1", 784, 128), Linear("Fc2", 128, 64), Linear("Fc3", 64, 10)],
+        ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Apply", "Fc2", None), ("Relu", null, None),
+        ("Apply", "Fc3", None), ("LogSoftmax", null, [1])) with { Fuse = fuse });
 
     [Fact]
     public void Cifar_shapes_kernels_and_backward()
     {
-        CompileResult result = CompileCifar();
+        CompileResult result = CompileCifar(fuse: false);
         Assert.Empty(result.Diagnostics);
         Schedule s = result.Schedule!;
         Assert.Equal("[N,10]", s.Output.ToString());

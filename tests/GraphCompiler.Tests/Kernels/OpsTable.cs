@@ -66,6 +66,7 @@ public static class OpsTable
         new("LogSoftmax", RowShapes.Length, LogSoftmax),
         new("CrossEntropy", RowShapes.Length, CrossEntropy),
         new("Nll", RowShapes.Length, Nll),
+        new("NllOfLogSoftmax", RowShapes.Length, NllOfLogSoftmax),
     ];
 
     public static OpSpec Get(string name) => All.Single(s => s.Name == name);
@@ -302,6 +303,22 @@ public static class OpsTable
         return LossCase($"Nll n={n} c={c}", Data.Uniform(rng, n * c, 3f), n, c,
             (x, g) => LossKernels.Nll(x, t, g, n, c),
             (x, g) => ReferenceKernels.Nll(x, t, g, n, c));
+    }
+
+    // The fused loss takes log-probabilities and returns the gradient at the logits, so as a function of the logits
+    // (log-softmax first) it is cross-entropy, and the reference is cross-entropy's.
+    private static OpCase NllOfLogSoftmax(Rng rng, int index)
+    {
+        var (n, c) = RowShapes[index];
+        int[] t = Data.Targets(rng, n, c);
+        return LossCase($"NllOfLogSoftmax n={n} c={c}", Data.Uniform(rng, n * c, 3f), n, c,
+            (x, g) =>
+            {
+                var logProbs = new float[n * c];
+                LogSoftmaxKernels.Forward(x, logProbs, n, c);
+                return LossKernels.NllOfLogSoftmax(logProbs, t, g.Length == 0 ? new float[n * c] : g, n, c);
+            },
+            (x, g) => ReferenceKernels.CrossEntropy(x, t, g, n, c));
     }
 
     // A loss is an op with a one-element output; its backward is the kernel's gradient scaled by that element's dy.

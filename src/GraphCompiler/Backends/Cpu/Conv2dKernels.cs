@@ -27,67 +27,94 @@ public static class Conv2dKernels
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
+        => Forward(x, w, b, y, g, n, Activation.None);
+
+    /// <summary>
+    /// As above with y ← act(y) fused into the GEMM: the micro-kernel applies the activation as it stores each finished
+    /// register tile, so the output is written once.
+    /// </summary>
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n,
+        Activation activation)
     {
         Check(g, n, x.Length, y.Length, w.Length);
         if (!b.IsEmpty) CheckLength(b, g.OutChannels, nameof(b));
-        var geo = g;
-        int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
         unsafe
         {
             fixed (float* px = x, pw = w, pb = b, py = y)
             {
-                nint xp = (nint)px, wp = (nint)pw, bp = (nint)pb, yp = (nint)py;
-                int bLen = b.Length, wLen = w.Length;
-                ForEachImage(geo, n, (img, nested) =>
-                {
-                    int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
-                    var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
-                    var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
-                    var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
-                    if (bLen > 0)
-                        for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
-                    var wSpan = new ReadOnlySpan<float>((float*)wp, wLen);                      // w (F, K)
-                    // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
-                    if (geo.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
-                    {
-                        Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
-                        Im2PackedB(xi, packed, geo);
-                        Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0);
-                    }
-                    else
-                    {
-                        Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
-                        Im2Col(xi, col, geo);
-                        Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested);
-                    }
-                });
+                var body = new ForwardBody((nint)px, (nint)pw, (nint)pb, (nint)py, w.Length, b.Length, g, activation);
+                ForEachImage(g, n, ref body);
+            }
+        }
+    }
+
+    private readonly unsafe struct ForwardBody(nint xp, nint wp, nint bp, nint yp, int wLen, int bLen, Conv2dGeometry geo, Activation activation)
+        : IImageBody
+    {
+        public void Run(int img, bool nested)
+        {
+            int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
+            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
+            var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
+            var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
+            var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
+            if (bLen > 0)
+                for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
+            var wSpan = new ReadOnlySpan<float>((float*)wp, wLen);                      // w (F, K)
+            // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
+            if (geo.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+            {
+                Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
+                Im2PackedB(xi, packed, geo);
+                Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0, activation);
+            }
+            else
+            {
+                Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
+                Im2Col(xi, col, geo);
+                Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested, activation);
             }
         }
     }
 
     /// <summary>dx (N, C, H, W) = convᵀ(dy (N, F, OutH, OutW), w): per image dcol (K, P) = wᵀ · dy, then col2im. Overwrites dx.</summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
+        => BackwardInput(dy, w, dx, g, n, default, Activation.None);
+
+    /// <summary>
+    /// As above, with the backward of the activation that produced x fused in: each image's dx is multiplied by act′(xAct)
+    /// right after its col2im, where <paramref name="xAct"/> (N, C, H, W) is that activation's output.
+    /// </summary>
+    public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n,
+        ReadOnlySpan<float> xAct, Activation activation)
     {
         Check(g, n, dx.Length, dy.Length, w.Length);
-        var geo = g;
-        int inSize = g.InChannels * g.InH * g.InW, outSize = g.OutChannels * g.OutH * g.OutW;
+        if (activation != Activation.None) CheckLength(xAct, (long)n * g.InChannels * g.InH * g.InW, nameof(xAct));
         unsafe
         {
-            fixed (float* pdy = dy, pw = w, pdx = dx)
+            fixed (float* pdy = dy, pw = w, pdx = dx, pa = xAct)
             {
-                nint dyp = (nint)pdy, wp = (nint)pw, dxp = (nint)pdx;
-                int wLen = w.Length;
-                ForEachImage(geo, n, (img, nested) =>
-                {
-                    int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
-                    var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
-                    var dxi = new Span<float>((float*)dxp + (long)img * inSize, inSize);           // dx (C, H, W)
-                    Span<float> dcol = Scratch(ref t_col, k * p);                                  // dcol (K, P)
-                    Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp, wLen), k, dyi, p, dcol, p,
-                        accumulate: false, allowParallel: !nested);
-                    Col2Im(dcol, dxi, geo);
-                });
+                var body = new BackwardInputBody((nint)pdy, (nint)pw, (nint)pdx, (nint)pa, w.Length, g, activation);
+                ForEachImage(g, n, ref body);
             }
+        }
+    }
+
+    private readonly unsafe struct BackwardInputBody(nint dyp, nint wp, nint dxp, nint ap, int wLen, Conv2dGeometry geo, Activation activation)
+        : IImageBody
+    {
+        public void Run(int img, bool nested)
+        {
+            int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
+            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
+            var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
+            var dxi = new Span<float>((float*)dxp + (long)img * inSize, inSize);           // dx (C, H, W)
+            Span<float> dcol = Scratch(ref t_col, k * p);                                  // dcol (K, P)
+            Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp, wLen), k, dyi, p, dcol, p,
+                accumulate: false, allowParallel: !nested);
+            Col2Im(dcol, dxi, geo);
+            if (activation != Activation.None)
+                Epilogue.MaskGradient(new ReadOnlySpan<float>((float*)ap + (long)img * inSize, inSize), dxi, activation);
         }
     }
 
@@ -110,37 +137,9 @@ public static class Conv2dKernels
             {
                 fixed (float* pdy = dy, px = x, ppart = partials)
                 {
-                    nint dyp = (nint)pdy, xp = (nint)px, partp = (nint)ppart;
-                    void Chunk(int chunk, bool nested)
-                    {
-                        var part = new Span<float>((float*)partp + (long)chunk * partialSize, partialSize);
-                        Span<float> dwPart = part.Slice(0, f * k), dbPart = part.Slice(f * k, f); // dw (F, K), db (F)
-                        dbPart.Clear();
-                        var (start, end) = ChunkRange(chunk, chunks, n);
-                        for (int img = start; img < end; img++)
-                        {
-                            var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
-                            var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                            if (geo.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
-                            {
-                                Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
-                                Im2PackedBTransposed(xi, packed, geo);
-                                Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwPart, k, accumulate: img > start);
-                            }
-                            else
-                            {
-                                Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
-                                Im2Col(xi, col, geo);
-                                // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
-                                Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
-                            }
-                            if (hasBias)
-                                for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
-                        }
-                        if (end == start) dwPart.Clear();
-                    }
-                    if (chunks == 1) Chunk(0, nested: false);
-                    else Parallel.For(0, chunks, c => Chunk(c, nested: true));
+                    var body = new ParamsBody((nint)pdy, (nint)px, (nint)ppart, partialSize, chunks, n, geo, hasBias);
+                    if (chunks == 1) body.Chunk(0, nested: false);
+                    else CpuParallel.For(chunks, ref body);
                 }
             }
             for (int c = 0; c < chunks; c++)
@@ -153,6 +152,43 @@ public static class Conv2dKernels
         finally
         {
             ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    private readonly unsafe struct ParamsBody(nint dyp, nint xp, nint partp, int partialSize, int chunks, int n, Conv2dGeometry geo, bool hasBias)
+        : IParallelBody
+    {
+        public void Run(int chunk) => Chunk(chunk, nested: true);
+
+        public void Chunk(int chunk, bool nested)
+        {
+            int f = geo.OutChannels, k = geo.PatchSize, p = geo.OutH * geo.OutW;
+            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
+            var part = new Span<float>((float*)partp + (long)chunk * partialSize, partialSize);
+            Span<float> dwPart = part.Slice(0, f * k), dbPart = part.Slice(f * k, f); // dw (F, K), db (F)
+            dbPart.Clear();
+            var (start, end) = ChunkRange(chunk, chunks, n);
+            for (int img = start; img < end; img++)
+            {
+                var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
+                var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
+                if (geo.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                {
+                    Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
+                    Im2PackedBTransposed(xi, packed, geo);
+                    Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwPart, k, accumulate: img > start);
+                }
+                else
+                {
+                    Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
+                    Im2Col(xi, col, geo);
+                    // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                    Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
+                }
+                if (hasBias)
+                    for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
+            }
+            if (end == start) dwPart.Clear();
         }
     }
 
@@ -173,20 +209,30 @@ public static class Conv2dKernels
 
     private static (int Start, int End) ChunkRange(int chunk, int chunks, int n) => ((int)((long)n * chunk / chunks), (int)((long)n * (chunk + 1) / chunks));
 
-    /// <summary>Runs body(image, nested) for every image: split across cores in contiguous chunks, or serially when small.</summary>
-    private static void ForEachImage(Conv2dGeometry g, int n, Action<int, bool> body)
+    private interface IImageBody
+    {
+        void Run(int img, bool nested);
+    }
+
+    /// <summary>Runs body.Run(image, nested) for every image: split across cores in contiguous chunks, or serially when small.</summary>
+    private static unsafe void ForEachImage<T>(in Conv2dGeometry g, int n, ref T body) where T : struct, IImageBody
     {
         int chunks = ChunkCount(g, n);
         if (chunks == 1)
         {
-            for (int img = 0; img < n; img++) body(img, false);
+            for (int img = 0; img < n; img++) body.Run(img, false);
             return;
         }
-        Parallel.For(0, chunks, c =>
+        var images = new Images<T>((nint)Unsafe.AsPointer(ref body));
+        CpuRanges.For(n, chunks, ref images);
+    }
+
+    private readonly unsafe struct Images<T>(nint body) : IRangeBody where T : struct, IImageBody
+    {
+        public void Run(int start, int end)
         {
-            var (start, end) = ChunkRange(c, chunks, n);
-            for (int img = start; img < end; img++) body(img, true);
-        });
+            for (int img = start; img < end; img++) Unsafe.AsRef<T>((void*)body).Run(img, true);
+        }
     }
 
     private static Span<float> Scratch(ref float[]? slot, int length)

@@ -40,21 +40,33 @@ public static class Gemm
         => Multiply(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, allowParallel: true);
 
     /// <summary>As above; <paramref name="allowParallel"/> false keeps it on the calling thread (for callers already running in parallel).</summary>
-    public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k,
+    public static void Multiply(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, bool allowParallel)
+        => Multiply(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, allowParallel, Activation.None);
+
+    /// <summary>
+    /// As above, with an activation applied in the micro-kernel's store of the last depth block: C = act(op(A)·op(B) [+ C]),
+    /// written once, while the tile is still in registers.
+    /// </summary>
+    public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, bool allowParallel,
+        Activation epilogue)
     {
         if (m <= 0 || n <= 0) return;
         CheckSizes(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         if (k <= 0)
         {
-            if (!accumulate)
-                for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            for (int i = 0; i < m; i++)
+            {
+                if (!accumulate) c.Slice(i * ldc, n).Clear();
+                else Epilogue.Apply(c.Slice(i * ldc, n), epilogue);
+            }
             return;
         }
         bool parallel = allowParallel && Environment.ProcessorCount > 1 && (long)m * n * k >= ParallelThresholdMacs;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc);
+            var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, epilogue == Activation.Relu);
             job.Run(accumulate, parallel);
         }
     }
@@ -94,7 +106,7 @@ public static class Gemm
     /// Saves the packing pass when the producer of B can write the packed layout itself.
     /// </summary>
     internal static unsafe void MultiplyPackedB(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate)
+        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate, Activation epilogue = Activation.None)
     {
         if (m <= 0 || n <= 0) return;
         if (n > Nc) throw new ArgumentException($"Pre-packed B supports n ≤ {Nc}, got {n}.", nameof(n));
@@ -102,13 +114,16 @@ public static class Gemm
         CheckSizes(transA, false, m, n, k, a.Length, lda, k * n, n, c.Length, ldc);
         if (k <= 0)
         {
-            if (!accumulate)
-                for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+            for (int i = 0; i < m; i++)
+            {
+                if (!accumulate) c.Slice(i * ldc, n).Clear();
+                else Epilogue.Apply(c.Slice(i * ldc, n), epilogue);
+            }
             return;
         }
         fixed (float* pa = a, pb = packedB, pc = c)
         {
-            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc);
+            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc, epilogue == Activation.Relu);
             job.RunPackedB(pb, accumulate);
         }
     }
@@ -148,10 +163,16 @@ public static class Gemm
         ~AlignedBuffer() => NativeMemory.AlignedFree(Pointer);
     }
 
-    /// <summary>One multiply's operands as raw pointers, so worker threads can share them.</summary>
-    private readonly unsafe struct Job(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    /// <summary>
+    /// One multiply's operands as raw pointers, so worker threads can share them. <c>relu</c>: the last depth block's
+    /// stores clamp at zero (the only activation so far; the epilogue is a flag down to the register store).
+    /// </summary>
+    private readonly unsafe struct Job(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc,
+        bool relu)
     {
         private readonly float* _a = a, _b = b, _c = c;
+
+        private int M => m;
 
         public void Run(bool accumulate, bool parallel)
         {
@@ -164,11 +185,12 @@ public static class Gemm
                 {
                     int kc = Math.Min(kb, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
+                    bool act = relu && pc + kc >= k;  // the epilogue runs with the last K block's store
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
                     PackB(bp, pc, kc, jc, nc);
-                    if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc);
+                    if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc, act);
                     else
-                        for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc);
+                        for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, jc, nc, bp, acc, act);
                 }
             }
         }
@@ -181,28 +203,31 @@ public static class Gemm
             {
                 int kc = Math.Min(kb, k - pc);
                 float* bp = packedB + (long)pc * nPadded;
-                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0);
+                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0, relu && pc + kc >= k);
             }
         }
 
-        // Kept out of Run so the closure is only allocated on the parallel path.
-        private void ParallelBlocks(int pc, int kc, int jc, int nc, float* bp, bool acc)
+        private void ParallelBlocks(int pc, int kc, int jc, int nc, float* bp, bool acc, bool act)
         {
             // Split M into at least one block per core; each worker packs its own A block.
-            int threads = Environment.ProcessorCount;
+            int threads = CpuParallel.WorkerCount;
             int mc = Math.Min(Mc, RoundUp((m + threads - 1) / threads, Mr));
-            int blocks = (m + mc - 1) / mc;
-            Job self = this;
-            nint bpp = (nint)bp;
-            int rows = m;
-            Parallel.For(0, blocks, blk =>
-            {
-                int ic = blk * mc;
-                self.Block(ic, Math.Min(mc, rows - ic), pc, kc, jc, nc, (float*)bpp, acc);
-            });
+            var body = new BlockBody(this, mc, pc, kc, jc, nc, bp, acc, act);
+            CpuParallel.For((m + mc - 1) / mc, ref body);
         }
 
-        private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc)
+        private readonly struct BlockBody(Job job, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc, bool act) : IParallelBody
+        {
+            private readonly float* _bp = bp;
+
+            public void Run(int blk)
+            {
+                int ic = blk * mc;
+                job.Block(ic, Math.Min(mc, job.M - ic), pc, kc, jc, nc, _bp, acc, act);
+            }
+        }
+
+        private void Block(int ic, int mc, int pc, int kc, int jc, int nc, float* bp, bool acc, bool act)
         {
             int mr = Mr, nr = Nr;
             float* ap = Scratch(ref t_packA, RoundUp(mc, mr) * kc);
@@ -215,7 +240,7 @@ public static class Gemm
                     for (int ir = 0; ir < mc; ir += mr)
                     {
                         int mh = Math.Min(mr, mc - ir);
-                        MicroTile(kc, ap + (long)ir * kc, bp + (long)jr * kc, cBlock + (long)ir * ldc + jr, ldc, mh, nw, acc);
+                        MicroTile(kc, ap + (long)ir * kc, bp + (long)jr * kc, cBlock + (long)ir * ldc + jr, ldc, mh, nw, acc, act);
                     }
                 }
             }
@@ -305,29 +330,30 @@ public static class Gemm
     }
 
     [SkipLocalsInit] // the edge tile is fully written by the kernel before it is read
-    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc)
+    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc, bool relu)
     {
         int mr = Mr, nr = Nr;
         if (mh == mr && nw == nr)
         {
-            if (Use512) Kernel8x32(kc, a, b, c, ldc, acc);
-            else Kernel6x16(kc, a, b, c, ldc, acc);
+            if (Use512) Kernel8x32(kc, a, b, c, ldc, acc, relu);
+            else Kernel6x16(kc, a, b, c, ldc, acc, relu);
             return;
         }
         // Edge tile: compute the full tile into a scratch tile, then copy the valid part out.
         float* tile = stackalloc float[8 * 32];
-        if (Use512) Kernel8x32(kc, a, b, tile, nr, false);
-        else Kernel6x16(kc, a, b, tile, nr, false);
+        if (Use512) Kernel8x32(kc, a, b, tile, nr, false, false);
+        else Kernel6x16(kc, a, b, tile, nr, false, false);
         for (int i = 0; i < mh; i++)
         {
             float* src = tile + i * nr, dst = c + (long)i * ldc;
             if (acc) for (int j = 0; j < nw; j++) dst[j] += src[j];
             else for (int j = 0; j < nw; j++) dst[j] = src[j];
+            if (relu) for (int j = 0; j < nw; j++) dst[j] = MathF.Max(dst[j], 0f);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc)
+    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc, bool relu)
     {
         // 16 accumulators: rows 0..7 × two 16-wide halves. Each step: 2 loads of B, 8 broadcasts of A, 16 FMAs.
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -353,25 +379,26 @@ public static class Gemm
             c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
             a += 8; b += 32;
         }
-        Store512(c, c00, c01, acc); c += ldc;
-        Store512(c, c10, c11, acc); c += ldc;
-        Store512(c, c20, c21, acc); c += ldc;
-        Store512(c, c30, c31, acc); c += ldc;
-        Store512(c, c40, c41, acc); c += ldc;
-        Store512(c, c50, c51, acc); c += ldc;
-        Store512(c, c60, c61, acc); c += ldc;
-        Store512(c, c70, c71, acc);
+        Store512(c, c00, c01, acc, relu); c += ldc;
+        Store512(c, c10, c11, acc, relu); c += ldc;
+        Store512(c, c20, c21, acc, relu); c += ldc;
+        Store512(c, c30, c31, acc, relu); c += ldc;
+        Store512(c, c40, c41, acc, relu); c += ldc;
+        Store512(c, c50, c51, acc, relu); c += ldc;
+        Store512(c, c60, c61, acc, relu); c += ldc;
+        Store512(c, c70, c71, acc, relu);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc)
+    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, bool relu)
     {
         if (acc) { lo += Vector512.Load(c); hi += Vector512.Load(c + 16); }
+        if (relu) { lo = Vector512.Max(lo, Vector512<float>.Zero); hi = Vector512.Max(hi, Vector512<float>.Zero); }
         lo.Store(c); hi.Store(c + 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc)
+    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc, bool relu)
     {
         // 12 accumulators of the 16 ymm registers AVX2 has; the rest hold B and the broadcast.
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -393,18 +420,19 @@ public static class Gemm
             c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
             a += 6; b += 16;
         }
-        Store256(c, c00, c01, acc); c += ldc;
-        Store256(c, c10, c11, acc); c += ldc;
-        Store256(c, c20, c21, acc); c += ldc;
-        Store256(c, c30, c31, acc); c += ldc;
-        Store256(c, c40, c41, acc); c += ldc;
-        Store256(c, c50, c51, acc);
+        Store256(c, c00, c01, acc, relu); c += ldc;
+        Store256(c, c10, c11, acc, relu); c += ldc;
+        Store256(c, c20, c21, acc, relu); c += ldc;
+        Store256(c, c30, c31, acc, relu); c += ldc;
+        Store256(c, c40, c41, acc, relu); c += ldc;
+        Store256(c, c50, c51, acc, relu);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc)
+    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, bool relu)
     {
         if (acc) { lo += Vector256.Load(c); hi += Vector256.Load(c + 8); }
+        if (relu) { lo = Vector256.Max(lo, Vector256<float>.Zero); hi = Vector256.Max(hi, Vector256<float>.Zero); }
         lo.Store(c); hi.Store(c + 8);
     }
 

@@ -57,6 +57,30 @@ public static class LossKernels
         return (float)(total / n);
     }
 
+    /// <summary>
+    /// NLL of a LogSoftmax output with the LogSoftmax backward folded in: the mean of −logProbs[i, target_i], and
+    /// gradLogits (n, c) = (exp(logProbs) − onehot) / n, the gradient with respect to the logits that fed the LogSoftmax.
+    /// One pass replaces NLL's gradient kernel plus LogSoftmax's backward.
+    /// </summary>
+    public static float NllOfLogSoftmax(ReadOnlySpan<float> logProbs, ReadOnlySpan<int> targets, Span<float> gradLogits, int n, int c)
+    {
+        CheckLength(logProbs, (long)n * c, nameof(logProbs));
+        CheckTargets(targets, n, c);
+        CheckLength(gradLogits, (long)n * c, nameof(gradLogits));
+        float invN = 1f / n;
+        double total = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int t = targets[i];
+            total -= logProbs[i * c + t];
+            var gi = gradLogits.Slice(i * c, c);
+            TensorPrimitives.Exp(logProbs.Slice(i * c, c), gi);
+            TensorPrimitives.Multiply(gi, invN, gi);
+            gi[t] -= invN;
+        }
+        return (float)(total / n);
+    }
+
     private static void CheckTargets(ReadOnlySpan<int> targets, int n, int c)
     {
         CheckLength(targets, n, nameof(targets));

@@ -1,4 +1,5 @@
 // 2-D max pooling on the CPU: forward records each window's winner so backward is a plain scatter.
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -24,15 +25,20 @@ public static class MaxPool2dKernels
             fixed (float* px = x, py = y)
             fixed (int* pa = argmax)
             {
-                nint xp = (nint)px, yp = (nint)py, ap = (nint)pa;
-                ForPlanes(planes, (long)planes * inPlane, (start, end) =>
-                {
-                    for (int pl = start; pl < end; pl++)
-                        ForwardPlane(new ReadOnlySpan<float>((float*)xp + (long)pl * inPlane, inPlane),
-                            new Span<float>((float*)yp + (long)pl * outPlane, outPlane),
-                            new Span<int>((int*)ap + (long)pl * outPlane, outPlane), geo);
-                });
+                var body = new ForwardBody((nint)px, (nint)py, (nint)pa, inPlane, outPlane, geo);
+                CpuRanges.For(planes, Chunks(planes, (long)planes * inPlane), ref body);
             }
+        }
+    }
+
+    private readonly unsafe struct ForwardBody(nint xp, nint yp, nint ap, int inPlane, int outPlane, Pool2dGeometry geo) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            for (int pl = start; pl < end; pl++)
+                ForwardPlane(new ReadOnlySpan<float>((float*)xp + (long)pl * inPlane, inPlane),
+                    new Span<float>((float*)yp + (long)pl * outPlane, outPlane),
+                    new Span<int>((int*)ap + (long)pl * outPlane, outPlane), geo);
         }
     }
 
@@ -122,27 +128,25 @@ public static class MaxPool2dKernels
     }
 
     // Narrow planes (OutW 8 or 4 in CifarNet) leave a 16-wide row loop nothing to do; there, eight windows at a time
-    // are fetched with gathers, using a per-thread table of each window's top-left input index.
-    [ThreadStatic] private static int[]? t_windowStarts;
-    [ThreadStatic] private static int[]? t_windowOfInput;
-    [ThreadStatic] private static (int, int, int) t_tableKey;
+    // are fetched with gathers, using a table of each window's top-left input index. One table pair per plane shape,
+    // built once and shared: a model's pools alternate between shapes every step, and a rebuilt table is an allocation.
+    private static readonly ConcurrentDictionary<(int InW, int OH, int OW), (int[] Starts, int[] WindowOf)> TableCache = new();
 
     private static void Tables(int inW, int oh, int ow, out int[] windowStarts, out int[] windowOfInput)
     {
-        if (t_windowStarts is null || t_windowOfInput is null || t_tableKey != (inW, oh, ow))
+        (windowStarts, windowOfInput) = TableCache.GetOrAdd((inW, oh, ow), static key =>
         {
-            t_windowStarts = new int[oh * ow];
-            t_windowOfInput = new int[4 * oh * ow];
+            var (inW, oh, ow) = key;
+            var starts = new int[oh * ow];
+            var windowOf = new int[4 * oh * ow];
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++)
-                    t_windowStarts[oy * ow + ox] = 2 * oy * inW + 2 * ox;
+                    starts[oy * ow + ox] = 2 * oy * inW + 2 * ox;
             for (int iy = 0; iy < 2 * oh; iy++)
                 for (int ix = 0; ix < 2 * ow; ix++)
-                    t_windowOfInput[iy * 2 * ow + ix] = iy / 2 * ow + ix / 2;
-            t_tableKey = (inW, oh, ow);
-        }
-        windowStarts = t_windowStarts;
-        windowOfInput = t_windowOfInput;
+                    windowOf[iy * 2 * ow + ix] = iy / 2 * ow + ix / 2;
+            return (starts, windowOf);
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -219,35 +223,69 @@ public static class MaxPool2dKernels
 
     /// <summary>dx (N, C, InH, InW) = Σ of dy routed to each window's argmax. Overwrites dx.</summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, in Pool2dGeometry g, int n)
+        => Backward(dy, argmax, dx, g, n, default, Activation.None);
+
+    /// <summary>
+    /// As above, with the backward of an activation that precedes the pool fused in: dx = Σ (dy · act′(y)) routed to each
+    /// argmax, where <paramref name="y"/> is this pool's output (N, C, OutH, OutW). Since y[o] is the activation's output
+    /// at argmax[o], act′(y[o]) is exactly the activation's mask there, so no separate pass over dx is needed.
+    /// </summary>
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, in Pool2dGeometry g, int n,
+        ReadOnlySpan<float> y, Activation activation)
     {
         int planes = Check(g, n, dx.Length, dy.Length, argmax.Length);
+        if (activation != Activation.None && y.Length < dy.Length)
+            throw new ArgumentException($"MaxPool2d output has {y.Length} elements, its gradient {dy.Length}.", nameof(y));
         int inPlane = g.InH * g.InW, outPlane = g.OutH * g.OutW;
         // 2×2/2 windows that tile the plane exactly cover every input once: write each window whole, no clear, no scatter.
         bool tiled = g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && g.InH % 2 == 0 && g.InW % 2 == 0;
-        int inW = g.InW, oh = g.OutH, ow = g.OutW;
         unsafe
         {
-            fixed (float* pdy = dy, pdx = dx)
+            fixed (float* pdy = dy, pdx = dx, py = y)
             fixed (int* pa = argmax)
             {
-                nint dyp = (nint)pdy, dxp = (nint)pdx, ap = (nint)pa;
-                ForPlanes(planes, (long)planes * inPlane, (start, end) =>
+                var body = new BackwardBody((nint)pdy, (nint)pdx, (nint)pa, (nint)py, activation, inPlane, outPlane, tiled, g.InW, g.OutH, g.OutW);
+                CpuRanges.For(planes, Chunks(planes, (long)planes * inPlane), ref body);
+            }
+        }
+    }
+
+    [ThreadStatic] private static float[]? t_maskedDy;
+
+    private readonly unsafe struct BackwardBody(nint dyp, nint dxp, nint ap, nint yp, Activation activation,
+        int inPlane, int outPlane, bool tiled, int inW, int oh, int ow) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            float[]? masked = null;
+            if (activation != Activation.None)
+            {
+                if (t_maskedDy is null || t_maskedDy.Length < outPlane) t_maskedDy = new float[outPlane];
+                masked = t_maskedDy;
+            }
+            fixed (float* pm = masked)
+            {
+                for (int pl = start; pl < end; pl++)
                 {
-                    for (int pl = start; pl < end; pl++)
+                    float* d = (float*)dxp + (long)pl * inPlane;          // dx (InH, InW)
+                    float* s = (float*)dyp + (long)pl * outPlane;         // dy (OutH, OutW)
+                    int* a = (int*)ap + (long)pl * outPlane;              // argmax (OutH, OutW)
+                    if (pm != null)
                     {
-                        float* d = (float*)dxp + (long)pl * inPlane;          // dx (InH, InW)
-                        float* s = (float*)dyp + (long)pl * outPlane;         // dy (OutH, OutW)
-                        int* a = (int*)ap + (long)pl * outPlane;              // argmax (OutH, OutW)
-                        if (tiled && ow % 16 != 0 && Avx2.IsSupported) { BackwardPlane2x2Gather(s, a, d, inW, oh, ow); continue; }
-                        if (tiled) { BackwardPlane2x2(s, a, d, inW, oh, ow); continue; }
-                        new Span<float>(d, inPlane).Clear();
-                        for (int o = 0; o < outPlane; o++)
-                        {
-                            int i = a[o];
-                            if ((uint)i < (uint)inPlane) d[i] += s[o]; // overlapping windows may share a winner
-                        }
+                        // dy · act′(y) for one plane: a few hundred floats in L1, read once by the scatter below.
+                        new ReadOnlySpan<float>(s, outPlane).CopyTo(new Span<float>(pm, outPlane));
+                        Epilogue.MaskGradient(new ReadOnlySpan<float>((float*)yp + (long)pl * outPlane, outPlane), new Span<float>(pm, outPlane), activation);
+                        s = pm;
                     }
-                });
+                    if (tiled && ow % 16 != 0 && Avx2.IsSupported) { BackwardPlane2x2Gather(s, a, d, inW, oh, ow); continue; }
+                    if (tiled) { BackwardPlane2x2(s, a, d, inW, oh, ow); continue; }
+                    new Span<float>(d, inPlane).Clear();
+                    for (int o = 0; o < outPlane; o++)
+                    {
+                        int i = a[o];
+                        if ((uint)i < (uint)inPlane) d[i] += s[o]; // overlapping windows may share a winner
+                    }
+                }
             }
         }
     }
@@ -307,10 +345,6 @@ public static class MaxPool2dKernels
         return planes;
     }
 
-    private static void ForPlanes(int planes, long work, Action<int, int> body)
-    {
-        int chunks = work < ParallelThresholdElements ? 1 : Math.Min(planes, Environment.ProcessorCount);
-        if (chunks == 1) { body(0, planes); return; }
-        Parallel.For(0, chunks, c => body((int)((long)planes * c / chunks), (int)((long)planes * (c + 1) / chunks)));
-    }
+    private static int Chunks(int planes, long work) =>
+        work < ParallelThresholdElements ? 1 : Math.Min(planes, Environment.ProcessorCount);
 }

@@ -23,7 +23,8 @@ public static class ReluKernels
         fixed (float* px = x, py = y)
         {
             nint xp = (nint)px, yp = (nint)py;
-            Split(len, (start, count) => TensorPrimitives.Max(new ReadOnlySpan<float>((float*)xp + start, count), 0f, new Span<float>((float*)yp + start, count)));
+            var body = new ForwardBody(xp, yp, len);
+            CpuParallel.For(Environment.ProcessorCount, ref body);
         }
     }
 
@@ -40,9 +41,11 @@ public static class ReluKernels
         }
     }
 
-    // Separate so that the closure is allocated only when the work is split.
     private static unsafe void BackwardParallel(nint y, nint dy, nint dx, int len)
-        => Split(len, (start, count) => BackwardRange((float*)y + start, (float*)dy + start, (float*)dx + start, count));
+    {
+        var body = new BackwardBody(y, dy, dx, len);
+        CpuParallel.For(Environment.ProcessorCount, ref body);
+    }
 
     private static unsafe void BackwardRange(float* y, float* dy, float* dx, int len)
     {
@@ -66,16 +69,29 @@ public static class ReluKernels
         for (; i < len; i++) dx[i] = y[i] > 0 ? dy[i] : 0f;
     }
 
-    /// <summary>Runs body(start, count) over one contiguous, 64-float-aligned share of [0, len) per core.</summary>
-    private static void Split(int len, Action<int, int> body)
+    /// <summary>Part <paramref name="part"/> of [0, len): one contiguous, 64-float-aligned share per core.</summary>
+    private static (int Start, int Count) Share(int part, int len)
     {
-        int parts = Environment.ProcessorCount;
-        int share = (len / parts + 63) & ~63;
-        Parallel.For(0, parts, part =>
+        int share = (len / Environment.ProcessorCount + 63) & ~63;
+        int start = Math.Min(len, part * share);
+        return (start, Math.Min(share, len - start));
+    }
+
+    private readonly unsafe struct ForwardBody(nint x, nint y, int len) : IParallelBody
+    {
+        public void Run(int part)
         {
-            int start = part * share;
-            int count = Math.Min(share, len - start);
-            if (count > 0) body(start, count);
-        });
+            var (start, count) = Share(part, len);
+            if (count > 0) TensorPrimitives.Max(new ReadOnlySpan<float>((float*)x + start, count), 0f, new Span<float>((float*)y + start, count));
+        }
+    }
+
+    private readonly unsafe struct BackwardBody(nint y, nint dy, nint dx, int len) : IParallelBody
+    {
+        public void Run(int part)
+        {
+            var (start, count) = Share(part, len);
+            if (count > 0) BackwardRange((float*)y + start, (float*)dy + start, (float*)dx + start, count);
+        }
     }
 }

@@ -1,0 +1,82 @@
+// The fusion passes: each rewrites the graph so that lowering emits fewer kernels, and each can be run and tested alone.
+using System.Linq;
+
+namespace GraphCompiler.Compiler
+{
+    public static class Fusion
+    {
+        /// <summary>
+        /// Pass "fuse-epilogues": an element-wise activation becomes the epilogue of the kernel that produces its input when
+        /// that op accepts one (the GEMM of a Linear or Conv2d applies it to the tile it has just written). The activation then
+        /// shares its producer's buffer and emits no kernel. Ops are matched by capability, not by name, so a new activation
+        /// (one <see cref="OpDef.Activation"/>) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
+        /// A kernel applies one activation; a second one in a row stays a kernel of its own.
+        /// </summary>
+        public static int FuseEpilogues(Graph graph)
+        {
+            int fused = 0;
+            foreach (Node node in graph.Nodes.Skip(1))
+            {
+                if (node.Op!.Activation is null) continue;
+                Node producer = node.Input!;
+                if (producer.Op is not { AcceptsEpilogue: true } || producer.Epilogue is not null || producer.FusedInto is not null) continue;
+                producer.Epilogue = node.Op.Activation;
+                node.FusedInto = producer;
+                fused++;
+            }
+            return fused;
+        }
+
+        /// <summary>
+        /// Pass "fuse-activation-grads": the backward of an activation (dx = dy · act′(y)) is applied by the input-gradient
+        /// kernel of the op that consumes the activation (through aliases such as Flatten) as it writes dx, so no separate
+        /// sweep over the gradient runs. Needs a consumer that <see cref="OpDef.AcceptsGradEpilogue"/>.
+        /// </summary>
+        public static int FuseActivationGradients(Graph graph)
+        {
+            int fused = 0;
+            foreach (Node node in graph.Nodes.Skip(1))
+            {
+                if (node.Op!.Activation is null) continue;
+                Node? consumer = Consumer(graph, node);
+                if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.GradEpilogue is not null) continue;
+                consumer.GradEpilogue = node;
+                node.GradFused = true;
+                fused++;
+            }
+            return fused;
+        }
+
+        /// <summary>
+        /// Pass "fuse-loss": when the model ends in LogSoftmax, an NLL loss can compute dLoss/dlogits = (softmax − onehot) / N
+        /// in one kernel, so the LogSoftmax backward is marked to be skipped in that case. Returns the buffer that kernel
+        /// writes (the LogSoftmax input's gradient), or null.
+        /// </summary>
+        public static string? FuseLossGradient(Graph graph, Lowering l)
+        {
+            Node output = graph.Output;
+            if (output.Op != OpsTable.LogSoftmax || l.IsGraphInput(output.Input!)) return null;
+            output.LossFused = true;
+            return l.GradName(output.Input!);
+        }
+
+        /// <summary>The op that reads <paramref name="node"/>'s value, looking through aliases; null for the model's output.</summary>
+        private static Node? Consumer(Graph graph, Node node)
+        {
+            while (graph.Consumers.TryGetValue(node, out Node? next))
+            {
+                if (!next.Op!.IsAlias) return next;
+                node = next;
+            }
+            return null;
+        }
+
+        /// <summary>A kernel comment's formula with its epilogue: <c>relu(x · Wᵀ + b)</c>.</summary>
+        public static string Wrap(Node node, string formula) =>
+            node.Epilogue is null ? formula : $"{node.Epilogue.ToLowerInvariant()}({formula})";
+
+        /// <summary>A gradient formula with a fused activation backward: <c>(dy · W) · relu′(x)</c>.</summary>
+        public static string Masked(Node node, string formula, string on = "x") =>
+            node.GradEpilogue is null ? formula : $"({formula}) · {node.GradEpilogue.Op!.Activation!.ToLowerInvariant()}′({on})";
+    }
+}
