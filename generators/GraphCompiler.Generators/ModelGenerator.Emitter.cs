@@ -243,18 +243,25 @@ namespace GraphCompiler.Generators
                 w.Open();
                 w.Line("ws.EnsureTraining();");
                 w.Line("int n = ws.Count;");
+                // Frozen layers: the guards below are Step.Runs, printed.
+                w.Line("// A frozen layer (no parameter with RequiresGrad) skips its weight gradient, and no gradient flows below the last");
+                w.Line("// layer that trains unless the input gradient is wanted: trainsToX says whether X or a layer before it trains.");
+                string previous = "ws.InputGrad is not null";
+                foreach (string layer in s.LayerOrder)
+                {
+                    w.Line($"bool trainsTo{layer} = {previous} || {layer}.Trainable;");
+                    previous = "trainsTo" + layer;
+                }
                 foreach (Step step in s.Backward)
                 {
-                    string? guard = step.UnlessLossFused ? "if (!ws.LossGradAtLogits) // a fused NLL loss already wrote the gradient at the logits"
-                        : step.InputGradOnly ? "if (ws.InputGrad is not null)" : null;
-                    if (guard is not null)
-                    {
-                        w.Line(guard);
-                        w.Open();
-                        EmitStep(w, step, s);
-                        w.Close();
-                    }
-                    else EmitStep(w, step, s);
+                    string need = step.ParamsOf is not null ? $"{step.ParamsOf}.Trainable"
+                        : step.InputGradOnly || step.GradUpTo is null ? "ws.InputGrad is not null"
+                        : $"trainsTo{step.GradUpTo}";
+                    w.Line(step.UnlessLossFused ? $"if (!ws.LossGradAtLogits && {need}) // a fused NLL loss already wrote the gradient at the logits"
+                        : $"if ({need})");
+                    w.Open();
+                    EmitStep(w, step, s);
+                    w.Close();
                 }
                 w.Close();
             }

@@ -99,13 +99,27 @@ namespace GraphCompiler.Compiler
 
         /// <summary>Emits a backward step that a fused NLL loss makes unnecessary (it is skipped when the loss says so).</summary>
         public void EmitUnlessLossFused(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!), UnlessLossFused: true));
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!), UnlessLossFused: true,
+                GradUpTo: LastLayerAtOrBefore(node.Input!)));
+
+        /// <summary>Emits the weight (and bias) gradient of a layer; skipped at run time while the layer is frozen.</summary>
+        public void EmitParamGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false, ParamsOf: node.Layer!.Property));
+
+        /// <summary>The layer that produced <paramref name="node"/> or the nearest one before it; null if none.</summary>
+        private static string? LastLayerAtOrBefore(Node? node)
+        {
+            for (; node is not null; node = node.Input)
+                if (node.Layer is not null) return node.Layer.Property;
+            return null;
+        }
 
         /// <summary>
         /// Emits work that produces the gradient of <paramref name="node"/>'s input. When that input is the model's input,
         /// the step runs only if the caller asked for the input gradient.
         /// </summary>
         public void EmitInputGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(GradTarget(node))));
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(GradTarget(node)),
+                GradUpTo: LastLayerAtOrBefore(GradTarget(node))));
     }
 }

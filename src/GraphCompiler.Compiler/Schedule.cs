@@ -47,7 +47,28 @@ namespace GraphCompiler.Compiler
     /// model's input, done only when the caller asked for it. <see cref="UnlessLossFused"/> marks the LogSoftmax backward
     /// that a fused NLL loss replaces (it then writes the gradient at the logits itself).
     /// </summary>
-    public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly, bool UnlessLossFused = false);
+    public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly, bool UnlessLossFused = false,
+        string? ParamsOf = null, string? GradUpTo = null)
+    {
+        /// <summary>
+        /// Whether the backward step runs when only the layers in <paramref name="trains"/> have trainable parameters and
+        /// the caller does or does not want the input gradient: a frozen layer skips its weight gradient, and no gradient
+        /// flows below the last layer that trains. The generated Backward prints exactly these guards.
+        /// </summary>
+        public bool Runs(System.Func<string, bool> trains, EquatableArray<string> layerOrder, bool inputGrad)
+        {
+            if (ParamsOf is not null) return trains(ParamsOf);
+            if (InputGradOnly) return inputGrad;
+            if (inputGrad) return true;
+            if (GradUpTo is null) return false;
+            foreach (string layer in layerOrder)
+            {
+                if (trains(layer)) return true;
+                if (layer == GradUpTo) break;
+            }
+            return false;
+        }
+    }
 
     /// <summary>One row of the model summary: what a forward call computes and its output shape.</summary>
     public sealed record TraceRow(string Name, string Description, Shape Output, int Parameters);
@@ -66,6 +87,10 @@ namespace GraphCompiler.Compiler
         EquatableArray<Step> Backward,
         EquatableArray<TraceRow> Trace)
     {
+        /// <summary>The layers in the order the forward pass applies them.</summary>
+        public EquatableArray<string> LayerOrder =>
+            EquatableArray.From(Trace.Select(t => t.Name).Where(name => Layers.Any(l => l.Property == name)));
+
         /// <summary>
         /// Where a fused NLL loss writes dLoss/dlogits when the model ends in LogSoftmax (the LogSoftmax input's gradient),
         /// or null when there is no such fusion.

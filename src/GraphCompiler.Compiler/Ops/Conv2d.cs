@@ -70,7 +70,7 @@ namespace GraphCompiler.Compiler.Ops
         public override void Backward(Lowering l, Node node)
         {
             Arg g = Arg.Geo(node.Name + "Geometry");
-            l.Emit("Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x, db += Σ dy",
+            l.EmitParamGrad(node, "Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x, db += Σ dy",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g, Arg.N);
             l.EmitInputGrad(node, "Conv2dKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
                 new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, Arg.N }.Concat(l.GradEpilogueArgs(node)).ToArray());

@@ -53,7 +53,7 @@ namespace GraphCompiler.Compiler.Ops
         public override void Backward(Lowering l, Node node)
         {
             int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
-            l.Emit("LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
+            l.EmitParamGrad(node, "LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
             l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
                 new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), Arg.N, Arg.Int(inF), Arg.Int(outF) }

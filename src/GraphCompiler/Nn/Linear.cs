@@ -28,6 +28,15 @@ public sealed class Linear
     /// <summary>(out_features), or null when declared with <c>Bias = false</c>.</summary>
     public Parameter? Bias { get; }
 
+    /// <summary>Whether any parameter still learns; the generated Backward skips a layer's gradient work when not.</summary>
+    public bool Trainable => Weight.RequiresGrad || (Bias?.RequiresGrad ?? false);
+
+    /// <summary>Sets <see cref="Parameter.RequiresGrad"/> on every parameter (PyTorch's <c>requires_grad_</c>).</summary>
+    public void RequiresGrad(bool requiresGrad)
+    {
+        foreach (Parameter p in Parameters()) p.RequiresGrad = requiresGrad;
+    }
+
     public IEnumerable<Parameter> Parameters()
     {
         yield return Weight;

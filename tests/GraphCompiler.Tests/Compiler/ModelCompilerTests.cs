@@ -57,6 +57,27 @@ public class ModelCompilerTests
     }
 
     [Fact]
+    public void Frozen_layers_skip_their_weight_gradients_and_everything_below_the_last_layer_that_trains()
+    {
+        Schedule s = CompileCifar().Schedule!;
+        Assert.Equal(["Conv1", "Conv2", "Conv3", "Fc1", "Fc2"], s.LayerOrder);
+        int Runs(Func<string, bool> trains, bool inputGrad) => s.Backward.Count(step => step.Runs(trains, s.LayerOrder, inputGrad));
+        int all = s.Backward.Count(step => !step.InputGradOnly);
+        Assert.Equal(all, Runs(_ => true, inputGrad: false));
+        Assert.Equal(s.Backward.Count, Runs(_ => true, inputGrad: true));
+        // Transfer learning: the convolutions frozen, only the head trains. Fc2's dW, Fc2's dx (through Fc1's ReLU) and
+        // Fc1's dW run; Fc1's dx and everything below it would only feed frozen layers.
+        var head = new HashSet<string> { "Fc1", "Fc2" };
+        Assert.Equal(3, Runs(head.Contains, inputGrad: false));
+        Assert.Equal(["BackwardParams", "BackwardInput", "BackwardParams"],
+            s.Backward.Where(step => step.Runs(head.Contains, s.LayerOrder, false)).Select(step => step.Method));
+        // Freezing only Conv1 saves its weight gradient and the two steps that carry the gradient down to it
+        // (Conv2's dx and Pool1's scatter).
+        Assert.Equal(all - 3, Runs(layer => layer != "Conv1", inputGrad: false));
+        Assert.Equal(0, Runs(_ => false, inputGrad: false));
+    }
+
+    [Fact]
     public void A_wrong_linear_input_reports_how_the_shape_was_derived()
     {
         CompileResult result = CompileCifar(fc1In: 1000);

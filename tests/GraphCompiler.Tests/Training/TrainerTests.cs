@@ -84,6 +84,32 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Frozen_layers_keep_their_weights_and_the_head_trains_as_before()
+    {
+        var (x, y) = RandomBatch(8, 3 * 32 * 32, 11);
+        var frozen = new CifarNet(seed: 4);
+        foreach (var conv in new[] { frozen.Conv1, frozen.Conv2, frozen.Conv3 }) conv.RequiresGrad(false);
+        var reference = new CifarNet(seed: 4);
+        float[][] before = frozen.Parameters().Select(p => (float[])p.Data.Clone()).ToArray();
+        var frozenTrainer = new Trainer(frozen, Loss.CrossEntropy, new Sgd(frozen.Parameters(), lr: 0.05f), 8);
+        var referenceTrainer = new Trainer(reference, Loss.CrossEntropy, new Sgd(reference.Parameters(), lr: 0.05f), 8);
+        Assert.Equal(referenceTrainer.ForwardBackward(x, y, 8), frozenTrainer.ForwardBackward(x, y, 8));
+        for (int i = 0; i < frozen.Parameters().Count; i++)
+        {
+            var p = frozen.Parameters()[i];
+            if (p.RequiresGrad) Assert.Equal(reference.Parameters()[i].Grad, p.Grad); // the head's gradient is unchanged
+            else Assert.All(p.Grad, g => Assert.Equal(0f, g));                         // the frozen layers' work was skipped
+        }
+        for (int step = 0; step < 3; step++) frozenTrainer.Step(x, y, 8);
+        for (int i = 0; i < frozen.Parameters().Count; i++)
+        {
+            var p = frozen.Parameters()[i];
+            if (p.RequiresGrad) Assert.NotEqual(before[i], p.Data);
+            else Assert.Equal(before[i], p.Data);
+        }
+    }
+
+    [Fact]
     public void A_smaller_last_batch_uses_the_same_workspace()
     {
         var model = new Mlp(seed: 1);
