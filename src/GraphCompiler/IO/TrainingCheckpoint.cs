@@ -204,7 +204,7 @@ public static class TrainingCheckpoint
                             used.Add(sp + "momentum_buffer");
                             buffer = s.AsFloat();
                         }
-                        else if (options["momentum"][0] != 0 && p.RequiresGrad && ReachedByUpdates(t, optimizer))
+                        else if (options["momentum"][0] != 0 && p.RequiresGrad && ReachedByUpdates(t))
                             throw Bad(path, $"missing optimizer entry '{sp}momentum_buffer' for parameter '{p.Name}' (group {g} uses momentum and the checkpoint has state for other parameters)");
                         apply.Add(() => sgd.SetMomentumBuffer(gi, ii, buffer));
                         break;
@@ -214,7 +214,7 @@ public static class TrainingCheckpoint
                         bool any = t.Keys.Any(k => k.StartsWith(sp, StringComparison.Ordinal));
                         if (!any)
                         {
-                            if (ReachedByUpdates(t, optimizer) && p.RequiresGrad)
+                            if (ReachedByUpdates(t) && p.RequiresGrad)
                                 throw Bad(path, $"missing optimizer state '{sp}step', '{sp}exp_avg', '{sp}exp_avg_sq' for parameter '{p.Name}' (the checkpoint has state for other parameters)");
                             apply.Add(() => adam.SetState(gi, ii, null));
                             break;
@@ -294,7 +294,7 @@ public static class TrainingCheckpoint
     }
 
     // Whether any parameter has saved state: then every trainable parameter should (all take the same steps).
-    private static bool ReachedByUpdates(IReadOnlyDictionary<string, SafeTensor> t, Optimizer optimizer) =>
+    private static bool ReachedByUpdates(IReadOnlyDictionary<string, SafeTensor> t) =>
         t.Keys.Any(k => k.StartsWith(OptimizerState, StringComparison.Ordinal));
 
     private static IEnumerable<(string Key, double[] Values)> SchedulerState(ILRScheduler scheduler) => scheduler switch

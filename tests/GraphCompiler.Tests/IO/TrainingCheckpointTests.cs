@@ -136,6 +136,36 @@ public sealed class TrainingCheckpointTests : IDisposable
         Assert.Equal(whole.Noise.State, resumed.Noise.State);
     }
 
+    [Fact]
+    public void Fit_saves_a_checkpoint_each_epoch_and_resumes_from_it()
+    {
+        var test = new Subset(MnistDataset.Load(Path.Combine(AppContext.BaseDirectory, "Data", "fashion"), train: false,
+            new Compose(new ToTensor(), new Normalize([0.5f], [0.5f]))), 128);
+        var whole = new Run("adam-steplr");
+        Fit.Run(whole.Model, whole.Trainer, whole.Loader, test, Epochs, TextWriter.Null, onEpoch: _ => whole.Scheduler.Step());
+
+        var first = new Run("adam-steplr");
+        string path = Path.Combine(_dir, "fit.safetensors");
+        Fit.Run(first.Model, first.Trainer, first.Loader, test, Epochs, TextWriter.Null, onEpoch: r =>
+        {
+            first.Scheduler.Step();
+            if (r.Epoch == 2) TrainingCheckpoint.Save(path, first.Model, first.Optimizer, first.Scheduler, r.Epoch, loader: first.Loader);
+        });
+
+        var resumed = new Run("adam-steplr");
+        int done = TrainingCheckpoint.Load(path, resumed.Model, resumed.Optimizer, resumed.Scheduler, loader: resumed.Loader).Epoch;
+        var log = new StringWriter();
+        var reports = new List<EpochReport>();
+        FitResult result = Fit.Run(resumed.Model, resumed.Trainer, resumed.Loader, test, Epochs, log,
+            onEpoch: r => { resumed.Scheduler.Step(); reports.Add(r); }, startEpoch: done);
+        Assert.Equal([3, 4], reports.Select(r => r.Epoch));
+        Assert.Equal([3 * 10, 4 * 10], reports.Select(r => r.Step));
+        Assert.StartsWith("epoch 3/4", log.ToString());
+        Assert.Equal(2 * Samples, result.TrainSamples);
+        float[][] expected = whole.Snapshot(), actual = resumed.Snapshot();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
     private (string Path, Run Fresh, float[][] Before) SavedAdamCheckpoint()
     {
         var run = new Run("adam-steplr");
