@@ -256,6 +256,32 @@ public sealed class TrainingCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void Bad_scheduler_state_and_unexpected_entries_are_named()
+    {
+        var (path, fresh, before) = SavedAdamCheckpoint();
+        var file = SafeTensors.ReadWithMetadata(path);
+        var tensors = file.Tensors.ToDictionary();
+        tensors["scheduler.base_lrs"] = SafeTensor.FromDouble([1e-3, 1e-3], 2);
+        SafeTensors.Write(path, tensors, file.Metadata);
+        var ex = LoadFails(path, fresh);
+        Assert.Contains("StepLR state 'base_lrs' has 2 values, expected 1", ex.Message);
+        AssertUntouched(fresh, before);
+
+        tensors = file.Tensors.ToDictionary();
+        tensors["fc4.weight"] = SafeTensor.FromFloat(new float[2], 2);
+        SafeTensors.Write(path, tensors, file.Metadata);
+        ex = LoadFails(path, fresh);
+        Assert.Equal($"file {path}: unexpected entry for this model and optimizer: fc4.weight", ex.Message);
+        AssertUntouched(fresh, before);
+
+        var metadata = file.Metadata.ToDictionary();
+        metadata.Remove("format");
+        SafeTensors.Write(path, file.Tensors, metadata);
+        Assert.Contains("no 'format' entry", LoadFails(path, fresh).Message);
+        AssertUntouched(fresh, before);
+    }
+
+    [Fact]
     public void A_save_that_fails_half_way_leaves_the_previous_checkpoint_and_no_temporary_file()
     {
         var run = new Run("sgd-onecycle");
