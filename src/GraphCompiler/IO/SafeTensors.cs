@@ -35,6 +35,9 @@ public static class SafeTensors
 
     private const string MetadataKey = "__metadata__";
 
+    /// <summary>Tests set this (per async flow) to throw after the header is written, simulating a write that dies half-way.</summary>
+    internal static readonly AsyncLocal<Action?> FaultAfterHeaderForTests = new();
+
     public static IReadOnlyDictionary<string, SafeTensor> Read(string path) => ReadWithMetadata(path).Tensors;
 
     public static IReadOnlyDictionary<string, SafeTensor> Read(Stream s, string displayName) => ReadWithMetadata(s, displayName).Tensors;
@@ -339,6 +342,7 @@ public static class SafeTensors
         destination.Write(prefix);
         json.Position = 0;
         json.CopyTo(destination);
+        FaultAfterHeaderForTests.Value?.Invoke(); // lets tests fail a write half-way (header out, data not)
         foreach (byte[] blob in blobs) destination.Write(blob);
     }
 

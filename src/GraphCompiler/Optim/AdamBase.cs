@@ -44,6 +44,12 @@ public abstract class AdamBase : Optimizer
         return _state[g][i];
     }
 
+    /// <summary>The state slot of the <paramref name="index"/>th parameter of group <paramref name="group"/> (null before its first update).</summary>
+    internal AdamState? GetState(int group, int index) => _state[group][index];
+
+    /// <summary>Installs a state (a checkpoint's), or clears it with null, as PyTorch's load_state_dict does.</summary>
+    internal void SetState(int group, int index, AdamState? state) => _state[group][index] = state;
+
     private protected override void Adopt(ParamGroup group) =>
         group.Adopt(this, OptimizerOption.Betas, DefaultLearningRate, WeightDecay, betas: Betas, eps: Eps, amsgrad: Amsgrad);
 

@@ -51,6 +51,12 @@ public sealed class Sgd : Optimizer
         return _momentum[g][i];
     }
 
+    /// <summary>The momentum buffer slot of the <paramref name="index"/>th parameter of group <paramref name="group"/> (null before its first update).</summary>
+    internal float[]? GetMomentumBuffer(int group, int index) => _momentum[group][index];
+
+    /// <summary>Installs a momentum buffer (a checkpoint's), or clears it with null, as PyTorch's load_state_dict does.</summary>
+    internal void SetMomentumBuffer(int group, int index, float[]? buffer) => _momentum[group][index] = buffer;
+
     private protected override void Adopt(ParamGroup group) =>
         group.Adopt(this, OptimizerOption.Momentum, DefaultLearningRate, WeightDecay, Momentum, Dampening, Nesterov);
 

@@ -24,17 +24,21 @@ public static class Fit
     /// Trains for <paramref name="epochs"/> epochs, evaluating on <paramref name="test"/> after each and writing one line
     /// per epoch to <paramref name="log"/>; <paramref name="onStep"/> sees each step's number and loss. Only the training
     /// passes count toward the time and throughput; <paramref name="onEpoch"/> sees each epoch's summary after its
-    /// evaluation (e.g. to log it to TensorBoard).
+    /// evaluation (e.g. to log it to TensorBoard, or to save a <see cref="IO.TrainingCheckpoint"/>). To resume a run
+    /// from a checkpoint taken after epoch <paramref name="startEpoch"/>, load it, then pass that epoch: training runs
+    /// epochs <c>startEpoch + 1 … epochs</c> and step numbers continue from <c>startEpoch · train.Count</c>.
     /// </summary>
     public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
-        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null)
+        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0)
     {
-        int step = 0;
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
+        if (startEpoch < 0 || startEpoch >= epochs)
+            throw new ArgumentOutOfRangeException(nameof(startEpoch), startEpoch, $"The epoch to resume after must be in [0, {epochs}) for a {epochs}-epoch run.");
+        int step = startEpoch * train.Count;
         double seconds = 0;
         long samples = 0;
         float loss = float.NaN, accuracy = float.NaN;
-        for (int epoch = 1; epoch <= epochs; epoch++)
+        for (int epoch = startEpoch + 1; epoch <= epochs; epoch++)
         {
             var watch = Stopwatch.StartNew();
             double lossSum = 0;

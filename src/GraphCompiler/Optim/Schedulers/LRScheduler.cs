@@ -69,6 +69,52 @@ public abstract class LRScheduler : ILRScheduler
 
     internal void RestartForSequential() => InitialStep();
 
+    /// <summary>
+    /// The scheduler's resumable state, as PyTorch's <c>state_dict()</c> keeps it: <c>last_epoch</c>,
+    /// <c>_step_count</c>, <c>base_lrs</c> and <c>_last_lr</c> (integers as exact doubles). Everything else a
+    /// schedule uses comes from its constructor's arguments, and the groups' rates (and cycled momenta) live in the
+    /// optimizer's own state.
+    /// </summary>
+    public IReadOnlyDictionary<string, double[]> GetState() => new Dictionary<string, double[]>
+    {
+        ["last_epoch"] = [LastEpoch],
+        ["_step_count"] = [StepCount],
+        ["base_lrs"] = (double[])_baseLrs.Clone(),
+        ["_last_lr"] = (double[])_lastLrs.Clone(),
+    };
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the entry unless <paramref name="state"/> fits this scheduler.</summary>
+    public void CheckState(IReadOnlyDictionary<string, double[]> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        foreach (var (key, length) in new[] { ("last_epoch", 1), ("_step_count", 1), ("base_lrs", _baseLrs.Length), ("_last_lr", _lastLrs.Length) })
+        {
+            if (!state.TryGetValue(key, out var v))
+                throw new ArgumentException($"{GetType().Name} state has no '{key}' entry.", nameof(state));
+            if (v.Length != length)
+                throw new ArgumentException($"{GetType().Name} state '{key}' has {v.Length} values, expected {length} (one per parameter group for the rates).", nameof(state));
+        }
+        foreach (var key in new[] { "last_epoch", "_step_count" })
+        {
+            double v = state[key][0];
+            if (v != Math.Floor(v) || v < -1 || v > int.MaxValue)
+                throw new ArgumentException($"{GetType().Name} state '{key}' = {v} is not a step count.", nameof(state));
+        }
+        var unexpected = state.Keys.Where(k => k is not ("last_epoch" or "_step_count" or "base_lrs" or "_last_lr")).ToList();
+        if (unexpected.Count > 0)
+            throw new ArgumentException($"{GetType().Name} state has unexpected entries: {string.Join(", ", unexpected)}.", nameof(state));
+    }
+
+    /// <summary>Restores <see cref="GetState"/>'s values (after <see cref="CheckState"/>); the groups' rates are the optimizer's to restore.</summary>
+    public void SetState(IReadOnlyDictionary<string, double[]> state)
+    {
+        CheckState(state);
+        LastEpoch = (int)state["last_epoch"][0];
+        StepCount = (int)state["_step_count"][0];
+        state["base_lrs"].CopyTo(_baseLrs, 0);
+        state["_last_lr"].CopyTo(_lastLrs, 0);
+    }
+
     private void Apply(bool closedForm)
     {
         var groups = Optimizer.ParamGroups;

@@ -47,6 +47,62 @@ public sealed class SequentialLR : ILRScheduler
 
     public IReadOnlyList<double> LastLearningRates => _lastLrs;
 
+    /// <summary>
+    /// <c>last_epoch</c>, <c>_last_lr</c> and each child's state under <c>_schedulers.&lt;i&gt;.</c>, as PyTorch's
+    /// SequentialLR state_dict nests them.
+    /// </summary>
+    public IReadOnlyDictionary<string, double[]> GetState()
+    {
+        var state = new Dictionary<string, double[]> { ["last_epoch"] = [LastEpoch], ["_last_lr"] = _lastLrs.ToArray() };
+        for (int i = 0; i < _schedulers.Length; i++)
+            foreach (var (k, v) in _schedulers[i].GetState()) state[$"_schedulers.{i}.{k}"] = v;
+        return state;
+    }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the entry unless <paramref name="state"/> fits.</summary>
+    public void CheckState(IReadOnlyDictionary<string, double[]> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (!state.TryGetValue("last_epoch", out var e) || e.Length != 1 || e[0] != Math.Floor(e[0]) || e[0] < 0 || e[0] > int.MaxValue)
+            throw new ArgumentException("SequentialLR state needs a 'last_epoch' entry holding one non-negative integer.", nameof(state));
+        if (!state.TryGetValue("_last_lr", out var l) || l.Length != Optimizer.ParamGroups.Count)
+            throw new ArgumentException($"SequentialLR state needs a '_last_lr' entry with {Optimizer.ParamGroups.Count} values.", nameof(state));
+        var children = Children(state);
+        for (int i = 0; i < _schedulers.Length; i++) _schedulers[i].CheckState(children[i]);
+        var unexpected = state.Keys.Where(k => k is not ("last_epoch" or "_last_lr") && !IsChildKey(k)).ToList();
+        if (unexpected.Count > 0)
+            throw new ArgumentException($"SequentialLR state has unexpected entries: {string.Join(", ", unexpected)}.", nameof(state));
+    }
+
+    /// <summary>Restores <see cref="GetState"/>'s values (checked first).</summary>
+    public void SetState(IReadOnlyDictionary<string, double[]> state)
+    {
+        CheckState(state);
+        var children = Children(state);
+        for (int i = 0; i < _schedulers.Length; i++) _schedulers[i].SetState(children[i]);
+        LastEpoch = (int)state["last_epoch"][0];
+        _lastLrs = state["_last_lr"].ToArray();
+    }
+
+    private Dictionary<string, double[]>[] Children(IReadOnlyDictionary<string, double[]> state)
+    {
+        var children = new Dictionary<string, double[]>[_schedulers.Length];
+        for (int i = 0; i < children.Length; i++)
+        {
+            string prefix = $"_schedulers.{i}.";
+            children[i] = state.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+        }
+        return children;
+    }
+
+    private bool IsChildKey(string key)
+    {
+        for (int i = 0; i < _schedulers.Length; i++)
+            if (key.StartsWith($"_schedulers.{i}.", StringComparison.Ordinal)) return true;
+        return false;
+    }
+
     public void Step()
     {
         LastEpoch++;
