@@ -11,6 +11,7 @@
 using System.CommandLine;
 using Cifar;
 using GraphCompiler.Data;
+using GraphCompiler.IO;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -24,10 +25,14 @@ var logdirOption = new Option<string?>("--logdir") { Description = "Write Tensor
 var dataOption = new Option<string?>("--data") { Description = "Folder with CIFAR-10's binary batches (data_batch_1.bin … test_batch.bin)" };
 var workersOption = new Option<int>("--workers") { Description = "Data loader worker threads", DefaultValueFactory = _ => 0 };
 var lrOption = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+var checkpointOption = new Option<string?>("--checkpoint")
+{
+    Description = "Save model, optimizer state and epoch here after every epoch; resume from it when it already exists",
+};
 
 var root = new RootCommand("Train CifarNet on generated CIFAR-10-shaped images with a compiled, shape-checked graph.")
 {
-    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption,
+    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, checkpointOption,
 };
 root.SetAction(parse =>
 {
@@ -57,8 +62,18 @@ root.SetAction(parse =>
         Console.WriteLine($"  {row.Name,-10} {row.Description,-20} [N, {string.Join(", ", row.OutputShape)}]");
 
     // Cross-entropy on logits, Adam; the loss is printed every 20 steps to show it falling.
-    var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize);
+    var adam = new Adam(model.Parameters(), lr: parse.GetValue(lrOption));
+    var trainer = new Trainer(model, Loss.CrossEntropy, adam, batchSize);
     var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, numWorkers: parse.GetValue(workersOption));
+
+    // A checkpoint holds everything a resumed run needs to continue exactly where this one stopped.
+    string? checkpoint = parse.GetValue(checkpointOption);
+    int startEpoch = 0;
+    if (checkpoint is not null && File.Exists(checkpoint))
+    {
+        startEpoch = TrainingCheckpoint.Load(checkpoint, model, adam, scheduler: null, loader: loader).Epoch;
+        Console.WriteLine($"resumed from {checkpoint} after epoch {startEpoch}");
+    }
 
     string? logdir = parse.GetValue(logdirOption);
     SummaryWriter? board = logdir is null ? null : new SummaryWriter(logdir);
@@ -75,7 +90,9 @@ root.SetAction(parse =>
         {
             board?.AddScalar("train/epoch_loss", e.Loss, e.Epoch);
             board?.AddScalar("test/accuracy", e.TestAccuracy, e.Epoch);
-        });
+            if (checkpoint is not null) TrainingCheckpoint.Save(checkpoint, model, adam, scheduler: null, e.Epoch, loader: loader);
+        },
+        startEpoch: startEpoch);
     // Closed before the result line, so the files are complete once a caller sees it.
     board?.Dispose();
     Console.WriteLine(result.ResultLine);
