@@ -24,11 +24,14 @@ public static class Fit
     /// Trains for <paramref name="epochs"/> epochs, evaluating on <paramref name="test"/> after each and writing one line
     /// per epoch to <paramref name="log"/>; <paramref name="onStep"/> sees each step's number and loss. Only the training
     /// passes count toward the time and throughput; <paramref name="onEpoch"/> sees each epoch's summary after its
-    /// evaluation (e.g. to log it to TensorBoard).
+    /// evaluation (e.g. to log it to TensorBoard). <paramref name="progress"/> shows each training and evaluation pass as it
+    /// runs; by default (<see cref="ProgressReporter.For"/>) a bar when <paramref name="log"/> is the console on a terminal,
+    /// nothing otherwise, so redirected output is exactly the per-epoch lines.
     /// </summary>
     public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
-        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null)
+        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, ProgressReporter? progress = null)
     {
+        progress ??= ProgressReporter.For(log);
         int step = 0;
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
         double seconds = 0;
@@ -39,6 +42,7 @@ public static class Fit
             var watch = Stopwatch.StartNew();
             double lossSum = 0;
             long epochSamples = 0;
+            progress.Begin(FormattableString.Invariant($"epoch {epoch}/{epochs}"), train.Count);
             foreach (Batch batch in train)
             {
                 float batchLoss = trainer.Step(batch.Images, batch.Labels);
@@ -47,12 +51,14 @@ public static class Fit
                 onStep?.Invoke(step, batchLoss);
                 lossSum += (double)batchLoss * batch.Count;
                 epochSamples += batch.Count;
+                progress.Advance(batch.Count, batchLoss);
             }
             watch.Stop();
+            progress.End();
             seconds += watch.Elapsed.TotalSeconds;
             samples += epochSamples;
             loss = (float)(lossSum / epochSamples);
-            accuracy = Evaluation.Accuracy(model, test);
+            accuracy = Evaluation.Accuracy(model, test, progress: progress, label: FormattableString.Invariant($"eval {epoch}/{epochs}"));
             log.WriteLine(FormattableString.Invariant(
                 $"epoch {epoch}/{epochs}  loss {loss:F4}  test_accuracy {accuracy:F4}  {watch.Elapsed.TotalSeconds:F2} s  {epochSamples / watch.Elapsed.TotalSeconds:F0} samples/s"));
             onEpoch?.Invoke(new EpochReport(epoch, step, loss, accuracy, watch.Elapsed.TotalSeconds));
