@@ -18,7 +18,14 @@ public abstract class ProgressReporter
     /// and the console's output is a terminal, <see cref="None"/> otherwise.
     /// </summary>
     public static ProgressReporter For(TextWriter log) =>
-        ReferenceEquals(log, Console.Out) && !Console.IsOutputRedirected ? new TerminalProgress(log) : None;
+        ReferenceEquals(log, Console.Out) && !Console.IsOutputRedirected ? new TerminalProgress(log, width: ConsoleWidth()) : None;
+
+    private static int ConsoleWidth()
+    {
+        try { return Console.WindowWidth; }
+        catch (IOException) { return 0; }
+        catch (PlatformNotSupportedException) { return 0; }
+    }
 
     public abstract void Begin(string label, int totalBatches);
     public abstract void Advance(int samples, float loss);
@@ -44,6 +51,7 @@ public sealed class TerminalProgress : ProgressReporter
     private readonly TimeProvider _clock;
     private readonly long _intervalTicks;
     private readonly char[] _line = new char[160];
+    private readonly int _maxWidth;
     private string _label = "";
     private int _total, _done, _lastWidth;
     private long _samples, _start, _lastDraw;
@@ -51,8 +59,11 @@ public sealed class TerminalProgress : ProgressReporter
     private long _lossSamples;
     private bool _active;
 
-    public TerminalProgress(TextWriter output, TimeProvider? clock = null, TimeSpan? interval = null)
+    /// <param name="width">The terminal's columns: the line is cut to one less, so it never wraps (a wrapped line could not be
+    /// redrawn in place); 0 or less for no limit.</param>
+    public TerminalProgress(TextWriter output, TimeProvider? clock = null, TimeSpan? interval = null, int width = 0)
     {
+        _maxWidth = width > 1 ? Math.Min(width - 1, 159) : 159;
         _out = output;
         _clock = clock ?? TimeProvider.System;
         Interval = interval ?? TimeSpan.FromMilliseconds(100);
@@ -133,9 +144,10 @@ public sealed class TerminalProgress : ProgressReporter
             PutDuration(s, ref n, elapsed / _done * Math.Max(_total - _done, 0));
         }
         else Put(s, ref n, "  ETA --:--");
+        n = Math.Min(n, _maxWidth);
         int width = n;
         // Pad over what a longer previous line left behind.
-        while (n < _lastWidth && n < s.Length) s[n++] = ' ';
+        while (n < _lastWidth) s[n++] = ' ';
         _lastWidth = width;
         _out.Write('\r');
         _out.Write(_line, 0, n);

@@ -73,6 +73,21 @@ public class ProgressTests
     }
 
     [Fact]
+    public void Terminal_bar_is_cut_to_the_width_so_it_never_wraps()
+    {
+        var clock = new FakeClock();
+        var output = new StringWriter();
+        var progress = new TerminalProgress(output, clock, width: 30);
+        progress.Begin("epoch 1/5", 100);
+        clock.Advance(1);
+        progress.Advance(64, 1f);
+        string text = output.ToString();
+        string last = text[(text.LastIndexOf('\r') + 1)..];
+        Assert.Equal(29, last.Length); // one column short of the width
+        Assert.Equal("epoch 1/5  [" + new string('-', 17), last);
+    }
+
+    [Fact]
     public void Default_progress_for_a_writer_other_than_the_console_writes_nothing()
     {
         Assert.Same(ProgressReporter.None, ProgressReporter.For(new StringWriter()));
