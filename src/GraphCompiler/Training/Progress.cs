@@ -120,13 +120,32 @@ public sealed class TerminalProgress : ProgressReporter
         _lastDraw = now;
         Draws++;
         double elapsed = (now - _start) / (double)_clock.TimestampFrequency;
+        int n = Format(elapsed, withBar: true);
+        // On a narrow terminal the numbers matter more than the bar: drop it before cutting anything.
+        if (n > _maxWidth) n = Format(elapsed, withBar: false);
+        n = Math.Min(n, _maxWidth);
+        int width = n;
+        // Pad over what a longer previous line left behind.
+        while (n < _lastWidth) _line[n++] = ' ';
+        _lastWidth = width;
+        _out.Write('\r');
+        _out.Write(_line, 0, n);
+        _out.Flush();
+    }
+
+    private int Format(double elapsed, bool withBar)
+    {
         Span<char> s = _line;
         int n = 0;
         Put(s, ref n, _label);
-        Put(s, ref n, "  [");
-        int filled = _total > 0 ? (int)((long)Math.Min(_done, _total) * BarWidth / _total) : 0;
-        for (int i = 0; i < BarWidth; i++) s[n++] = i < filled ? '#' : '-';
-        Put(s, ref n, "]  ");
+        if (withBar)
+        {
+            Put(s, ref n, "  [");
+            int filled = _total > 0 ? (int)((long)Math.Min(_done, _total) * BarWidth / _total) : 0;
+            for (int i = 0; i < BarWidth; i++) s[n++] = i < filled ? '#' : '-';
+            s[n++] = ']';
+        }
+        Put(s, ref n, "  ");
         PutInt(s, ref n, _done);
         s[n++] = '/';
         PutInt(s, ref n, _total);
@@ -144,14 +163,7 @@ public sealed class TerminalProgress : ProgressReporter
             PutDuration(s, ref n, elapsed / _done * Math.Max(_total - _done, 0));
         }
         else Put(s, ref n, "  ETA --:--");
-        n = Math.Min(n, _maxWidth);
-        int width = n;
-        // Pad over what a longer previous line left behind.
-        while (n < _lastWidth) s[n++] = ' ';
-        _lastWidth = width;
-        _out.Write('\r');
-        _out.Write(_line, 0, n);
-        _out.Flush();
+        return n;
     }
 
     private static void Put(Span<char> s, ref int n, string text)

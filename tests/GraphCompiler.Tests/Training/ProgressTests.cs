@@ -73,6 +73,19 @@ public class ProgressTests
     }
 
     [Fact]
+    public void Terminal_line_drops_the_bar_before_the_numbers_when_narrow()
+    {
+        var clock = new FakeClock();
+        var output = new StringWriter();
+        var progress = new TerminalProgress(output, clock, width: 70);
+        progress.Begin("epoch 1/5", 100);
+        clock.Advance(1);
+        progress.Advance(64, 1f);
+        string text = output.ToString();
+        Assert.Equal("epoch 1/5  1/100  loss 1.0000  64 samples/s  ETA 1:39", text[(text.LastIndexOf('\r') + 1)..].TrimEnd());
+    }
+
+    [Fact]
     public void Terminal_bar_is_cut_to_the_width_so_it_never_wraps()
     {
         var clock = new FakeClock();
@@ -84,7 +97,7 @@ public class ProgressTests
         string text = output.ToString();
         string last = text[(text.LastIndexOf('\r') + 1)..];
         Assert.Equal(29, last.Length); // one column short of the width
-        Assert.Equal("epoch 1/5  [" + new string('-', 17), last);
+        Assert.Equal("epoch 1/5  1/100  loss 1.0000", last);
     }
 
     [Fact]
