@@ -31,6 +31,10 @@ public abstract class ProgressReporter
     public abstract void Advance(int samples, float loss);
     public abstract void End();
 
+    /// <summary>Writes a line of the caller's (e.g. a loss every 20 steps) to <paramref name="log"/> during a pass; a bar on
+    /// the same writer moves below it instead of being appended to.</summary>
+    public virtual void WriteLine(TextWriter log, string line) => log.WriteLine(line);
+
     private sealed class NoProgress : ProgressReporter
     {
         public override void Begin(string label, int totalBatches) { }
@@ -107,7 +111,24 @@ public sealed class TerminalProgress : ProgressReporter
     {
         if (!_active) return;
         _active = false;
-        // Blank the bar and return to the start of the line: the caller's next line replaces it.
+        Clear();
+    }
+
+    public override void WriteLine(TextWriter log, string line)
+    {
+        if (!_active || !ReferenceEquals(log, _out))
+        {
+            log.WriteLine(line);
+            return;
+        }
+        Clear();
+        _out.WriteLine(line);
+        Draw(_clock.GetTimestamp());
+    }
+
+    /// <summary>Blanks the bar and returns to the start of the line: the caller's next line replaces it.</summary>
+    private void Clear()
+    {
         _out.Write('\r');
         for (int i = 0; i < _lastWidth; i++) _out.Write(' ');
         _out.Write('\r');

@@ -101,6 +101,30 @@ public class ProgressTests
     }
 
     [Fact]
+    public void A_line_written_during_a_pass_goes_above_the_bar()
+    {
+        var clock = new FakeClock();
+        var output = new StringWriter();
+        var progress = new TerminalProgress(output, clock);
+        progress.Begin("epoch 1/1", 10);
+        progress.WriteLine(output, "  step   20  loss 1.0000");
+        string blank = "\r" + new string(' ', "epoch 1/1  [--------------------]  0/10  ETA --:--".Length) + "\r";
+        Assert.Equal("\repoch 1/1  [--------------------]  0/10  ETA --:--" + blank + "  step   20  loss 1.0000" + Environment.NewLine
+            + "\repoch 1/1  [--------------------]  0/10  ETA --:--", output.ToString());
+        var other = new StringWriter();
+        progress.WriteLine(other, "elsewhere");
+        Assert.Equal("elsewhere" + Environment.NewLine, other.ToString());
+        Assert.Equal("plain" + Environment.NewLine, WriteWith(ProgressReporter.None, "plain"));
+    }
+
+    private static string WriteWith(ProgressReporter progress, string line)
+    {
+        var log = new StringWriter();
+        progress.WriteLine(log, line);
+        return log.ToString();
+    }
+
+    [Fact]
     public void Default_progress_for_a_writer_other_than_the_console_writes_nothing()
     {
         Assert.Same(ProgressReporter.None, ProgressReporter.For(new StringWriter()));
