@@ -79,11 +79,13 @@ root.SetAction(parse =>
     SummaryWriter? board = logdir is null ? null : new SummaryWriter(logdir);
     if (board is not null) Console.WriteLine($"tensorboard: {board.FilePath}");
     board?.AddImages("train/images", FirstImages(train, 16), step: 0);
+    // A bar on a terminal, nothing when piped; the step lines go through it so they print above the bar.
+    ProgressReporter progress = ProgressReporter.For(Console.Out);
     FitResult result = Fit.Run(model, trainer, loader, test, parse.GetValue(epochsOption), Console.Out,
         onStep: (step, loss) =>
         {
             if (step % 20 != 0) return;
-            Console.WriteLine($"  step {step,4}  loss {loss:F4}");
+            progress.WriteLine(Console.Out, $"  step {step,4}  loss {loss:F4}");
             board?.AddScalar("train/loss", loss, step);
         },
         onEpoch: e =>
@@ -92,7 +94,7 @@ root.SetAction(parse =>
             board?.AddScalar("test/accuracy", e.TestAccuracy, e.Epoch);
             if (checkpoint is not null) TrainingCheckpoint.Save(checkpoint, model, adam, scheduler: null, e.Epoch, loader: loader);
         },
-        startEpoch: startEpoch);
+        startEpoch: startEpoch, progress: progress);
     // Closed before the result line, so the files are complete once a caller sees it.
     board?.Dispose();
     Console.WriteLine(result.ResultLine);

@@ -16,8 +16,9 @@ public static class Evaluation
         return new Tensor(ws.Output.AsSpan(0, count * ws.OutputPerSample).ToArray(), [count, .. model.OutputShape]);
     }
 
-    /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace.</summary>
-    public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500)
+    /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace;
+    /// <paramref name="progress"/> (none by default) shows the pass under <paramref name="label"/>.</summary>
+    public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500, ProgressReporter? progress = null, string label = "eval")
     {
         if (model.OutputShape.Length != 1)
             throw new ArgumentException($"Accuracy needs one output dimension (classes) but the model outputs [{string.Join(", ", model.OutputShape)}].");
@@ -26,6 +27,7 @@ public static class Evaluation
         var loader = new Data.DataLoader(data, ws.Capacity);
         var predicted = new int[ws.Capacity];
         long correct = 0;
+        progress?.Begin(label, loader.Count);
         foreach (Data.Batch batch in loader)
         {
             ws.SetInput(batch.Images.Data, batch.Count);
@@ -33,7 +35,9 @@ public static class Evaluation
             ArgMax(ws.Output, batch.Count, classes, predicted);
             for (int i = 0; i < batch.Count; i++)
                 if (predicted[i] == batch.Labels[i]) correct++;
+            progress?.Advance(batch.Count, float.NaN);
         }
+        progress?.End();
         return (float)correct / data.Count;
     }
 

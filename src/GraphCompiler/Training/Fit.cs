@@ -27,10 +27,14 @@ public static class Fit
     /// evaluation (e.g. to log it to TensorBoard, or to save a <see cref="IO.TrainingCheckpoint"/>). To resume a run
     /// from a checkpoint taken after epoch <paramref name="startEpoch"/>, load it, then pass that epoch: training runs
     /// epochs <c>startEpoch + 1 … epochs</c> and step numbers continue from <c>startEpoch · train.Count</c>.
+    /// <paramref name="progress"/> shows each training and evaluation pass as it runs; by default
+    /// (<see cref="ProgressReporter.For"/>) a bar when <paramref name="log"/> is the console on a terminal, nothing
+    /// otherwise, so redirected output is exactly the per-epoch lines.
     /// </summary>
     public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
-        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0)
+        Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0, ProgressReporter? progress = null)
     {
+        progress ??= ProgressReporter.For(log);
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
         if (startEpoch < 0 || startEpoch >= epochs)
             throw new ArgumentOutOfRangeException(nameof(startEpoch), startEpoch, $"The epoch to resume after must be in [0, {epochs}) for a {epochs}-epoch run.");
@@ -43,6 +47,7 @@ public static class Fit
             var watch = Stopwatch.StartNew();
             double lossSum = 0;
             long epochSamples = 0;
+            progress.Begin(FormattableString.Invariant($"epoch {epoch}/{epochs}"), train.Count);
             foreach (Batch batch in train)
             {
                 float batchLoss = trainer.Step(batch.Images, batch.Labels);
@@ -51,12 +56,14 @@ public static class Fit
                 onStep?.Invoke(step, batchLoss);
                 lossSum += (double)batchLoss * batch.Count;
                 epochSamples += batch.Count;
+                progress.Advance(batch.Count, batchLoss);
             }
             watch.Stop();
+            progress.End();
             seconds += watch.Elapsed.TotalSeconds;
             samples += epochSamples;
             loss = (float)(lossSum / epochSamples);
-            accuracy = Evaluation.Accuracy(model, test);
+            accuracy = Evaluation.Accuracy(model, test, progress: progress, label: FormattableString.Invariant($"eval {epoch}/{epochs}"));
             log.WriteLine(FormattableString.Invariant(
                 $"epoch {epoch}/{epochs}  loss {loss:F4}  test_accuracy {accuracy:F4}  {watch.Elapsed.TotalSeconds:F2} s  {epochSamples / watch.Elapsed.TotalSeconds:F0} samples/s"));
             onEpoch?.Invoke(new EpochReport(epoch, step, loss, accuracy, watch.Elapsed.TotalSeconds));

@@ -152,7 +152,12 @@ public class TrainerTests
         Assert.Equal([157, 314], epochs.Select(e => e.Step)); // 10k samples in batches of 64, the last one partial
         Assert.Equal(result.LastLoss, epochs[^1].Loss);
         Assert.Equal(result.TestAccuracy, epochs[^1].TestAccuracy);
-        Assert.Equal(2, log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        // A writer other than a terminal gets exactly the per-epoch lines: no progress bar, no carriage returns.
+        string[] lines = log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.DoesNotContain('\r', log.ToString().Replace(Environment.NewLine, "\n"));
+        for (int i = 0; i < 2; i++)
+            Assert.Matches(new Regex($@"^epoch {i + 1}/2  loss \d+\.\d{{4}}  test_accuracy 0\.\d{{4}}  \d+\.\d{{2}} s  \d+ samples/s\r?$"), lines[i]);
         Assert.Equal(20_000, result.TrainSamples);
         Assert.True(result.TestAccuracy > 0.6f, $"accuracy {result.TestAccuracy} after 2 epochs on 10k samples");
         Assert.Matches(new Regex(@"^result: test_accuracy=0\.\d{4} epochs=2 train_seconds=\d+\.\d{2} samples_per_second=\d+$"), result.ResultLine);
