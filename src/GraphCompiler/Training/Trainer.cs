@@ -38,9 +38,11 @@ public sealed class Trainer
 
     /// <summary>
     /// Zero grads (unless <paramref name="zeroGrad"/> is false, to accumulate over micro-batches), forward, loss and
-    /// backward, without the optimizer step: for loops that clip gradients or step a schedule in between.
+    /// backward, without the optimizer step: for loops that clip gradients or step a schedule in between. The gradient
+    /// is that of <paramref name="lossScale"/> × the mean loss: accumulating k micro-batches with <c>lossScale: 1f / k</c>
+    /// gives the gradients of one batch k times larger (PyTorch's <c>(loss / k).backward()</c>). Returns the unscaled loss.
     /// </summary>
-    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true)
+    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true, float lossScale = 1f)
     {
         if (targets.Length < count)
             throw new ArgumentException($"{count} samples but only {targets.Length} targets.", nameof(targets));
@@ -55,6 +57,11 @@ public sealed class Trainer
             && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets[..count], ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
         if (!ws.LossGradAtLogits)
             loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..count], ws.OutputGrad.AsSpan(0, size), count, _classes);
+        if (lossScale != 1f)
+        {
+            Span<float> grad = (ws.LossGradAtLogits ? ws.LogitsGrad! : ws.OutputGrad).AsSpan(0, size);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(grad, lossScale, grad);
+        }
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
         return loss;

@@ -6,6 +6,7 @@ using GraphCompiler.Data;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
+using GraphCompiler.Tests.Parity;
 using Xunit;
 
 namespace GraphCompiler.Tests.Training;
@@ -64,23 +65,26 @@ public class TrainerTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
-    [Fact]
-    public void Forward_backward_without_zeroing_accumulates_like_one_larger_batch()
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void K_micro_batches_accumulate_into_the_gradients_of_one_batch_k_times_larger(int k)
     {
-        var (x, y) = RandomBatch(8, 784, 9);
+        const int batch = 16;
+        var (x, y) = RandomBatch(batch, 784, 9);
         var whole = new Mlp(seed: 2);
-        new Trainer(whole, Loss.Nll, new Sgd(whole.Parameters(), lr: 0.01f), 8).ForwardBackward(x, y, 8);
-        var halves = new Mlp(seed: 2);
-        var trainer = new Trainer(halves, Loss.Nll, new Sgd(halves.Parameters(), lr: 0.01f), 4);
-        trainer.ForwardBackward(x.AsSpan(0, 4 * 784), y.AsSpan(0, 4), 4);
-        trainer.ForwardBackward(x.AsSpan(4 * 784), y.AsSpan(4), 4, zeroGrad: false);
-        // Each half's mean loss is half the weight of the whole batch's mean: sum of halves = 2 x whole.
-        for (int p = 0; p < whole.Parameters().Count; p++)
+        float wholeLoss = new Trainer(whole, Loss.Nll, new Sgd(whole.Parameters(), lr: 0.01f), batch).ForwardBackward(x, y, batch);
+        var parts = new Mlp(seed: 2);
+        var trainer = new Trainer(parts, Loss.Nll, new Sgd(parts.Parameters(), lr: 0.01f), batch / k);
+        float lossSum = 0;
+        for (int i = 0; i < k; i++)
         {
-            float[] a = whole.Parameters()[p].Grad, b = halves.Parameters()[p].Grad;
-            for (int i = 0; i < a.Length; i++)
-                Assert.True(Math.Abs(2 * a[i] - b[i]) <= 1e-5f + 1e-4f * Math.Abs(b[i]), $"{whole.Parameters()[p].Name}[{i}]: {2 * a[i]} vs {b[i]}");
+            int m = batch / k;
+            lossSum += trainer.ForwardBackward(x.AsSpan(i * m * 784, m * 784), y.AsSpan(i * m, m), m, zeroGrad: i == 0, lossScale: 1f / k);
         }
+        Assert.Equal(wholeLoss, lossSum / k, 5);
+        for (int p = 0; p < whole.Parameters().Count; p++)
+            PyTorchParityTests.AssertClose($"k={k} {whole.Parameters()[p].Name}.grad", whole.Parameters()[p].Grad, parts.Parameters()[p].Grad);
     }
 
     [Fact]
