@@ -84,7 +84,7 @@ root.SetAction(parse =>
     FitResult result = Fit.Run(model, trainer, loader, test, parse.GetValue(epochsOption), Console.Out,
         onStep: (step, loss) =>
         {
-            if (step % 20 != 0) return;
+            if (step % 20 != 0 && step != 1) return;
             progress.WriteLine(Console.Out, $"  step {step,4}  loss {loss:F4}");
             board?.AddScalar("train/loss", loss, step);
         },

@@ -50,7 +50,7 @@ public sealed class SyntheticImages : IDataset
                 for (int x = 0; x < 32; x++)
                 {
                     float stripe = MathF.Sin(fx * x + fy * y + phase);
-                    sample[(c * 32 + y) * 32 + x] = brightness * colour[c] * stripe + 0.5f * rng.Normal();
+                    sample[(c * 32 + y) * 32 + x] = brightness * colour[c] * stripe + 1.5f * rng.Normal();
                 }
     }
 }
