@@ -62,10 +62,16 @@ public class CpuParallelTests
         {
             var body = new Count(h);
             for (int i = 0; i < 10; i++) CpuParallel.For(64, ref body);
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 100; i++) CpuParallel.For(64, ref body);
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-            Assert.All(hits, v => Assert.Equal(110, v));
+            // The least of three rounds, as Allocations.LeastPerRound measures (a ref local cannot enter its lambda).
+            long least = long.MaxValue;
+            for (int round = 0; round < 3; round++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 100; i++) CpuParallel.For(64, ref body);
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.Equal(0, least);
+            Assert.All(hits, v => Assert.Equal(310, v));
         }
     }
 }
