@@ -12,9 +12,8 @@ torchvision.transforms.Resize gives the same tensor. Sizes cover upscaling, down
 in each direction, identity and 1x1. No timestamps: re-running reproduces the file byte for byte.
 """
 import hashlib
-import json
 import os
-import struct
+import sys
 import warnings
 
 import numpy as np
@@ -23,6 +22,9 @@ import torch.nn.functional as F
 import torchvision
 import torchvision.transforms as T
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_reference import write_safetensors  # noqa: E402  (one hand-written format, one writer)
+
 OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                     "..", "GraphCompiler.Tests", "Reference", "Transforms.safetensors"))
 
@@ -30,31 +32,6 @@ RESIZES = [(32, 40), (26, 34), (5, 7), (20, 11), (9, 30), (13, 17), (1, 1), (7, 
 CENTER_CROPS = [(8, 8), (13, 10), (4, 15), (16, 20)]  # odd margins exercise Python's round-half-even; 16x20 pads
 MEAN = [0.4914, 0.4822, 0.4465]
 STD = [0.247, 0.243, 0.261]
-
-_DTYPES = {np.dtype("<f4"): "F32", np.dtype("<i4"): "I32"}
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, np.ndarray) in file order; the same hand-written format as make_reference.py."""
-    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
-    blobs, offset = [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr)
-        dt = arr.dtype.newbyteorder("<")
-        raw = arr.astype(dt, copy=False).tobytes(order="C")
-        header[name] = {"dtype": _DTYPES[dt], "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hb += b" " * ((8 - len(hb) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)))
-        f.write(hb)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-
 
 def main():
     torch.set_num_threads(1)
