@@ -7,7 +7,7 @@ namespace GraphCompiler.Data;
 /// CHW. The raw bytes stay in memory (150 MB for the 50k training images) and go through <see cref="Transform"/>
 /// per sample; samples have shape [3, 32, 32] unless the transform resizes or crops.
 /// </summary>
-public sealed class Cifar10Dataset : IDataset
+public sealed class Cifar10Dataset : ByteImageDataset
 {
     public const int Channels = 3, Rows = 32, Columns = 32;
 
@@ -21,23 +21,11 @@ public sealed class Cifar10Dataset : IDataset
     public static IReadOnlyList<string> DefaultClasses { get; } =
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
-    private static readonly int[] PixelShape = [Channels, Rows, Columns];
-
-    private readonly byte[] _pixels;
-    private readonly byte[] _labels;
-    private Transform _transform;
-    private int[] _sampleShape;
-    private int _sampleSize;
-
     private Cifar10Dataset(byte[] pixels, byte[] labels, IReadOnlyList<string> sources, IReadOnlyList<string> classes, Transform? transform)
+        : base(pixels, labels, [Channels, Rows, Columns], numClasses: 10, transform)
     {
-        _pixels = pixels;
-        _labels = labels;
         Sources = sources;
         Classes = classes;
-        _transform = CheckTransform(transform ?? new ToTensor());
-        _sampleShape = _transform.OutputShape(PixelShape);
-        _sampleSize = Transform.SizeOf(_sampleShape);
     }
 
     /// <summary>The file names of a split, in the order <see cref="Load"/> reads them.</summary>
@@ -138,76 +126,11 @@ public sealed class Cifar10Dataset : IDataset
         return names.Length == 10 ? names : DefaultClasses;
     }
 
-    public int Count => _labels.Length;
-
-    public int[] SampleShape => (int[])_sampleShape.Clone();
-
-    public int NumClasses => 10;
-
     /// <summary>Class names in label order.</summary>
     public IReadOnlyList<string> Classes { get; }
 
     /// <summary>The files the records came from, in order.</summary>
     public IReadOnlyList<string> Sources { get; }
 
-    /// <summary>Turns a record's CHW bytes into floats; <see cref="ToTensor"/> by default. Set it between epochs, not during one.</summary>
-    public Transform Transform
-    {
-        get => _transform;
-        set
-        {
-            Transform t = CheckTransform(value);
-            int[] shape = t.OutputShape(PixelShape);
-            _transform = t;
-            _sampleShape = shape;
-            _sampleSize = Transform.SizeOf(shape);
-        }
-    }
-
-    private static Transform CheckTransform(Transform value)
-    {
-        ArgumentNullException.ThrowIfNull(value, nameof(Transform));
-        if (!value.ConsumesBytes)
-            throw new ArgumentException($"{value.GetType().Name} works on floats; Cifar10Dataset needs a transform that starts from the pixel bytes, such as new Compose(new ToTensor(), ...).", nameof(Transform));
-        return value;
-    }
-
-    /// <summary>The stored CHW bytes of sample <paramref name="index"/>.</summary>
-    public ReadOnlySpan<byte> RawImage(int index)
-    {
-        CheckIndex(index);
-        return _pixels.AsSpan(index * ImageBytes, ImageBytes);
-    }
-
-    public int Label(int index)
-    {
-        CheckIndex(index);
-        return _labels[index];
-    }
-
-    /// <summary>Sample <paramref name="index"/> as epoch 0 of a seed-0 loader would build it.</summary>
-    public void Get(int index, Span<float> sample, out int label)
-    {
-        SampleContext context = SampleContext.ForCurrentThread();
-        context.BeginSample(index);
-        Get(index, sample, out label, context);
-    }
-
-    public void Get(int index, Span<float> sample, out int label, SampleContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ReadOnlySpan<byte> pixels = RawImage(index);
-        if (sample.Length != _sampleSize)
-            throw new ArgumentException($"Cifar10Dataset samples have {_sampleSize} elements ([{string.Join(", ", _sampleShape)}]) but the span holds {sample.Length}.", nameof(sample));
-        _transform.Apply(pixels, PixelShape, sample, context);
-        label = _labels[index];
-    }
-
-    private void CheckIndex(int index)
-    {
-        if ((uint)index >= (uint)Count)
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"dataset has {Count} samples.");
-    }
-
-    public override string ToString() => $"Cifar10Dataset({Count} x [{string.Join(", ", _sampleShape)}], {string.Join(", ", Sources.Select(Path.GetFileName))})";
+    public override string ToString() => $"Cifar10Dataset({Count} x [{SampleShapeText}], {string.Join(", ", Sources.Select(Path.GetFileName))})";
 }

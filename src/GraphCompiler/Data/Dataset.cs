@@ -48,17 +48,19 @@ public interface IBatchDataset : IDataset
 /// memory (47 MB for 60k images, a quarter of the float size) and are converted per sample as batches are
 /// built, through <see cref="Transform"/>. Samples have shape [1, rows, cols].
 /// </summary>
-public sealed class MnistDataset : IBatchDataset
+public sealed class MnistDataset : ByteImageDataset, IBatchDataset
 {
-    private readonly byte[] _pixels;
-    private readonly byte[] _labels;
-    private readonly int[] _shape;
-    private Transform _transform;
-    private int[] _sampleShape;
-    private int _sampleSize;
-
     /// <summary>Pairs images with labels; fails if the counts differ or a label is not a class index.</summary>
     public MnistDataset(IdxImages images, IdxLabels labels, Transform? transform = null, int numClasses = 10)
+        : base(images?.Pixels!, CheckedLabels(images, labels, numClasses), [1, images!.Rows, images.Columns], numClasses, transform)
+    {
+        Rows = images.Rows;
+        Columns = images.Columns;
+        ImagesSource = images.Source;
+        LabelsSource = labels.Source;
+    }
+
+    private static byte[] CheckedLabels(IdxImages? images, IdxLabels? labels, int numClasses)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
@@ -73,15 +75,7 @@ public sealed class MnistDataset : IBatchDataset
                 throw new InvalidDataException(
                     $"file {labels.Source}: label {l[i]} of sample {i} (at offset {8 + i}) is not a class index in 0..{numClasses - 1}.");
         }
-        _pixels = images.Pixels;
-        _labels = l;
-        _shape = [1, images.Rows, images.Columns];
-        Count = images.Count;
-        NumClasses = numClasses;
-        ImagesSource = images.Source;
-        LabelsSource = labels.Source;
-        _transform = CheckTransform(transform ?? new ToTensor());
-        (_sampleShape, _sampleSize) = SampleShapeOf(_transform);
+        return l;
     }
 
     /// <summary>The file names <see cref="Load"/> accepts for a split, in the order it tries them.</summary>
@@ -154,89 +148,13 @@ public sealed class MnistDataset : IBatchDataset
         return FromStreams(imageStream, $"resource {imagesName}", labelStream, $"resource {labelsName}", transform);
     }
 
-    public int Count { get; }
+    public int Rows { get; }
 
-    /// <summary>The transform's output shape for a [1, rows, cols] image: [1, rows, cols] unless it resizes or crops.</summary>
-    public int[] SampleShape => (int[])_sampleShape.Clone();
-
-    public int NumClasses { get; }
-
-    public int Rows => _shape[1];
-
-    public int Columns => _shape[2];
+    public int Columns { get; }
 
     public string ImagesSource { get; }
 
     public string LabelsSource { get; }
-
-    /// <summary>Turns a sample's bytes into floats; <see cref="ToTensor"/> by default. Must start by consuming bytes.</summary>
-    public Transform Transform
-    {
-        get => _transform;
-        set
-        {
-            Transform checkedValue = CheckTransform(value);
-            (int[] shape, int size) = SampleShapeOf(checkedValue);
-            // One assignment order that a concurrent reader can tolerate is not worth promising: set it between epochs.
-            _transform = checkedValue;
-            _sampleShape = shape;
-            _sampleSize = size;
-        }
-    }
-
-    private (int[] Shape, int Size) SampleShapeOf(Transform transform)
-    {
-        int[] shape = transform.OutputShape(_shape);
-        return (shape, Transform.SizeOf(shape));
-    }
-
-    private static Transform CheckTransform(Transform value)
-    {
-        ArgumentNullException.ThrowIfNull(value, nameof(Transform));
-        if (!value.ConsumesBytes)
-            throw new ArgumentException($"{value.GetType().Name} works on floats; MnistDataset needs a transform that starts from the pixel bytes, such as new Compose(new ToTensor(), ...).", nameof(Transform));
-        return value;
-    }
-
-    /// <summary>The stored pixels of sample <paramref name="index"/>, untransformed.</summary>
-    public ReadOnlySpan<byte> RawImage(int index)
-    {
-        CheckIndex(index);
-        int size = _shape[1] * _shape[2];
-        return _pixels.AsSpan(index * size, size);
-    }
-
-    public int Label(int index)
-    {
-        CheckIndex(index);
-        return _labels[index];
-    }
-
-    /// <summary>How many samples carry each label; a quick check that a subset is not lopsided.</summary>
-    public int[] ClassCounts()
-    {
-        var counts = new int[NumClasses];
-        foreach (byte l in _labels) counts[l]++;
-        return counts;
-    }
-
-    /// <summary>Sample <paramref name="index"/> as epoch 0 of a seed-0 loader would build it (see <see cref="SampleContext.ForCurrentThread"/>).</summary>
-    public void Get(int index, Span<float> sample, out int label)
-    {
-        SampleContext context = SampleContext.ForCurrentThread();
-        context.BeginSample(index);
-        Get(index, sample, out label, context);
-    }
-
-    public void Get(int index, Span<float> sample, out int label, SampleContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        ReadOnlySpan<byte> pixels = RawImage(index);
-        if (sample.Length != _sampleSize)
-            throw new ArgumentException($"MnistDataset samples have {_sampleSize} elements ([{string.Join(", ", _sampleShape)}]) but the span holds {sample.Length}.", nameof(sample));
-        _transform.Apply(pixels, _shape, sample, context);
-        label = _labels[index];
-    }
 
     public void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels) =>
         GetBatch(indices, samples, labels, SampleContext.ForCurrentThread());
@@ -244,8 +162,7 @@ public sealed class MnistDataset : IBatchDataset
     public void GetBatch(ReadOnlySpan<int> indices, Span<float> samples, Span<int> labels, SampleContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        int pixelCount = _shape[1] * _shape[2];
-        int size = _sampleSize;
+        int size = SampleSize;
         if (samples.Length != indices.Length * size || labels.Length != indices.Length)
             throw new ArgumentException(
                 $"a batch of {indices.Length} needs {indices.Length * size} sample floats and {indices.Length} labels; got {samples.Length} and {labels.Length}.");
@@ -254,32 +171,26 @@ public sealed class MnistDataset : IBatchDataset
         // otherwise start with a cache miss; asking for the next image early overlaps that wait with
         // converting the current one.
         const int Ahead = 2;
-        for (int k = 0; k < Math.Min(Ahead, indices.Length); k++) Prefetch(indices[k], pixelCount);
+        for (int k = 0; k < Math.Min(Ahead, indices.Length); k++) Prefetch(indices[k]);
         for (int k = 0; k < indices.Length; k++)
         {
-            if (k + Ahead < indices.Length) Prefetch(indices[k + Ahead], pixelCount);
+            if (k + Ahead < indices.Length) Prefetch(indices[k + Ahead]);
             int index = indices[k];
             context.BeginSample(index);
-            _transform.Apply(_pixels.AsSpan(index * pixelCount, pixelCount), _shape, samples.Slice(k * size, size), context);
-            labels[k] = _labels[index];
+            labels[k] = Transformed(index, samples.Slice(k * size, size), context);
         }
     }
 
-    private unsafe void Prefetch(int index, int size)
+    private unsafe void Prefetch(int index)
     {
         if (!Sse.IsSupported) return;
-        fixed (byte* p = &_pixels[index * size])
+        int size = PixelCount;
+        fixed (byte* p = &PixelsOf(index))
         {
             for (int offset = 0; offset < size; offset += 64) Sse.Prefetch0(p + offset);
             Sse.Prefetch0(p + size - 1);
         }
     }
 
-    private void CheckIndex(int index)
-    {
-        if ((uint)index >= (uint)Count)
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"dataset has {Count} samples.");
-    }
-
-    public override string ToString() => $"MnistDataset({Count} x [{string.Join(", ", _sampleShape)}], {ImagesSource})";
+    public override string ToString() => $"MnistDataset({Count} x [{SampleShapeText}], {ImagesSource})";
 }
