@@ -12,15 +12,7 @@ namespace GraphCompiler.Tests.Training;
 
 public class FusedScheduleTests
 {
-    private static (float[] X, int[] Y) RandomBatch(int n, int perSample, ulong seed)
-    {
-        var rng = new Rng(seed);
-        var x = new float[n * perSample];
-        var y = new int[n];
-        for (int i = 0; i < x.Length; i++) x[i] = rng.Normal();
-        for (int i = 0; i < n; i++) y[i] = rng.NextInt(10);
-        return (x, y);
-    }
+    private static (float[] X, int[] Y) RandomBatch(int n, int perSample, ulong seed) => TrainerTests.RandomBatch(n, perSample, seed);
 
     /// <summary>Three SGD steps on each model from the same seed; compares loss, output, gradients and weights after each.</summary>
     private static void SameTraining(ICompiledModel fused, ICompiledModel plain, Loss loss, int batch, int perSample, float tolerance)

@@ -13,7 +13,8 @@ namespace GraphCompiler.Tests.Training;
 
 public class TrainerTests
 {
-    private static (float[] X, int[] Y) RandomBatch(int n, int perSample, ulong seed)
+    /// <summary>A batch of standard-normal inputs and random class labels in 0..9.</summary>
+    internal static (float[] X, int[] Y) RandomBatch(int n, int perSample, ulong seed)
     {
         var rng = new Rng(seed);
         var x = new float[n * perSample];
