@@ -84,5 +84,16 @@ namespace GraphCompiler.Compiler.Ops
             LayerDecl layer = node.Layer!;
             return layer.Arg(1) * layer.Arg(0) * layer.Arg(2) * layer.Arg(2) + (layer.Bias ? layer.Arg(1) : 0);
         }
+
+        /// <summary>
+        /// Per output element, Cin·k·k multiply-adds (2 FLOPs each) plus one bias add. Taps that fall on the zero padding are
+        /// counted, as PyTorch's kernels, fvcore and torchinfo do.
+        /// </summary>
+        public override long Flops(Node node)
+        {
+            LayerDecl layer = node.Layer!;
+            long outputs = node.Shape.PerSample, k = layer.Arg(2);
+            return outputs * (2 * layer.Arg(0) * k * k + (layer.Bias ? 1 : 0));
+        }
     }
 }

@@ -62,5 +62,12 @@ namespace GraphCompiler.Compiler.Ops
 
         public override int ParameterCount(Node node) =>
             node.Layer!.Arg(0) * node.Layer.Arg(1) + (node.Layer.Bias ? node.Layer.Arg(1) : 0);
+
+        /// <summary>in·out multiply-adds (2 FLOPs each) plus one add per output for the bias.</summary>
+        public override long Flops(Node node)
+        {
+            long inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
+            return 2 * inF * outF + (node.Layer.Bias ? outF : 0);
+        }
     }
 }
