@@ -166,6 +166,7 @@ public sealed class ModelSummary
         Line(Row(header));
         Line(thin);
         foreach (string[] r in cells) Line(Row(r));
+        if (FrozenParameters > 0) Line("(n): frozen parameters");
         Line(thick);
         Line($"Forward kernels: {ForwardKernels.Count}");
         forward.ForEach(k => Line(k));
@@ -182,7 +183,6 @@ public sealed class ModelSummary
         Line($"  inference:     {Mb(InferenceBytes)} = workspace {Number(WorkspaceBytesInference)} + parameters {Number(ParameterBytes)}");
         Line($"  training step: {Mb(TrainingBytes)} = workspace {Number(WorkspaceBytesTraining)} + parameters {Number(ParameterBytes)} + gradients {Number(GradientBytes)}");
         Line("  (workspace = the generated PeakBytes; optimizer state and kernels' per-thread scratch are not counted)");
-        if (FrozenParameters > 0) Line("(n) in Param #: frozen parameters");
         Line(thick);
         return sb.ToString();
     }

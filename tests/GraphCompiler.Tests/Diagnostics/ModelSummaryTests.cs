@@ -143,7 +143,7 @@ public class ModelSummaryTests
         string text = summary.ToString();
         Assert.Matches(@"\nConv1 +Conv2d +\[8, 32, 32, 32\] +\(2,432\) +", text);
         Assert.Contains("65,536 + (64)", text);
-        Assert.Contains("(n) in Param #: frozen parameters", text);
+        Assert.Contains("\n(n): frozen parameters\n", text);
         // Only the head trains: 8 forward + loss + Fc2 dW + Fc2 dx + Fc1 dW (as Step.Runs decides for the generated Backward).
         Assert.Equal(8 + 1 + 3, summary.TrainingStepKernels.Count);
         Assert.Equal(["LinearKernels.BackwardParams", "LinearKernels.BackwardInput", "LinearKernels.BackwardParams"],
