@@ -1,10 +1,10 @@
-// Training-step and inference time of the two reference models at batch 64, the figures the PyTorch peer also measures.
+// Training-step and inference time of the two reference models at batch 64, the figures the PyTorch peer also measures
+// (fused against unfused is FusionBenchmarks).
 using BenchmarkDotNet.Attributes;
 using Cifar;
 using FashionMnist;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
-using GraphCompiler.Tests.Models;
 using GraphCompiler.Training;
 
 namespace GraphCompiler.Benchmarks;
@@ -13,7 +13,7 @@ namespace GraphCompiler.Benchmarks;
 public class TrainStepBenchmarks
 {
     private const int Batch = 64;
-    private Trainer _cifar = null!, _mlp = null!, _cifarUnfused = null!;
+    private Trainer _cifar = null!, _mlp = null!;
     private CifarNet _cifarModel = null!;
     private ModelWorkspace _cifarInference = null!;
     private float[] _cifarX = null!, _mlpX = null!;
@@ -31,8 +31,6 @@ public class TrainStepBenchmarks
         for (int i = 0; i < Batch; i++) _y[i] = rng.NextInt(10);
         _cifarModel = new CifarNet(seed: 0);
         _cifar = new Trainer(_cifarModel, Loss.CrossEntropy, new Sgd(_cifarModel.Parameters(), lr: 0.01f), Batch);
-        var unfused = new CifarNetUnfused(seed: 0);
-        _cifarUnfused = new Trainer(unfused, Loss.CrossEntropy, new Sgd(unfused.Parameters(), lr: 0.01f), Batch);
         var mlp = new Mlp(seed: 0);
         _mlp = new Trainer(mlp, Loss.Nll, new Sgd(mlp.Parameters(), lr: 0.01f), Batch);
         _cifarInference = _cifarModel.CreateWorkspace(Batch, training: false);
@@ -41,9 +39,6 @@ public class TrainStepBenchmarks
 
     [Benchmark(Description = "CifarNet train step b64")]
     public float CifarNetTrainStep() => _cifar.Step(_cifarX, _y, Batch);
-
-    [Benchmark(Description = "CifarNet train step b64, unfused")]
-    public float CifarNetUnfusedTrainStep() => _cifarUnfused.Step(_cifarX, _y, Batch);
 
     [Benchmark(Description = "CifarNet inference b64")]
     public void CifarNetInference() => ((ICompiledModel)_cifarModel).Forward(_cifarInference);

@@ -69,6 +69,9 @@ namespace GraphCompiler.Generators
                 w.Line("int[] ICompiledModel.InputShape => InputShape;");
                 w.Line("int[] ICompiledModel.OutputShape => OutputShape;");
                 w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
+                w.Line("public static readonly KernelSummary[] Kernels = [];");
+                w.Line("IReadOnlyList<KernelSummary> ICompiledModel.Kernels => Kernels;");
+                w.Line($"long ICompiledModel.PeakBytes(int batch, bool training) => {fail};");
                 w.Line("public sealed class Workspace : ModelWorkspace");
                 w.Open();
                 w.Line("private Workspace() : base(1, false, false, 0, 0) { }");
@@ -123,22 +126,44 @@ namespace GraphCompiler.Generators
                 w.Line();
                 w.Line("int[] ICompiledModel.OutputShape => OutputShape;");
                 w.Line();
-                w.Line("/// <summary>Each layer's output shape and parameter count, as inferred at build time.</summary>");
+                w.Line("/// <summary>Each layer's output shape, parameter count and forward FLOPs per sample, as inferred at build time.</summary>");
                 w.Line("public static readonly LayerSummary[] Summary =");
                 w.Line("[");
                 w.Indent++;
                 foreach (TraceRow row in s.Trace)
-                    w.Line($"new(\"{row.Name}\", \"{Escape(row.Description)}\", {Ints(row.Output.SampleDims)}, {row.Parameters}),");
+                    w.Line($"new(\"{row.Name}\", \"{Escape(row.Description)}\", {Ints(row.Output.SampleDims)}, {row.Parameters}, {row.Flops}" +
+                        (row.StateName is null ? ")," : $", \"{Escape(row.StateName)}\"),"));
                 w.Indent--;
                 w.Line("];");
                 w.Line();
                 w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
+                w.Line();
+                EmitKernelList(w, s);
                 foreach (GeometryDecl g in s.Geometries)
                 {
                     w.Line();
                     w.Line($"// {g.Comment}");
                     w.Line($"private static readonly {g.Type} {g.Name} = new({string.Join(", ", g.Values)});");
                 }
+            }
+
+            /// <summary>The schedule's kernel calls as data, for summaries: each call, its comment, and its guards in Backward.</summary>
+            private static void EmitKernelList(Writer w, Schedule s)
+            {
+                w.Line("/// <summary>The kernel calls of Forward, then those of Backward with the guards that decide whether each runs.</summary>");
+                w.Line("public static readonly KernelSummary[] Kernels =");
+                w.Line("[");
+                w.Indent++;
+                foreach (Step step in s.Forward)
+                    w.Line($"new(\"{step.Kernel}.{step.Method}\", \"{Escape(step.Comment)}\"),");
+                foreach (Step step in s.Backward)
+                    w.Line($"new(\"{step.Kernel}.{step.Method}\", \"{Escape(step.Comment)}\", Backward: true" +
+                        (step.InputGradOnly ? ", InputGradOnly: true" : "") + (step.UnlessLossFused ? ", UnlessLossFused: true" : "") +
+                        (step.ParamsOf is null ? "" : $", ParamsOf: \"{step.ParamsOf}\"") + (step.GradUpTo is null ? "" : $", GradUpTo: \"{step.GradUpTo}\"") + "),");
+                w.Indent--;
+                w.Line("];");
+                w.Line();
+                w.Line("IReadOnlyList<KernelSummary> ICompiledModel.Kernels => Kernels;");
             }
 
             private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
@@ -198,6 +223,8 @@ namespace GraphCompiler.Generators
                 w.Line("/// gradient arrays (parameters, their gradients, and kernels' per-thread scratch are not included).");
                 w.Line("/// </summary>");
                 w.Line($"public static long PeakBytes(int batch, bool training) => batch * (training ? {train.BytesPerSample}L : {infer.BytesPerSample}L);");
+                w.Line();
+                w.Line("long ICompiledModel.PeakBytes(int batch, bool training) => PeakBytes(batch, training);");
                 w.Line();
                 w.Line("/// <summary>Allocates the buffers for batches of up to <paramref name=\"capacity\"/> samples.</summary>");
                 w.Line("public Workspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false) => new(capacity, training, inputGrad);");

@@ -1,6 +1,7 @@
 // Train the tutorial CifarNet (three conv blocks, two linear layers) on CIFAR-10, or on generated 32x32 colour images.
 //
 //   dotnet run -c Release --project samples/Cifar [-- --epochs 1 --data cifar-10-batches-bin --logdir runs/cifar]
+//   dotnet run -c Release --project samples/Cifar -- --summary    (the compiled model at the batch size, then exit)
 //
 // With --data (the folder of CIFAR-10's binary version: data_batch_1.bin … test_batch.bin) the training images are
 // augmented as in the PyTorch tutorial (random crop with 4 pixels of padding, horizontal flip) and normalized; without
@@ -11,6 +12,7 @@
 using System.CommandLine;
 using Cifar;
 using GraphCompiler.Data;
+using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
@@ -25,6 +27,7 @@ var logdirOption = new Option<string?>("--logdir") { Description = "Write Tensor
 var dataOption = new Option<string?>("--data") { Description = "Folder with CIFAR-10's binary batches (data_batch_1.bin … test_batch.bin)" };
 var workersOption = new Option<int>("--workers") { Description = "Data loader worker threads", DefaultValueFactory = _ => 0 };
 var lrOption = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
 var checkpointOption = new Option<string?>("--checkpoint")
 {
     Description = "Save model, optimizer state and epoch here after every epoch; resume from it when it already exists",
@@ -32,12 +35,17 @@ var checkpointOption = new Option<string?>("--checkpoint")
 
 var root = new RootCommand("Train CifarNet on generated CIFAR-10-shaped images with a compiled, shape-checked graph.")
 {
-    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, checkpointOption,
+    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, checkpointOption, summaryOption,
 };
 root.SetAction(parse =>
 {
     int batchSize = parse.GetValue(batchOption);
     ulong seed = parse.GetValue(seedOption);
+    if (parse.GetValue(summaryOption))
+    {
+        Console.Write(new CifarNet(seed).Summarize(batchSize, Loss.CrossEntropy));
+        return 0;
+    }
     string? dataDir = parse.GetValue(dataOption);
     IDataset train, test;
     if (dataDir is not null)

@@ -1,6 +1,7 @@
 // The main job: train the tutorial MLP on Fashion-MNIST with SGD (lr 0.01, batch 64) and report test accuracy and speed.
 //
 //   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp]
+//   dotnet run -c Release --project samples/FashionMnist -- --summary    (the compiled model at the batch size, then exit)
 //
 // Data comes from --data, else from Debian's dataset-fashion-mnist package if installed, else from the 10k/2k subset
 // embedded in this program, so a fresh clone trains with no download. With --logdir, the training loss (every 20 steps)
@@ -8,6 +9,7 @@
 using System.CommandLine;
 using FashionMnist;
 using GraphCompiler.Data;
+using GraphCompiler.Diagnostics;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -21,16 +23,22 @@ var batchOption = new Option<int>("--batch-size") { Description = "Samples per t
 var lrOption = new Option<float>("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 0.01f };
 var seedOption = new Option<ulong>("--seed") { Description = "Seed of initialisation and shuffling", DefaultValueFactory = _ => 0UL };
 var logdirOption = new Option<string?>("--logdir") { Description = "Write TensorBoard event files (train/loss, test/accuracy) to this folder" };
+var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
 
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption,
+    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, summaryOption,
 };
 root.SetAction(parse =>
 {
     int epochs = parse.GetValue(epochsOption);
     int batchSize = parse.GetValue(batchOption);
     ulong seed = parse.GetValue(seedOption);
+    if (parse.GetValue(summaryOption))
+    {
+        Console.Write(new Mlp(seed).Summarize(batchSize, Loss.Nll));
+        return 0;
+    }
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
 
     // 1. Data: pixels scaled to [0, 1], then normalized to [-1, 1], as the PyTorch tutorial's transforms do.

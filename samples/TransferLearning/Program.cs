@@ -3,8 +3,10 @@
 //   2. a fresh model loads those features, freezes them, and trains only a new head on classes 5–9.
 //
 //   dotnet run -c Release --project samples/TransferLearning [-- --epochs 2 --data DIR]
+//   dotnet run -c Release --project samples/TransferLearning -- --summary    (both phases' models at batch 64, then exit)
 using System.CommandLine;
 using GraphCompiler.Data;
+using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -12,16 +14,26 @@ using GraphCompiler.Training;
 using TransferLearning;
 
 const string DebianDataset = "/usr/share/datasets/fashion-mnist";
+const int BatchSize = 64;
 
 var epochsOption = new Option<int>("--epochs") { Description = "Epochs of each phase", DefaultValueFactory = _ => 2 };
 var dataOption = new Option<string?>("--data") { Description = "Folder with the four Fashion-MNIST idx files" };
 var featuresOption = new Option<string>("--features") { Description = "Where phase 1 saves the features", DefaultValueFactory = _ => "features.safetensors" };
+var summaryOption = new Option<bool>("--summary") { Description = "Print both phases' compiled models (phase 2 with its frozen features) and exit" };
 var root = new RootCommand("Train features on Fashion-MNIST classes 0–4, then freeze them and train a new head on classes 5–9.")
 {
-    epochsOption, dataOption, featuresOption,
+    epochsOption, dataOption, featuresOption, summaryOption,
 };
 root.SetAction(parse =>
 {
+    if (parse.GetValue(summaryOption))
+    {
+        Console.WriteLine("phase 1 (all layers train):");
+        Console.Write(new SmallCnn(seed: 1).Summarize(BatchSize, Loss.CrossEntropy));
+        Console.WriteLine("phase 2 (features frozen, head trains):");
+        Console.Write(FreezeFeatures(new SmallCnn(seed: 2)).Summarize(BatchSize, Loss.CrossEntropy));
+        return 0;
+    }
     int epochs = parse.GetValue(epochsOption);
     string featuresPath = parse.GetValue(featuresOption)!;
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
@@ -43,9 +55,7 @@ root.SetAction(parse =>
     // trains only the head on Sandal, Shirt, Sneaker, Bag, Ankle boot.
     var second = new SmallCnn(seed: 2);
     StateDict.Load(second, SafeTensors.Read(featuresPath), strict: false);
-    second.Conv1.RequiresGrad(false);
-    second.Conv2.RequiresGrad(false);
-    second.Fc1.RequiresGrad(false);
+    FreezeFeatures(second);
     float[] frozenBefore = (float[])second.Conv1.Weight.Data.Clone();
     FitResult b = Train(second, new ClassSubset(train, 5, 5), new ClassSubset(test, 5, 5), "phase 2 (classes 5-9, head only)");
     bool unchanged = frozenBefore.AsSpan().SequenceEqual(second.Conv1.Weight.Data);
@@ -57,8 +67,8 @@ root.SetAction(parse =>
     FitResult Train(SmallCnn model, IDataset trainSet, IDataset testSet, string title)
     {
         Console.WriteLine($"{title}: {trainSet.Count} training images");
-        var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(model.Parameters(), lr: 1e-3), batchSize: 64);
-        return Fit.Run(model, trainer, new DataLoader(trainSet, 64, shuffle: true, seed: 0), testSet, epochs, Console.Out);
+        var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(model.Parameters(), lr: 1e-3), BatchSize);
+        return Fit.Run(model, trainer, new DataLoader(trainSet, BatchSize, shuffle: true, seed: 0), testSet, epochs, Console.Out);
     }
 });
 try
@@ -69,4 +79,13 @@ catch (Exception e) when (e is IOException or InvalidDataException or Unauthoriz
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
+}
+
+// Everything below the head stops learning (PyTorch's requires_grad_(False)).
+static SmallCnn FreezeFeatures(SmallCnn model)
+{
+    model.Conv1.RequiresGrad(false);
+    model.Conv2.RequiresGrad(false);
+    model.Fc1.RequiresGrad(false);
+    return model;
 }

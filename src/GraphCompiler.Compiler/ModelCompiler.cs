@@ -39,7 +39,7 @@ namespace GraphCompiler.Compiler
                 EquatableArray.From(lowering.ForwardSteps),
                 EquatableArray.From(lowering.BackwardSteps),
                 EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n)))))
+                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
             {
                 LogitsGradBuffer = logitsGrad,
             };

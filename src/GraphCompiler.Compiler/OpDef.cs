@@ -60,6 +60,15 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>
+        /// Floating-point operations of the forward pass for one sample. A multiply-add counts as 2 (fvcore's and torchinfo's
+        /// mult-adds × 2), so a GEMM of m·k·n costs 2·m·k·n. This default, for element-wise ops, pools and reductions,
+        /// counts one per element read or written, whichever is more: one per output element for an element-wise op, one
+        /// per input element for a pool (one per window element when windows do not overlap). Aliases cost nothing.
+        /// </summary>
+        public virtual long Flops(Node node) =>
+            IsAlias ? 0 : System.Math.Max((long)node.Shape.PerSample, node.Input!.Shape.PerSample);
+
+        /// <summary>
         /// For element-wise activations: the kernels' <c>Activation</c> member that computes the op, so another kernel can
         /// apply it as an epilogue. Its derivative must be a function of its output (ReLU: [y &gt; 0]).
         /// </summary>

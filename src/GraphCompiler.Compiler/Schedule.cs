@@ -55,23 +55,31 @@ namespace GraphCompiler.Compiler
         /// the caller does or does not want the input gradient: a frozen layer skips its weight gradient, and no gradient
         /// flows below the last layer that trains. The generated Backward prints exactly these guards.
         /// </summary>
-        public bool Runs(System.Func<string, bool> trains, EquatableArray<string> layerOrder, bool inputGrad)
+        public bool Runs(System.Func<string, bool> trains, EquatableArray<string> layerOrder, bool inputGrad) =>
+            Runs(ParamsOf, InputGradOnly, GradUpTo, trains, layerOrder, inputGrad);
+
+        /// <summary>The same rule for a step described by its guards, as the generated kernel list carries them.</summary>
+        public static bool Runs(string? paramsOf, bool inputGradOnly, string? gradUpTo, System.Func<string, bool> trains,
+            System.Collections.Generic.IEnumerable<string> layerOrder, bool inputGrad)
         {
-            if (ParamsOf is not null) return trains(ParamsOf);
-            if (InputGradOnly) return inputGrad;
+            if (paramsOf is not null) return trains(paramsOf);
+            if (inputGradOnly) return inputGrad;
             if (inputGrad) return true;
-            if (GradUpTo is null) return false;
+            if (gradUpTo is null) return false;
             foreach (string layer in layerOrder)
             {
                 if (trains(layer)) return true;
-                if (layer == GradUpTo) break;
+                if (layer == gradUpTo) break;
             }
             return false;
         }
     }
 
-    /// <summary>One row of the model summary: what a forward call computes and its output shape.</summary>
-    public sealed record TraceRow(string Name, string Description, Shape Output, int Parameters);
+    /// <summary>
+    /// One row of the model summary: what a forward call computes, its output shape, parameter count, forward FLOPs per
+    /// sample (<see cref="OpDef.Flops"/>) and, for a layer, the <c>state_dict</c> prefix of its parameters.
+    /// </summary>
+    public sealed record TraceRow(string Name, string Description, Shape Output, int Parameters, long Flops, string? StateName);
 
     public sealed record Schedule(
         string Model,

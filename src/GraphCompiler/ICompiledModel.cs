@@ -12,8 +12,17 @@ public interface ICompiledModel
     /// <summary>Output shape of one sample, e.g. [10].</summary>
     int[] OutputShape { get; }
 
-    /// <summary>Each layer's output shape and parameter count, as inferred at build time.</summary>
+    /// <summary>Each layer's output shape, parameter count and forward FLOPs per sample, as inferred at build time.</summary>
     IReadOnlyList<LayerSummary> Summary { get; }
+
+    /// <summary>The kernel calls of <c>Forward</c>, then those of <c>Backward</c> with the guards that decide whether each runs.</summary>
+    IReadOnlyList<KernelSummary> Kernels { get; }
+
+    /// <summary>
+    /// Bytes of a workspace for <paramref name="batch"/> samples: the planned arenas plus the input, output and loss
+    /// gradient arrays (parameters, their gradients, and kernels' per-thread scratch are not included).
+    /// </summary>
+    long PeakBytes(int batch, bool training);
 
     /// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>
     IReadOnlyList<Parameter> Parameters();
@@ -25,8 +34,21 @@ public interface ICompiledModel
     void Backward(ModelWorkspace ws);
 }
 
-/// <summary>One row of a model summary.</summary>
-public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters);
+/// <summary>
+/// One row of a model summary: a value of the forward pass, its output shape per sample, its parameter count, its
+/// forward FLOPs per sample (a multiply-add counts 2) and, for a layer, the <c>state_dict</c> prefix of its parameters.
+/// </summary>
+public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters, long Flops = 0, string? StateName = null);
+
+/// <summary>
+/// One kernel call of the generated schedule: the method it calls (<c>Conv2dKernels.Forward</c>) and the one-line
+/// comment the generated code carries above it. A backward kernel carries the guards of the generated <c>Backward</c>:
+/// <see cref="ParamsOf"/> (a layer's weight gradient, skipped while it is frozen), <see cref="InputGradOnly"/> (the
+/// model input's gradient, only on request), <see cref="GradUpTo"/> (needed while this layer or one before it trains)
+/// and <see cref="UnlessLossFused"/> (the LogSoftmax backward a fused NLL loss replaces).
+/// </summary>
+public sealed record KernelSummary(string Call, string Description, bool Backward = false, bool InputGradOnly = false,
+    bool UnlessLossFused = false, string? ParamsOf = null, string? GradUpTo = null);
 
 /// <summary>
 /// The buffers of one model for batches of up to <see cref="Capacity"/> samples, allocated once and reused every step.

@@ -90,5 +90,16 @@ namespace GraphCompiler.Compiler.Ops
             LayerDecl layer = node.Layer!;
             return layer.Int("outChannels") * layer.Int("inChannels") * layer.Int("kernel") * layer.Int("kernel") + (layer.Bias ? layer.Int("outChannels") : 0);
         }
+
+        /// <summary>
+        /// Per output element, Cin·k·k multiply-adds (2 FLOPs each) plus one bias add. Taps that fall on the zero padding are
+        /// counted, as PyTorch's kernels, fvcore and torchinfo do.
+        /// </summary>
+        public override long Flops(Node node)
+        {
+            LayerDecl layer = node.Layer!;
+            long outputs = node.Shape.PerSample, k = layer.Int("kernel");
+            return outputs * (2 * layer.Int("inChannels") * k * k + (layer.Bias ? 1 : 0));
+        }
     }
 }

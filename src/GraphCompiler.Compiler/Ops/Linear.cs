@@ -65,5 +65,12 @@ namespace GraphCompiler.Compiler.Ops
 
         public override int ParameterCount(Node node) =>
             node.Layer!.Int("inFeatures") * node.Layer.Int("outFeatures") + (node.Layer.Bias ? node.Layer.Int("outFeatures") : 0);
+
+        /// <summary>in·out multiply-adds (2 FLOPs each) plus one add per output for the bias.</summary>
+        public override long Flops(Node node)
+        {
+            long inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
+            return 2 * inF * outF + (node.Layer.Bias ? outF : 0);
+        }
     }
 }
