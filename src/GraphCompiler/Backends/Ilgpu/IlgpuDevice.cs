@@ -1,5 +1,6 @@
 // Opens the ILGPU accelerator a Device names, and says clearly which devices exist when the one asked for does not.
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -39,12 +40,12 @@ public sealed class IlgpuDevice : IDisposable
         {
             case DeviceType.IlgpuCpu:
             {
-                var context = Context.Create(b => b.CPU());
+                var context = Context.Create(b => b.CPU().EnableAlgorithms());
                 return new IlgpuDevice(device, context, context.CreateCPUAccelerator(0));
             }
             case DeviceType.Cuda:
             {
-                var context = Context.Create(b => b.Cuda());
+                var context = Context.Create(b => b.Cuda().EnableAlgorithms());
                 if (device.Index >= context.GetCudaDevices().Count)
                 {
                     context.Dispose();
