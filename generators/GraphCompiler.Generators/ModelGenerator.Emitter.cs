@@ -50,6 +50,11 @@ namespace GraphCompiler.Generators
                     EmitForward(w, s);
                     w.Line();
                     EmitBackward(w, s);
+                    if (spec.Decl is not null)
+                    {
+                        w.Line();
+                        EmitDeclaration(w, spec.Decl);
+                    }
                 }
                 w.Close();
                 return w.ToString();
@@ -72,6 +77,7 @@ namespace GraphCompiler.Generators
                 w.Line("public static readonly KernelSummary[] Kernels = [];");
                 w.Line("IReadOnlyList<KernelSummary> ICompiledModel.Kernels => Kernels;");
                 w.Line($"long ICompiledModel.PeakBytes(int batch, bool training) => {fail};");
+                w.Line($"global::GraphCompiler.Compiler.Schedule ICompiledModel.Schedule => {fail};");
                 w.Line("public sealed class Workspace : ModelWorkspace");
                 w.Open();
                 w.Line("private Workspace() : base(1, false, false, 0, 0) { }");
@@ -309,6 +315,52 @@ namespace GraphCompiler.Generators
                 ArgKind.Geometry => a.Text,
                 _ => "default",
             };
+
+            private const string Core = "global::GraphCompiler.Compiler.";
+
+            /// <summary>
+            /// The model as a C# literal of the core's <see cref="ModelDecl"/> (source sites dropped: they mean nothing at
+            /// run time), and the schedule compiled from it, so a backend that executes the schedule as data (ILGPU) runs
+            /// exactly the kernels this file prints.
+            /// </summary>
+            private static void EmitDeclaration(Writer w, ModelDecl d)
+            {
+                string Array(IEnumerable<int> values) => $"{Core}EquatableArray.Of<int>({string.Join(", ", values)})";
+                string Layer(LayerDecl l) =>
+                    $"new {Core}LayerDecl(\"{l.Property}\", {Core}LayerKind.{l.Kind}, \"{l.StateName}\", {Array(l.Args)}, {(l.Bias ? "true" : "false")}, -1, {Core}EquatableArray<int>.Empty)";
+                string Call(OpCall c) =>
+                    $"new {Core}OpCall(\"{c.Op}\", {c.Input}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Array(c.IntArgs)}, -1)";
+                w.Line("/// <summary>The model as the compiler core reads it; compiling it gives <see cref=\"CompiledSchedule\"/>.</summary>");
+                w.Line($"public static readonly {Core}ModelDecl Declaration = new(");
+                w.Indent++;
+                w.Line($"\"{d.Name}\",");
+                w.Line($"new {Core}Shape({string.Join(", ", d.Input.ToArray())}),");
+                w.Line("-1,");
+                w.Line($"{Core}EquatableArray.Of<{Core}LayerDecl>(");
+                w.Indent++;
+                Items(w, d.Layers.Select(Layer));
+                w.Line($"{Core}EquatableArray.Of<{Core}OpCall>(");
+                w.Indent++;
+                Items(w, d.Calls.Select(Call));
+                w.Line($"{d.OutputValue},");
+                w.Line($"Fuse: {(d.Fuse ? "true" : "false")});");
+                w.Indent--;
+                w.Line();
+                w.Line("/// <summary>The lowered schedule that Forward and Backward above were printed from, compiled once on first use.</summary>");
+                w.Line($"public static {Core}Schedule CompiledSchedule => field ??= {Core}ModelCompiler.Compile(Declaration).Schedule");
+                w.Line($"    ?? throw new System.InvalidOperationException(\"Model '{d.Name}' compiled at build time but not at run time.\");");
+                w.Line();
+                w.Line($"{Core}Schedule ICompiledModel.Schedule => CompiledSchedule;");
+            }
+
+            /// <summary>Argument lines separated by commas, then the closing parenthesis of the call they belong to.</summary>
+            private static void Items(Writer w, IEnumerable<string> items)
+            {
+                var list = items.ToList();
+                for (int i = 0; i < list.Count; i++) w.Line(list[i] + (i < list.Count - 1 ? "," : ""));
+                w.Indent--;
+                w.Line("),");
+            }
 
             private sealed class Writer
             {

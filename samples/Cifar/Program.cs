@@ -1,7 +1,11 @@
 // Train the tutorial CifarNet (three conv blocks, two linear layers) on CIFAR-10, or on generated 32x32 colour images.
 //
-//   dotnet run -c Release --project samples/Cifar [-- --epochs 1 --data cifar-10-batches-bin --logdir runs/cifar]
+//   dotnet run -c Release --project samples/Cifar [-- --epochs 1 --data cifar-10-batches-bin --logdir runs/cifar --device cpu]
 //   dotnet run -c Release --project samples/Cifar -- --summary    (the compiled model at the batch size, then exit)
+//
+// --device picks where training runs, as torch.device: cpu (the native SIMD backend, the default), ilgpu-cpu (ILGPU's
+// CPU accelerator, an emulator for checking the GPU kernels: very slow, use a small --train-size), cuda, cuda:N, or
+// auto. ILGPU devices have SGD but no Adam kernel, so there the optimizer defaults to SGD with momentum 0.9.
 //
 // With --data (the folder of CIFAR-10's binary version: data_batch_1.bin … test_batch.bin) the training images are
 // augmented as in the PyTorch tutorial (random crop with 4 pixels of padding, horizontal flip) and normalized; without
@@ -11,6 +15,7 @@
 // training images go to TensorBoard event files there.
 using System.CommandLine;
 using Cifar;
+using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
@@ -26,7 +31,9 @@ var seedOption = new Option<ulong>("--seed") { Description = "Seed of data, init
 var logdirOption = new Option<string?>("--logdir") { Description = "Write TensorBoard event files (train/loss, test/accuracy) to this folder" };
 var dataOption = new Option<string?>("--data") { Description = "Folder with CIFAR-10's binary batches (data_batch_1.bin … test_batch.bin)" };
 var workersOption = new Option<int>("--workers") { Description = "Data loader worker threads", DefaultValueFactory = _ => 0 };
-var lrOption = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
+var lrOption = new Option<double?>("--lr") { Description = "Learning rate (default 1e-3 for Adam, 0.01 for SGD)" };
+var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
+var optimizerOption = new Option<string?>("--optimizer") { Description = "adam or sgd (momentum 0.9); default adam on cpu, sgd on ILGPU devices, which have no Adam kernel" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
 var checkpointOption = new Option<string?>("--checkpoint")
 {
@@ -35,7 +42,8 @@ var checkpointOption = new Option<string?>("--checkpoint")
 
 var root = new RootCommand("Train CifarNet on generated CIFAR-10-shaped images with a compiled, shape-checked graph.")
 {
-    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, checkpointOption, summaryOption,
+    epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, deviceOption, optimizerOption,
+    checkpointOption, summaryOption,
 };
 root.SetAction(parse =>
 {
@@ -69,19 +77,22 @@ root.SetAction(parse =>
     foreach (var row in CifarNet.Summary)
         Console.WriteLine($"  {row.Name,-10} {row.Description,-20} [N, {string.Join(", ", row.OutputShape)}]");
 
-    // Cross-entropy on logits, Adam; the loss is printed every 20 steps to show it falling.
-    var adam = new Adam(model.Parameters(), lr: parse.GetValue(lrOption));
-    var trainer = new Trainer(model, Loss.CrossEntropy, adam, batchSize);
+    // Cross-entropy on logits, Adam (SGD on ILGPU devices); the loss is printed every 20 steps to show it falling.
+    Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
+    Optimizer optimizer = CreateOptimizer(parse.GetValue(optimizerOption), device, model, parse.GetValue(lrOption));
     var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, numWorkers: parse.GetValue(workersOption));
 
-    // A checkpoint holds everything a resumed run needs to continue exactly where this one stopped.
+    // A checkpoint holds everything a resumed run needs to continue exactly where this one stopped. It is loaded before
+    // the trainer is made, because a device trainer copies the parameters to the device when it is created.
     string? checkpoint = parse.GetValue(checkpointOption);
     int startEpoch = 0;
     if (checkpoint is not null && File.Exists(checkpoint))
     {
-        startEpoch = TrainingCheckpoint.Load(checkpoint, model, adam, scheduler: null, loader: loader).Epoch;
+        startEpoch = TrainingCheckpoint.Load(checkpoint, model, optimizer, scheduler: null, loader: loader).Epoch;
         Console.WriteLine($"resumed from {checkpoint} after epoch {startEpoch}");
     }
+    using ITrainer trainer = Trainer.Create(model, Loss.CrossEntropy, optimizer, batchSize, device);
+    Console.WriteLine($"device: {trainer.Device}  optimizer: {optimizer.Name}");
 
     string? logdir = parse.GetValue(logdirOption);
     SummaryWriter? board = logdir is null ? null : new SummaryWriter(logdir);
@@ -100,7 +111,7 @@ root.SetAction(parse =>
         {
             board?.AddScalar("train/epoch_loss", e.Loss, e.Epoch);
             board?.AddScalar("test/accuracy", e.TestAccuracy, e.Epoch);
-            if (checkpoint is not null) TrainingCheckpoint.Save(checkpoint, model, adam, scheduler: null, e.Epoch, loader: loader);
+            if (checkpoint is not null) TrainingCheckpoint.Save(checkpoint, model, optimizer, scheduler: null, e.Epoch, loader: loader);
         },
         startEpoch: startEpoch, progress: progress);
     // Closed before the result line, so the files are complete once a caller sees it.
@@ -113,11 +124,22 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException
+    or FormatException or NotSupportedException or InvalidOperationException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
 }
+
+// Adam by default on the native CPU backend; SGD with momentum 0.9 by default on ILGPU devices, which have no Adam kernel
+// (asking for adam there fails with an error that says so).
+static Optimizer CreateOptimizer(string? name, Device device, CifarNet model, double? lr) =>
+    (name ?? (device.Type == DeviceType.Cpu ? "adam" : "sgd")).ToLowerInvariant() switch
+    {
+        "adam" => new Adam(model.Parameters(), lr: lr ?? 1e-3),
+        "sgd" => new Sgd(model.Parameters(), lr: lr ?? 0.01, momentum: 0.9),
+        var other => throw new ArgumentException($"Unknown optimizer '{other}'; expected adam or sgd."),
+    };
 
 // The first n training images as one [n, 3, 32, 32] batch, stretched to [0, 1] for display (the generated pixels are
 // centred on 0, with noise).

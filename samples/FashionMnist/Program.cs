@@ -1,13 +1,16 @@
 // The main job: train the tutorial MLP on Fashion-MNIST with SGD (lr 0.01, batch 64) and report test accuracy and speed.
 //
-//   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp]
+//   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp --device cpu]
 //   dotnet run -c Release --project samples/FashionMnist -- --summary    (the compiled model at the batch size, then exit)
 //
+// --device picks where training runs, as torch.device: cpu (the native SIMD backend, the default), ilgpu-cpu (ILGPU's
+// CPU accelerator, an emulator that checks the GPU kernels: slow, pair it with --subset), cuda, cuda:N, or auto.
 // Data comes from --data, else from Debian's dataset-fashion-mnist package if installed, else from the 10k/2k subset
 // embedded in this program, so a fresh clone trains with no download. With --logdir, the training loss (every 20 steps)
 // and each epoch's loss and test accuracy go to TensorBoard event files there (`tensorboard --logdir DIR` shows them).
 using System.CommandLine;
 using FashionMnist;
+using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.IO.TensorBoard;
@@ -24,10 +27,12 @@ var lrOption = new Option<float>("--lr") { Description = "SGD learning rate", De
 var seedOption = new Option<ulong>("--seed") { Description = "Seed of initialisation and shuffling", DefaultValueFactory = _ => 0UL };
 var logdirOption = new Option<string?>("--logdir") { Description = "Write TensorBoard event files (train/loss, test/accuracy) to this folder" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
+var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
+var subsetOption = new Option<bool>("--subset") { Description = "Train on the embedded 10k/2k subset even when the full data set is installed (a quick run)" };
 
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, summaryOption,
+    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption,
 };
 root.SetAction(parse =>
 {
@@ -39,7 +44,9 @@ root.SetAction(parse =>
         Console.Write(new Mlp(seed).Summarize(batchSize, Loss.Nll));
         return 0;
     }
-    string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
+    Device device = Device.Parse(parse.GetValue(deviceOption)!);
+    string? directory = parse.GetValue(dataOption)
+        ?? (!parse.GetValue(subsetOption) && File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
 
     // 1. Data: pixels scaled to [0, 1], then normalized to [-1, 1], as the PyTorch tutorial's transforms do.
     MnistDataset train = FashionMnistData.Load(train: true, directory);
@@ -54,8 +61,10 @@ root.SetAction(parse =>
     foreach (var row in Mlp.Summary)
         Console.WriteLine($"  {row.Name,-10} {row.Description,-20} [N, {string.Join(", ", row.OutputShape)}]");
 
-    // 3. Training: NLL loss on the log-probabilities, plain SGD; buffers are allocated once here.
-    var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize);
+    // 3. Training: NLL loss on the log-probabilities, plain SGD, on the chosen device; buffers are allocated once here.
+    //    A device trainer copies the parameters back before each evaluation, which runs on the CPU.
+    using ITrainer trainer = Trainer.Create(model, Loss.Nll, new Sgd(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize, device);
+    Console.WriteLine($"device: {trainer.Device}");
 
     // 4. Logging: TensorBoard scalars when --logdir is given.
     string? logdir = parse.GetValue(logdirOption);
@@ -78,7 +87,8 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException
+    or FormatException or NotSupportedException or InvalidOperationException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

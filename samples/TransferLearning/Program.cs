@@ -2,9 +2,13 @@
 //   1. train a small CNN on Fashion-MNIST classes 0–4 and save its feature layers (state_dict names, safetensors);
 //   2. a fresh model loads those features, freezes them, and trains only a new head on classes 5–9.
 //
-//   dotnet run -c Release --project samples/TransferLearning [-- --epochs 2 --data DIR]
+//   dotnet run -c Release --project samples/TransferLearning [-- --epochs 2 --data DIR --device cpu]
 //   dotnet run -c Release --project samples/TransferLearning -- --summary    (both phases' models at batch 64, then exit)
+//
+// --device picks where both phases train (cpu, ilgpu-cpu, cuda, cuda:N, auto). Both phases use Adam on the native CPU
+// backend; ILGPU devices have no Adam kernel, so there both phases use SGD with momentum 0.9 instead (and say so).
 using System.CommandLine;
+using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
@@ -20,9 +24,10 @@ var epochsOption = new Option<int>("--epochs") { Description = "Epochs of each p
 var dataOption = new Option<string?>("--data") { Description = "Folder with the four Fashion-MNIST idx files" };
 var featuresOption = new Option<string>("--features") { Description = "Where phase 1 saves the features", DefaultValueFactory = _ => "features.safetensors" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print both phases' compiled models (phase 2 with its frozen features) and exit" };
+var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
 var root = new RootCommand("Train features on Fashion-MNIST classes 0–4, then freeze them and train a new head on classes 5–9.")
 {
-    epochsOption, dataOption, featuresOption, summaryOption,
+    epochsOption, dataOption, featuresOption, deviceOption, summaryOption,
 };
 root.SetAction(parse =>
 {
@@ -35,6 +40,9 @@ root.SetAction(parse =>
         return 0;
     }
     int epochs = parse.GetValue(epochsOption);
+    Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
+    if (device.Type != DeviceType.Cpu)
+        Console.WriteLine($"device: {device}: Adam has no ILGPU kernel, so both phases train with SGD (lr 0.01, momentum 0.9) instead");
     string featuresPath = parse.GetValue(featuresOption)!;
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
     var transform = new Compose(new ToTensor(), new Normalize([0.5f], [0.5f]));
@@ -67,7 +75,10 @@ root.SetAction(parse =>
     FitResult Train(SmallCnn model, IDataset trainSet, IDataset testSet, string title)
     {
         Console.WriteLine($"{title}: {trainSet.Count} training images");
-        var trainer = new Trainer(model, Loss.CrossEntropy, new Adam(model.Parameters(), lr: 1e-3), BatchSize);
+        Optimizer optimizer = device.Type == DeviceType.Cpu
+            ? new Adam(model.Parameters(), lr: 1e-3)
+            : new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9);
+        using ITrainer trainer = Trainer.Create(model, Loss.CrossEntropy, optimizer, BatchSize, device);
         return Fit.Run(model, trainer, new DataLoader(trainSet, BatchSize, shuffle: true, seed: 0), testSet, epochs, Console.Out);
     }
 });
@@ -75,7 +86,8 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException
+    or FormatException or NotSupportedException or InvalidOperationException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

@@ -27,6 +27,12 @@ public interface ICompiledModel
     /// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>
     IReadOnlyList<Parameter> Parameters();
 
+    /// <summary>
+    /// The lowered schedule the generated Forward and Backward were printed from: buffers, memory plans and kernel calls
+    /// as data, for backends that execute it themselves (ILGPU).
+    /// </summary>
+    GraphCompiler.Compiler.Schedule Schedule { get; }
+
     ModelWorkspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false);
 
     void Forward(ModelWorkspace ws);

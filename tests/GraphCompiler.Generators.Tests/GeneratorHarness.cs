@@ -12,7 +12,10 @@ public static class GeneratorHarness
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
-        var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator).ToList();
+        // The generator is an analyzer to a consumer, never a reference: it source-links the core's public types, which
+        // would clash with GraphCompiler.Compiler's in the generated code that names them.
+        var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(p => Path.GetFileName(p) != "GraphCompiler.Generators.dll").ToList();
         paths.Add(typeof(Tensor).Assembly.Location);
         paths.Add(System.Reflection.Assembly.Load("GraphCompiler.Compiler").Location);
         return [.. paths.Distinct().Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];

@@ -31,7 +31,7 @@ public static class Fit
     /// (<see cref="ProgressReporter.For"/>) a bar when <paramref name="log"/> is the console on a terminal, nothing
     /// otherwise, so redirected output is exactly the per-epoch lines.
     /// </summary>
-    public static FitResult Run(ICompiledModel model, Trainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
+    public static FitResult Run(ICompiledModel model, ITrainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
         Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0, ProgressReporter? progress = null)
     {
         progress ??= ProgressReporter.For(log);
@@ -60,6 +60,7 @@ public static class Fit
             }
             watch.Stop();
             progress.End();
+            trainer.Synchronize(); // a device trainer copies the trained parameters back for the host evaluation
             seconds += watch.Elapsed.TotalSeconds;
             samples += epochSamples;
             loss = (float)(lossSum / epochSamples);

@@ -1,4 +1,5 @@
 // The training step of a compiled model: zero grads → forward → loss → backward → optimizer step, on buffers allocated once.
+using GraphCompiler.Backends.Ilgpu;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 
@@ -8,7 +9,7 @@ namespace GraphCompiler.Training;
 /// Runs training steps of one model with one loss and optimizer. The workspace is created once for
 /// <c>batchSize</c> samples; a smaller final batch reuses it.
 /// </summary>
-public sealed class Trainer
+public sealed class Trainer : ITrainer
 {
     private readonly ICompiledModel _model;
     private readonly Loss _loss;
@@ -26,7 +27,33 @@ public sealed class Trainer
         Workspace = model.CreateWorkspace(batchSize, training: true);
     }
 
+    /// <summary>
+    /// A trainer on <paramref name="device"/>: this class for <see cref="Device.Cpu"/>, an <see cref="IlgpuTrainer"/>
+    /// for ILGPU's CPU accelerator or CUDA; <see cref="Device.Auto"/> picks CUDA when present, else the CPU.
+    /// </summary>
+    public static ITrainer Create(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        device = device.Resolve();
+        return device.Type == DeviceType.Cpu
+            ? new Trainer(model, loss, optimizer, batchSize)
+            : new IlgpuTrainer(model, loss, optimizer, batchSize, device);
+    }
+
     public ModelWorkspace Workspace { get; }
+
+    /// <summary>Always <see cref="Device.Cpu"/>: the generated code runs the native CPU kernels.</summary>
+    public Device Device => Device.Cpu;
+
+    /// <summary>Nothing to copy: the model's parameters are the ones that train.</summary>
+    public void Synchronize()
+    {
+    }
+
+    /// <summary>Nothing to release: the workspace is managed memory.</summary>
+    public void Dispose()
+    {
+    }
 
     /// <summary>One step on <paramref name="count"/> samples; returns the mean loss of the batch.</summary>
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)

@@ -1,0 +1,78 @@
+// The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and SGD as Trainer, on device buffers.
+using GraphCompiler.Nn;
+using GraphCompiler.Optim;
+using GraphCompiler.Training;
+
+namespace GraphCompiler.Backends.Ilgpu;
+
+/// <summary>
+/// Trains one model on an ILGPU device with the API of <see cref="Trainer"/>. Parameters are copied to the device when it
+/// is created (load a checkpoint before) and back by <see cref="Synchronize"/>, which <see cref="Fit.Run"/> calls before
+/// every evaluation. The optimizer must be <see cref="Sgd"/>; the learning rate and options are read from it every step,
+/// so schedulers work as on the CPU.
+/// </summary>
+public sealed class IlgpuTrainer : ITrainer
+{
+    private readonly IlgpuDevice _device;
+    private readonly Loss _loss;
+    private readonly IOptimizer _optimizer;
+
+    public IlgpuTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (model.OutputShape.Length != 1)
+            throw new ArgumentException($"{loss.Name} needs a model output of one dimension per sample (classes), but the model outputs [{string.Join(", ", model.OutputShape)}].");
+        _device = IlgpuDevice.Open(device);
+        try
+        {
+            if (optimizer is not Sgd)
+                throw new NotSupportedException($"Optimizer '{(optimizer as Optimizer)?.Name ?? optimizer.GetType().Name}' has no kernel on {_device.Name}; " +
+                    "the ILGPU backend supports SGD (with momentum and weight decay). Train with --device cpu for other optimizers.");
+            Model = new IlgpuModel(model, _device, batchSize);
+        }
+        catch
+        {
+            _device.Dispose();
+            throw;
+        }
+        _loss = loss;
+        _optimizer = optimizer;
+    }
+
+    public Device Device => _device.Device;
+
+    /// <summary>The model's schedule bound to the device (for reading outputs and gradients back).</summary>
+    public IlgpuModel Model { get; }
+
+    public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
+    {
+        float loss = ForwardBackward(inputs, targets, count);
+        Model.OptimizerStep(_optimizer);
+        return loss;
+    }
+
+    /// <summary>
+    /// Zero grads (unless <paramref name="zeroGrad"/> is false), forward, loss and backward on the device, without the
+    /// optimizer step; the gradient is that of <paramref name="lossScale"/> × the mean loss, as in <see cref="Trainer.ForwardBackward"/>.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true, float lossScale = 1f)
+    {
+        Model.SetInput(inputs, count);
+        if (zeroGrad) Model.ZeroGrad();
+        Model.Forward();
+        float loss = Model.Loss(_loss, targets, lossScale);
+        Model.Backward();
+        return loss;
+    }
+
+    /// <summary>Copies the trained parameters and SGD momentum buffers back to the host model and optimizer.</summary>
+    public void Synchronize() => Model.CopyParametersToHost();
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        _device.Dispose();
+    }
+}

@@ -1,0 +1,130 @@
+// The ILGPU backend, run on ILGPU's CPU accelerator, against the native CPU backend: forward, loss, every parameter
+// gradient and SGD steps with momentum and weight decay, for both reference models, their unfused forms and StridedNet.
+using Cifar;
+using FashionMnist;
+using GraphCompiler.Backends.Ilgpu;
+using GraphCompiler.Nn;
+using GraphCompiler.Optim;
+using GraphCompiler.Tests.Models;
+using GraphCompiler.Tests.Training;
+using GraphCompiler.Training;
+using Xunit;
+
+namespace GraphCompiler.Tests.Ilgpu;
+
+public class IlgpuParityTests
+{
+    private const float Tolerance = 1e-4f;
+
+    /// <summary>max|got − want| ≤ 1e-4 · max|want| (and want is not all zeros, so the comparison says something).</summary>
+    internal static void Close(ReadOnlySpan<float> want, ReadOnlySpan<float> got, string what)
+    {
+        Assert.Equal(want.Length, got.Length);
+        float scale = 0, diff = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            scale = Math.Max(scale, Math.Abs(want[i]));
+            diff = Math.Max(diff, Math.Abs(got[i] - want[i]));
+        }
+        Assert.True(scale > 0, $"{what}: the reference is all zeros");
+        Assert.True(diff <= Tolerance * scale, $"{what}: max |Δ| {diff} > 1e-4 · max |ref| {scale}");
+    }
+
+    /// <summary>
+    /// Two identically initialised copies of a model, one trained by <see cref="Trainer"/> and one by
+    /// <see cref="IlgpuTrainer"/> on the CPU accelerator, compared after the forward, after the backward and after two SGD steps.
+    /// </summary>
+    private static void SameAsCpu(Func<ICompiledModel> create, Loss loss, int batch)
+    {
+        ICompiledModel cpu = create(), dev = create();
+        int perSample = cpu.InputShape.Aggregate(1, (a, b) => a * b), classes = cpu.OutputShape[0];
+        Optimizer Sgd(ICompiledModel m) => new Sgd(m.Parameters(), lr: 0.05, momentum: 0.9, weightDecay: 1e-3);
+        Optimizer cpuOpt = Sgd(cpu), devOpt = Sgd(dev);
+        var cpuTrainer = new Trainer(cpu, loss, cpuOpt, batch);
+        using var devTrainer = new IlgpuTrainer(dev, loss, devOpt, batch, Device.IlgpuCpu);
+        var (x, y) = TrainerTests.RandomBatch(batch, perSample, 7);
+
+        // Forward.
+        cpuTrainer.Workspace.SetInput(x, batch);
+        cpu.Forward(cpuTrainer.Workspace);
+        devTrainer.Model.SetInput(x, batch);
+        devTrainer.Model.Forward();
+        var output = new float[batch * classes];
+        devTrainer.Model.CopyOutput(output);
+        Close(cpuTrainer.Workspace.Output.AsSpan(0, batch * classes), output, "output");
+
+        // Loss and every parameter gradient.
+        float cpuLoss = cpuTrainer.ForwardBackward(x, y, batch);
+        float devLoss = devTrainer.ForwardBackward(x, y, batch);
+        Assert.True(Math.Abs(cpuLoss - devLoss) <= Tolerance * Math.Abs(cpuLoss), $"loss {devLoss} vs {cpuLoss}");
+        devTrainer.Model.CopyGradientsToHost();
+        var cpuParams = cpu.Parameters();
+        var devParams = dev.Parameters();
+        for (int i = 0; i < cpuParams.Count; i++) Close(cpuParams[i].Grad, devParams[i].Grad, $"gradient of {cpuParams[i].Name}");
+
+        // The SGD step of those gradients (starting momentum), then a full step on a second batch (decaying it).
+        cpuOpt.Step();
+        devTrainer.Model.OptimizerStep(devOpt);
+        var (x2, y2) = TrainerTests.RandomBatch(batch, perSample, 8);
+        cpuTrainer.Step(x2, y2, batch);
+        devTrainer.Step(x2, y2, batch);
+        devTrainer.Synchronize();
+        for (int i = 0; i < cpuParams.Count; i++)
+        {
+            Close(cpuParams[i].Data, devParams[i].Data, $"{cpuParams[i].Name} after two SGD steps");
+            Close(((Sgd)cpuOpt).MomentumBuffer(cpuParams[i]), ((Sgd)devOpt).MomentumBuffer(devParams[i]), $"momentum of {cpuParams[i].Name}");
+        }
+    }
+
+    [Fact]
+    public void Mlp_with_fused_nll_matches_the_cpu_backend() => SameAsCpu(() => new Mlp(seed: 3), Loss.Nll, batch: 4);
+
+    [Fact]
+    public void Mlp_with_cross_entropy_on_log_probabilities_matches_the_cpu_backend() => SameAsCpu(() => new Mlp(seed: 4), Loss.CrossEntropy, batch: 3);
+
+    [Fact]
+    public void CifarNet_matches_the_cpu_backend() => SameAsCpu(() => new CifarNet(seed: 5), Loss.CrossEntropy, batch: 2);
+
+    [Fact]
+    public void Unfused_Mlp_matches_the_cpu_backend() => SameAsCpu(() => new MlpUnfused(seed: 6), Loss.Nll, batch: 3);
+
+    [Fact]
+    public void Unfused_CifarNet_matches_the_cpu_backend() => SameAsCpu(() => new CifarNetUnfused(seed: 7), Loss.CrossEntropy, batch: 1);
+
+    [Fact]
+    public void StridedNet_matches_the_cpu_backend() => SameAsCpu(() => new StridedNet(seed: 8), Loss.CrossEntropy, batch: 2);
+
+    [Fact]
+    public void A_frozen_layer_keeps_its_weights_and_gets_no_gradient()
+    {
+        var model = new Mlp(seed: 9);
+        foreach (Parameter p in model.Fc1.Parameters()) p.RequiresGrad = false;
+        float[] before = [.. model.Fc1.Weight.Data];
+        using var trainer = new IlgpuTrainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: 0.1), 4, Device.IlgpuCpu);
+        var (x, y) = TrainerTests.RandomBatch(4, 784, 10);
+        trainer.Step(x, y, 4);
+        trainer.Synchronize();
+        trainer.Model.CopyGradientsToHost();
+        Assert.Equal(before, model.Fc1.Weight.Data);
+        Assert.All(model.Fc1.Weight.Grad, g => Assert.Equal(0f, g));
+        Assert.Contains(model.Fc2.Weight.Grad, g => g != 0f);
+    }
+
+    [Fact]
+    public void The_device_runs_the_schedule_the_cpu_code_was_printed_from()
+    {
+        // 8 forward kernels (three fused conv+relu, three pools, two linears), as the generated Forward prints.
+        Assert.Equal(8, CifarNet.CompiledSchedule.ForwardKernels);
+        Assert.Same(CifarNet.CompiledSchedule, ((ICompiledModel)new CifarNet()).Schedule);
+        Assert.Equal(CifarNet.Declaration, CifarNet.Declaration with { });
+    }
+
+    [Fact]
+    public void Optimizers_and_losses_without_a_device_kernel_are_named_in_the_error()
+    {
+        var model = new Mlp();
+        var adam = Assert.Throws<NotSupportedException>(() => new IlgpuTrainer(model, Loss.Nll, new Adam(model.Parameters(), lr: 1e-3), 2, Device.IlgpuCpu));
+        Assert.Contains("Adam", adam.Message);
+        Assert.Contains("ilgpu-cpu", adam.Message);
+    }
+}
