@@ -24,9 +24,8 @@ public static class LossKernels
     /// <summary>
     /// <c>F.cross_entropy(logits, targets, weight, ignore_index, reduction, label_smoothing)</c> exactly as torch 1.13 computes
     /// it. Per element: (1 − ε)·w[t]·(−logp[t]) + (ε / c)·Σₖ wₖ·(−logp[k]), and 0 where t = ignoreIndex. The mean divides
-    /// by Σ w[t] over the elements not ignored when there are weights; without weights it divides the NLL part by the
-    /// count not ignored and the smoothing part by the count of all elements (torch's <c>smooth_loss.mean()</c>).
-    /// <paramref name="weight"/> is empty or has c entries.
+    /// both parts by Σ w[t] over the elements not ignored (their count without weights). <paramref name="weight"/> is
+    /// empty or has c entries.
     /// </summary>
     public static float CrossEntropy(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, Span<float> grad, Span<float> losses,
         int n, int c, int inner, ReadOnlySpan<float> weight, int ignoreIndex, float labelSmoothing, Reduction reduction)
@@ -89,7 +88,6 @@ public static class LossKernels
 
         // First pass: check every target and total the weights the mean divides by, before any output is written.
         double totalWeight = 0;
-        long kept = 0;
         for (int e = 0; e < count; e++)
         {
             int t = targets[e];
@@ -100,7 +98,6 @@ public static class LossKernels
                 throw new ArgumentException($"{name}: target {t} at {where} is outside the class range [0, {c}) and is not ignore_index ({ignoreIndex}).", nameof(targets));
             }
             totalWeight += weight.IsEmpty ? 1f : weight[t];
-            kept++;
         }
 
         // loss = a·Σ nll_e + b·Σ smooth_e, with nll_e = w[t]·(−logp[t]) and smooth_e = Σₖ wₖ·(−logp[k]).
@@ -108,7 +105,7 @@ public static class LossKernels
         if (reduction == Reduction.Mean)
         {
             a /= totalWeight;
-            b /= weight.IsEmpty ? count : totalWeight;
+            b /= totalWeight;
         }
         double sumWeights = weight.IsEmpty ? c : TensorPrimitives.Sum(weight);
         bool spatial = inner > 1;

@@ -27,20 +27,18 @@ public static class ReferenceLosses
         double[] w = weight.ToArray();
         double W(int k) => w.Length == 0 ? 1 : w[k];
         double totalWeight = 0;
-        int kept = 0;
         for (int e = 0; e < count; e++)
         {
             if (targets[e] == ignoreIndex) continue;
             if ((uint)targets[e] >= (uint)c) throw new ArgumentException($"Target {targets[e]} at element {e} is outside [0, {c}).", nameof(targets));
             totalWeight += W(targets[e]);
-            kept++;
         }
         // The scale of the NLL part and of the smoothing part, as torch 1.13's cross_entropy applies them.
         double nllScale = 1 - eps, smoothScale = eps / c;
         if (reduction == Reduction.Mean)
         {
             nllScale /= totalWeight;
-            smoothScale /= weight.IsEmpty ? count : totalWeight;
+            smoothScale /= totalWeight;
         }
         var logp = new double[c];
         var dlogp = new double[c];
