@@ -102,6 +102,9 @@ def build():
     add("ce_smooth_weight_ignore_none", "cross_entropy", f32((N, C)), ii, reduction="none", weight=w5, label_smoothing=0.15)
     add("ce_smooth_weight_ignore_sum", "cross_entropy", f32((N, C)), ii, reduction="sum", weight=w5, label_smoothing=0.15)
     add("ce_large_logits", "cross_entropy", f32((N, C), scale=60.0), class_targets(N, C), label_smoothing=0.05)
+    # Logits near 1e4, where float32's ulp is 1e-3: x − (max + log Σ) would lose the answer, (x − max) − log Σ keeps it.
+    add("ce_offset_logits", "cross_entropy", f32((N, C)) + np.float32(10000), class_targets(N, C, -100, 2), weight=w5,
+        label_smoothing=0.1)
     add("ce_spatial", "cross_entropy", f32((3, C, 2, 3)), class_targets((3, 2, 3), C, -100, 4), weight=w5, label_smoothing=0.1)
     add("ce_spatial_none", "cross_entropy", f32((2, C, 4)), class_targets((2, 4), C, 1, 2), reduction="none", ignore_index=1)
     # ---- NLL on log-probabilities

@@ -109,10 +109,11 @@ public static class LossKernels
         }
         double sumWeights = weight.IsEmpty ? c : TensorPrimitives.Sum(weight);
         bool spatial = inner > 1;
-        Span<float> scratch = Scratch(3 * c);
+        Span<float> scratch = Scratch(4 * c);
         Span<float> row = spatial ? scratch.Slice(0, c) : default;     // the element's c values, gathered (c)
-        Span<float> e2 = scratch.Slice(c, c);                          // exp(x − max) (c)
-        Span<float> g = spatial ? scratch.Slice(2 * c, c) : default;   // the element's gradient before scattering (c)
+        Span<float> shifted = scratch.Slice(c, c);                     // x − max (c)
+        Span<float> e2 = scratch.Slice(2 * c, c);                      // exp(x − max) (c)
+        Span<float> g = spatial ? scratch.Slice(3 * c, c) : default;   // the element's gradient before scattering (c)
         double total = 0;
         for (int e = 0; e < count; e++)
         {
@@ -137,16 +138,20 @@ public static class LossKernels
                 double nll, smooth = 0;
                 if (kind == Kind.CrossEntropy)
                 {
-                    float lse = LogSoftmaxKernels.LogSumExp(xe, e2);
-                    nll = wt * ((double)lse - xe[t]);
+                    // −logp = log Σ exp(x − max) − (x − max): never x − (max + log Σ), whose rounding at large |x| (float's
+                    // ulp at 1e4 is 1e-3) would swamp the result.
+                    float max = TensorPrimitives.Max(xe);
+                    TensorPrimitives.Subtract(xe, max, shifted);
+                    TensorPrimitives.Exp(shifted, e2);
+                    float sumExp = TensorPrimitives.Sum(e2);
+                    double logSum = Math.Log(sumExp);
+                    nll = wt * (logSum - shifted[t]);
                     if (eps > 0)
-                        smooth = lse * sumWeights - (weight.IsEmpty ? TensorPrimitives.Sum(xe) : TensorPrimitives.Dot(weight, xe));
+                        smooth = logSum * sumWeights - (weight.IsEmpty ? TensorPrimitives.Sum(shifted) : TensorPrimitives.Dot(weight, shifted));
                     if (!ge.IsEmpty)
                     {
-                        // d/dz_k = p_k·(a·w[t] + b·Σw) − b·w_k − a·w[t]·[k = t], p = softmax = exp(z − lse).
-                        TensorPrimitives.Subtract(xe, lse, ge);
-                        TensorPrimitives.Exp(ge, ge);
-                        TensorPrimitives.Multiply(ge, (float)(a * wt + b * sumWeights), ge);
+                        // d/dz_k = p_k·(a·w[t] + b·Σw) − b·w_k − a·w[t]·[k = t], p = softmax = exp(x − max) / Σ.
+                        TensorPrimitives.Multiply(e2, (float)((a * wt + b * sumWeights) / sumExp), ge);
                         if (b != 0)
                         {
                             if (weight.IsEmpty) TensorPrimitives.Subtract(ge, (float)b, ge);
