@@ -144,12 +144,10 @@ def build():
     add("bce_weight", "binary_cross_entropy", probs(shape), binary_targets(shape), weight=w4)
     add("bce_weight_full_none", "binary_cross_entropy", probs(shape), soft_targets(shape), reduction="none",
         weight=rng.uniform(0.2, 2.0, size=shape).astype(np.float32))
-    # Probabilities of exactly 0 and 1: log clamped at -100, and torch's gradient (x − y)/max((1 − x)x, 1e-12).
-    px = probs(shape)
-    px[0, :] = [0.0, 1.0, 0.0, 1.0]
-    py = binary_targets(shape)
-    py[0, :] = [1.0, 0.0, 0.0, 1.0]
-    add("bce_clamp", "binary_cross_entropy", px, py, reduction="sum")
+    # Probabilities of exactly 0 and 1 (alone, so the ±1e12 gradients set no tolerance for ordinary elements): the log
+    # clamped at -100, and torch's gradient (x − y)/max((1 − x)x, 1e-12).
+    add("bce_clamp", "binary_cross_entropy", np.array([[0.0, 1.0, 0.0, 1.0]], dtype=np.float32),
+        np.array([[1.0, 0.0, 0.0, 1.0]], dtype=np.float32), reduction="sum")
     add("bcel_mean", "binary_cross_entropy_with_logits", f32(shape, 4.0), binary_targets(shape))
     add("bcel_sum_soft", "binary_cross_entropy_with_logits", f32(shape, 4.0), soft_targets(shape), reduction="sum")
     add("bcel_none", "binary_cross_entropy_with_logits", f32(shape, 4.0), binary_targets(shape), reduction="none")
