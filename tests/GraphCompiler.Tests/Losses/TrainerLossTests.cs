@@ -44,6 +44,33 @@ public class TrainerLossTests
         Assert.Equal(evaluated * 32 * 3, model.Loss(new MseLoss(Reduction.Sum), new Tensor(x, [32, 6]), y), 3);
     }
 
+    // Per-pixel targets (N, 6, 6) for outputs (N, 3, 6, 6), some pixels ignored: the class of each pixel is the channel
+    // with the larger input there (2 when they are close), which two convolutions can learn.
+    [Fact]
+    public void A_per_pixel_classifier_trains_with_spatial_cross_entropy_and_ignore_index()
+    {
+        const int n = 16, pixels = 36;
+        var model = new PixelClassifier(seed: 2);
+        var loss = new CrossEntropyLoss(weight: [1f, 1f, 0.5f], ignoreIndex: -1, labelSmoothing: 0.05f);
+        var trainer = new Trainer(model, loss, new Adam(model.Parameters(), lr: 1e-2), batchSize: n);
+        var rng = new Rng(8);
+        var x = new float[n * 2 * pixels];
+        for (int i = 0; i < x.Length; i++) x[i] = rng.Uniform(-1f, 1f);
+        var y = new int[n * pixels];
+        for (int s = 0; s < n; s++)
+            for (int p = 0; p < pixels; p++)
+            {
+                float a = x[(s * 2) * pixels + p], b = x[(s * 2 + 1) * pixels + p];
+                y[s * pixels + p] = p % 7 == 0 ? -1 : MathF.Abs(a - b) < 0.3f ? 2 : a > b ? 0 : 1;
+            }
+        float first = trainer.Step(x, y, n), last = first;
+        for (int step = 0; step < 150; step++) last = trainer.Step(x, y, n);
+        Assert.True(last < 0.5f * first, $"spatial cross-entropy went from {first} to {last}");
+        Assert.Equal(model.Loss(loss, new Tensor(x, [n, 2, 6, 6]), y), trainer.ForwardBackward(x, y, n), 5);
+        var e = Assert.Throws<ArgumentException>(() => trainer.Step(x, y.AsSpan(0, n * pixels - 1), n));
+        Assert.Contains("16 samples need 576 targets but only 575 were given", e.Message);
+    }
+
     [Fact]
     public void A_step_with_float_targets_allocates_nothing()
     {
