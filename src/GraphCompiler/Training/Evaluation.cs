@@ -16,6 +16,18 @@ public static class Evaluation
         return new Tensor(ws.Output.AsSpan(0, count * ws.OutputPerSample).ToArray(), [count, .. model.OutputShape]);
     }
 
+    /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against class-index targets, with no gradient.</summary>
+    public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<int> targets)
+    {
+        Tensor output = model.Predict(inputs);
+        int n = output.Shape[0], classes = output.Shape.Length > 1 ? output.Shape[1] : 0;
+        return loss.Compute(output.Data, targets, [], [], n, classes, output.Data.Length / Math.Max(1, n * classes));
+    }
+
+    /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against float targets shaped like the outputs, with no gradient.</summary>
+    public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<float> targets) =>
+        loss.Compute(model.Predict(inputs).Data, targets, []);
+
     /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace;
     /// <paramref name="progress"/> (none by default) shows the pass under <paramref name="label"/>.</summary>
     public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500, ProgressReporter? progress = null, string label = "eval")

@@ -15,15 +15,29 @@ public sealed class Trainer : ITrainer
     private readonly Loss _loss;
     private readonly IOptimizer _optimizer;
     private readonly int _classes;
+    private readonly int _inner;
 
+    /// <summary>
+    /// A trainer for <paramref name="model"/> with <paramref name="loss"/>. A class-index loss needs outputs (C) or
+    /// (C, d1…) per sample and takes int targets (one, or one per position d1…, per sample); any other loss takes float
+    /// targets shaped like the output. The loss must reduce (mean or sum): reduction none has no scalar to minimise.
+    /// </summary>
     public Trainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize)
     {
         _model = model;
         _loss = loss;
         _optimizer = optimizer;
-        if (model.OutputShape.Length != 1)
-            throw new ArgumentException($"{loss.Name} needs a model output of one dimension per sample (classes), but the model outputs [{string.Join(", ", model.OutputShape)}].");
-        _classes = model.OutputShape[0];
+        if (loss.Reduction == Reduction.None)
+            throw new ArgumentException($"{loss.Name} with reduction none gives per-element losses for inspection; train with reduction mean or sum.", nameof(loss));
+        int[] shape = model.OutputShape;
+        if (loss.TakesClassTargets)
+        {
+            if (shape.Length == 0)
+                throw new ArgumentException($"{loss.Name} needs a model output with a class dimension per sample (C or C, d1…), but the model outputs [{string.Join(", ", shape)}].");
+            _classes = shape[0];
+            _inner = 1;
+            for (int d = 1; d < shape.Length; d++) _inner *= shape[d];
+        }
         Workspace = model.CreateWorkspace(batchSize, training: true);
     }
 
@@ -55,8 +69,16 @@ public sealed class Trainer : ITrainer
     {
     }
 
-    /// <summary>One step on <paramref name="count"/> samples; returns the mean loss of the batch.</summary>
+    /// <summary>One step on <paramref name="count"/> samples with class-index targets; returns the batch's loss.</summary>
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
+    {
+        float loss = ForwardBackward(inputs, targets, count);
+        _optimizer.Step();
+        return loss;
+    }
+
+    /// <summary>One step on <paramref name="count"/> samples with float targets shaped like the output; returns the batch's loss.</summary>
+    public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)
     {
         float loss = ForwardBackward(inputs, targets, count);
         _optimizer.Step();
@@ -66,24 +88,57 @@ public sealed class Trainer : ITrainer
     /// <summary>
     /// Zero grads (unless <paramref name="zeroGrad"/> is false, to accumulate over micro-batches), forward, loss and
     /// backward, without the optimizer step: for loops that clip gradients or step a schedule in between. The gradient
-    /// is that of <paramref name="lossScale"/> × the mean loss: accumulating k micro-batches with <c>lossScale: 1f / k</c>
+    /// is that of <paramref name="lossScale"/> × the loss: accumulating k micro-batches with <c>lossScale: 1f / k</c>
     /// gives the gradients of one batch k times larger (PyTorch's <c>(loss / k).backward()</c>). Returns the unscaled loss.
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true, float lossScale = 1f)
     {
-        if (targets.Length < count)
-            throw new ArgumentException($"{count} samples but only {targets.Length} targets.", nameof(targets));
+        if (!_loss.TakesClassTargets)
+            throw new ArgumentException($"{_loss.Name} takes float targets shaped like the output; pass float targets.", nameof(targets));
+        if (targets.Length < count * _inner)
+            throw new ArgumentException($"{count} samples need {count * _inner} targets but only {targets.Length} were given.", nameof(targets));
+        ModelWorkspace ws = Forward(inputs, count, zeroGrad);
+        int size = count * _classes * _inner;
+        targets = targets[..(count * _inner)];
+        // A model ending in LogSoftmax with an NLL loss: one kernel gives the gradient at the logits (softmax − onehot) / N.
+        float loss = 0;
+        ws.LossGradAtLogits = ws.LogitsGrad is not null && _inner == 1
+            && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets, ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
+        if (!ws.LossGradAtLogits)
+            loss = _loss.Compute(ws.Output.AsSpan(0, size), targets, ws.OutputGrad.AsSpan(0, size), [], count, _classes, _inner);
+        Backward(ws, size, lossScale);
+        return loss;
+    }
+
+    /// <summary>
+    /// <see cref="ForwardBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, bool, float)"/> for a loss over float targets,
+    /// <paramref name="count"/> samples' worth of values shaped like the output.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count, bool zeroGrad = true, float lossScale = 1f)
+    {
+        if (_loss.TakesClassTargets)
+            throw new ArgumentException($"{_loss.Name} takes class-index (int) targets; pass int targets.", nameof(targets));
+        ModelWorkspace ws = Workspace;
+        int size = count * ws.OutputPerSample;
+        if (targets.Length < size)
+            throw new ArgumentException($"{count} samples of {ws.OutputPerSample} output values need {size} targets but only {targets.Length} were given.", nameof(targets));
+        Forward(inputs, count, zeroGrad);
+        float loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..size], ws.OutputGrad.AsSpan(0, size));
+        Backward(ws, size, lossScale);
+        return loss;
+    }
+
+    private ModelWorkspace Forward(ReadOnlySpan<float> inputs, int count, bool zeroGrad)
+    {
         ModelWorkspace ws = Workspace;
         ws.SetInput(inputs, count);
         if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
-        int size = count * _classes;
-        // A model ending in LogSoftmax with an NLL loss: one kernel gives the gradient at the logits (softmax − onehot) / N.
-        float loss = 0;
-        ws.LossGradAtLogits = ws.LogitsGrad is not null
-            && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets[..count], ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
-        if (!ws.LossGradAtLogits)
-            loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..count], ws.OutputGrad.AsSpan(0, size), count, _classes);
+        return ws;
+    }
+
+    private void Backward(ModelWorkspace ws, int size, float lossScale)
+    {
         if (lossScale != 1f)
         {
             Span<float> grad = (ws.LossGradAtLogits ? ws.LogitsGrad! : ws.OutputGrad).AsSpan(0, size);
@@ -91,9 +146,11 @@ public sealed class Trainer : ITrainer
         }
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
-        return loss;
     }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>
     public float Step(Tensor inputs, ReadOnlySpan<int> targets) => Step(inputs.Data, targets, inputs.Shape[0]);
+
+    /// <summary>One step on a batch tensor of shape (count, ...InputShape) with float targets (count, ...OutputShape).</summary>
+    public float Step(Tensor inputs, Tensor targets) => Step(inputs.Data, targets.Data, inputs.Shape[0]);
 }

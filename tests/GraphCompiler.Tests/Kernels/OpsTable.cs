@@ -54,7 +54,7 @@ public sealed record OpSpec(string Name, int CaseCount, Func<Rng, int, OpCase> M
     }
 }
 
-public static class OpsTable
+public static partial class OpsTable
 {
     // A property, not a field: the shape tables below must be initialised before the specs read them.
     public static OpSpec[] All =>
@@ -64,9 +64,14 @@ public static class OpsTable
         new("MaxPool2d", PoolShapes.Length, MaxPool2d),
         new("Relu", ReluLengths.Length, Relu),
         new("LogSoftmax", RowShapes.Length, LogSoftmax),
-        new("CrossEntropy", RowShapes.Length, CrossEntropy),
-        new("Nll", RowShapes.Length, Nll),
-        new("NllOfLogSoftmax", RowShapes.Length, NllOfLogSoftmax),
+        new("CrossEntropy", RowShapes.Length + ClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? CrossEntropy(rng, i) : CrossEntropyWithOptions(rng, i - RowShapes.Length)),
+        new("Nll", RowShapes.Length + ClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? Nll(rng, i) : NllWithOptions(rng, i - RowShapes.Length)),
+        new("NllOfLogSoftmax", RowShapes.Length + RowClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? NllOfLogSoftmax(rng, i) : NllOfLogSoftmaxWithOptions(rng, i - RowShapes.Length)),
+        new("Mse", ElementwiseLengths.Length, Mse),
+        new("L1", ElementwiseLengths.Length, L1),
+        new("SmoothL1", ElementwiseLengths.Length, SmoothL1),
+        new("Bce", ElementwiseLengths.Length, Bce),
+        new("BceWithLogits", ElementwiseLengths.Length, BceWithLogits),
     ];
 
     public static OpSpec Get(string name) => All.Single(s => s.Name == name);
