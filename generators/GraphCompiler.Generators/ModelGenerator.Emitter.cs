@@ -325,11 +325,12 @@ namespace GraphCompiler.Generators
             /// </summary>
             private static void EmitDeclaration(Writer w, ModelDecl d)
             {
-                string Array(IEnumerable<int> values) => $"{Core}EquatableArray.Of<int>({string.Join(", ", values)})";
+                string Doubles(IEnumerable<double> values) =>
+                    $"{Core}EquatableArray.Of<double>({string.Join(", ", values.Select(v => double.IsNaN(v) ? "double.NaN" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))})";
                 string Layer(LayerDecl l) =>
-                    $"new {Core}LayerDecl(\"{l.Property}\", {Core}LayerKind.{l.Kind}, \"{l.StateName}\", {Array(l.Args)}, {(l.Bias ? "true" : "false")}, -1, {Core}EquatableArray<int>.Empty)";
+                    $"new {Core}LayerDecl(\"{l.Property}\", \"{l.Kind}\", \"{l.StateName}\", {Doubles(l.Args)}, -1, {Core}EquatableArray<int>.Empty)";
                 string Call(OpCall c) =>
-                    $"new {Core}OpCall(\"{c.Op}\", {c.Input}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Array(c.IntArgs)}, -1)";
+                    $"new {Core}OpCall(\"{c.Op}\", {c.Input}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Doubles(c.Args)}, -1)";
                 w.Line("/// <summary>The model as the compiler core reads it; compiling it gives <see cref=\"CompiledSchedule\"/>.</summary>");
                 w.Line($"public static readonly {Core}ModelDecl Declaration = new(");
                 w.Indent++;
