@@ -83,11 +83,10 @@ public class ModelSummaryTests
 
         // A strided convolution (StridedNet's Conv1: 1→8, 3x3, stride 2, padding 1, 16x16 → 8x8) and a Linear without bias.
         var strided = new Shape(Shape.Batch, 1, 16, 16);
-        var conv = new LayerDecl("Conv1", LayerKind.Conv2d, "conv1", EquatableArray.Of(1, 8, 3, 2, 1), true, 0, EquatableArray<int>.Empty);
-        var fc = new LayerDecl("Fc", LayerKind.Linear, "fc", EquatableArray.Of(512, 7), false, 0, EquatableArray<int>.Empty);
+        LayerDecl conv = LayerDecl.Of("Conv1", "Conv2d", ("inChannels", 1), ("outChannels", 8), ("kernel", 3), ("stride", 2), ("padding", 1));
+        LayerDecl fc = LayerDecl.Of("Fc", "Linear", ("inFeatures", 512), ("outFeatures", 7), ("bias", 0));
         var model = new ModelDecl("Net", strided, 0, EquatableArray.Of(conv, fc),
-            EquatableArray.Of(new OpCall("Apply", 0, "Conv1", EquatableArray<int>.Empty, 1), new OpCall("Flatten", 1, null, EquatableArray<int>.Empty, 2),
-                new OpCall("Apply", 2, "Fc", EquatableArray<int>.Empty, 3)), 3);
+            EquatableArray.Of(OpCall.Apply("Conv1", 0), ModelCompilerTests.Call("Flatten", null, [], 1), OpCall.Apply("Fc", 2)), 3);
         Schedule s = ModelCompiler.Compile(model).Schedule!;
         Assert.Equal(8L * 8 * 8 * (2 * 9 + 1), Flops(s, "Conv1"));
         Assert.Equal(2L * 512 * 7, Flops(s, "Fc"));
