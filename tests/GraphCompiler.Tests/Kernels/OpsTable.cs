@@ -54,7 +54,7 @@ public sealed record OpSpec(string Name, int CaseCount, Func<Rng, int, OpCase> M
     }
 }
 
-public static class OpsTable
+public static partial class OpsTable
 {
     // A property, not a field: the shape tables below must be initialised before the specs read them.
     public static OpSpec[] All =>
@@ -67,6 +67,9 @@ public static class OpsTable
         new("CrossEntropy", RowShapes.Length, CrossEntropy),
         new("Nll", RowShapes.Length, Nll),
         new("NllOfLogSoftmax", RowShapes.Length, NllOfLogSoftmax),
+        new("BatchNorm", BatchNormShapes.Length, BatchNorm),
+        new("LayerNorm", LayerNormShapes.Length, LayerNorm),
+        new("Dropout", DropoutShapes.Length, Dropout),
     ];
 
     public static OpSpec Get(string name) => All.Single(s => s.Name == name);
