@@ -18,6 +18,12 @@ public interface ICompiledModel
     /// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>
     IReadOnlyList<Parameter> Parameters();
 
+    /// <summary>
+    /// Every buffer — non-learnable state such as BatchNorm's <c>running_mean</c>, <c>running_var</c> and int64
+    /// <c>num_batches_tracked</c> — in the order of PyTorch's <c>state_dict</c>. Empty for a model without any.
+    /// </summary>
+    IReadOnlyList<ModelBuffer> Buffers() => [];
+
     ModelWorkspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false);
 
     void Forward(ModelWorkspace ws);
