@@ -24,6 +24,20 @@ public interface ICompiledModel
     /// </summary>
     IReadOnlyList<ModelBuffer> Buffers() => [];
 
+    /// <summary>
+    /// Whether the model is in training mode (PyTorch's <c>module.training</c>; true when built): Dropout draws masks and
+    /// BatchNorm normalises with the batch's statistics and updates its running ones. In eval mode Dropout is the identity
+    /// and BatchNorm uses its running statistics. The mode is independent of the workspace kind (a training workspace
+    /// merely has gradient buffers).
+    /// </summary>
+    bool Training { get; }
+
+    /// <summary>Sets training mode on the model and every layer (PyTorch's <c>model.train(mode)</c>).</summary>
+    void Train(bool mode = true);
+
+    /// <summary>Eval mode (PyTorch's <c>model.eval()</c>): the same as <c>Train(false)</c>.</summary>
+    void Eval();
+
     ModelWorkspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false);
 
     void Forward(ModelWorkspace ws);

@@ -1,5 +1,5 @@
 # Generates the PyTorch reference data for BatchNorm1d/2d and LayerNorm (outputs, gradients, running statistics over several training steps, eval mode) and a PyTorch-written state_dict with BatchNorm buffers.
-"""Writes tests/GraphCompiler.Tests/Reference/{Norms,NormStateDict}.safetensors.
+"""Writes tests/GraphCompiler.Tests/Reference/{Norms,NormStateDict,NormNet}.safetensors.
 
 Run with Debian's python3 (the one python3-torch is installed for):
     /usr/bin/python3 tests/reference/make_norm_reference.py
@@ -43,6 +43,24 @@ LN_CASES = {
     "ln_hw_noaffine": (lambda: nn.LayerNorm([4, 5], elementwise_affine=False), (2, 3, 4, 5)),
     "ln_eps": (lambda: nn.LayerNorm(7, eps=1e-3), (3, 2, 7)),
 }
+
+
+class NormNet(nn.Module):
+    """tests/GraphCompiler.Tests/Models/NormNet.cs; attribute names are the state_dict names GraphCompiler emits."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.fc1 = nn.Linear(8 * 4 * 4, 16)
+        self.bn2 = nn.BatchNorm1d(16, momentum=0.2)
+        self.ln = nn.LayerNorm(16, eps=1e-3)
+        self.fc2 = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = torch.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
+        x = torch.relu(self.bn2(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(self.ln(x))
 
 
 def np32(t):
@@ -111,6 +129,37 @@ def main():
         y = seq(x)
     out += [("seq.input", np32(x)), ("seq.output_eval", np32(y))]
 
+    # NormNet end to end: two training steps (cross-entropy, SGD lr 0.1) recording output, loss, every gradient and the
+    # running statistics, then an eval-mode output. Initial state_dict (torch's names and dtypes) first.
+    torch.manual_seed(400)
+    net = NormNet()
+    with torch.no_grad():  # non-trivial affine parameters
+        for m in (net.bn1, net.bn2, net.ln):
+            m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape))
+            m.bias.copy_(0.3 * torch.randn(m.bias.shape))
+    nn_out = [(k, v.detach().numpy().copy()) for k, v in net.state_dict().items()]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net.train()
+    for s in range(2):
+        x = torch.randn(6, 3, 8, 8).requires_grad_(True)
+        target = torch.randint(0, 5, (6,))
+        opt.zero_grad()
+        y = net(x)
+        loss = torch.nn.functional.cross_entropy(y, target)
+        loss.backward()
+        p = f"step.{s}."
+        nn_out += [(p + "input", np32(x)), (p + "target", target.numpy().astype(np.int32)), (p + "output", np32(y)),
+                   (p + "loss", np32(loss).reshape(1)), (p + "grad.input", np32(x.grad))]
+        nn_out += [(p + "grad." + k, np32(v.grad)) for k, v in net.named_parameters()]
+        opt.step()
+        nn_out += [(p + "after." + k, v.detach().numpy().copy()) for k, v in net.state_dict().items()]
+    net.eval()
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        nn_out += [("eval.input", np32(x)), ("eval.output", np32(net(x)))]
+    normnet = os.path.join(REF, "NormNet.safetensors")
+    write_safetensors(normnet, nn_out, {"format": "graphcompiler-norm-reference-v1", "model": "NormNet", "torch_version": torch.__version__})
+
     meta = {"format": "graphcompiler-norm-reference-v1", "generator": "tests/reference/make_norm_reference.py",
             "torch_version": torch.__version__, "numpy_version": np.__version__, "steps": str(STEPS)}
     norms = os.path.join(REF, "Norms.safetensors")
@@ -122,7 +171,7 @@ def main():
     state = os.path.join(REF, "NormStateDict.safetensors")
     write_safetensors(state, sd, {"format": "pt", "architecture": "Sequential(Linear(6,8), BatchNorm1d(8), ReLU(), Linear(8,3))"})
 
-    for path in (norms, state):
+    for path in (norms, state, normnet):
         tensors, _ = read_safetensors(path)
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()

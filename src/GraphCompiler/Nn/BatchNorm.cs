@@ -13,8 +13,9 @@ namespace GraphCompiler.Nn;
 /// </summary>
 public abstract class BatchNorm
 {
-    protected BatchNorm(string name, int numFeatures, float eps, float? momentum, bool affine, bool trackRunningStats)
+    protected BatchNorm(string name, int numFeatures, float eps, float? momentum, bool affine, bool trackRunningStats, Rng? rng)
     {
+        _ = rng; // deterministic initialisation: ones and zeros
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (numFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(numFeatures), numFeatures, $"{GetType().Name} '{name}' needs a positive number of features.");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, $"{GetType().Name} '{name}': eps must be positive.");
@@ -90,8 +91,26 @@ public abstract class BatchNorm
         if (NumBatchesTracked is not null) yield return NumBatchesTracked;
     }
 
+    /// <summary>
+    /// Training mode (PyTorch's <c>module.training</c>, true at first): batch statistics, running statistics updated. The
+    /// model's <c>Train()</c>/<c>Eval()</c> set it on every layer.
+    /// </summary>
+    public bool Training { get; set; } = true;
+
     /// <summary>Whether a pass in the given mode normalises with the batch's statistics (PyTorch's <c>bn_training</c>).</summary>
     public bool UsesBatchStatistics(bool training) => training || !TrackRunningStats;
+
+    /// <summary><see cref="Forward(ReadOnlySpan{float}, Span{float}, Span{float}, Span{float}, int, int, bool)"/> in the layer's own <see cref="Training"/> mode (what generated code calls).</summary>
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> invStd, int n, int spatial) =>
+        Forward(x, y, mean, invStd, n, spatial, Training);
+
+    /// <summary>The input gradient alone (dx overwritten, may be dy), in the layer's own <see cref="Training"/> mode.</summary>
+    public void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd, Span<float> dx, int n, int spatial) =>
+        BatchNormKernels.Backward(dy, x, Weight is null ? default : Weight.Data, mean, invStd, dx, default, default, n, NumFeatures, spatial, UsesBatchStatistics(Training));
+
+    /// <summary>The parameter gradients alone (accumulated into those that require them), in the layer's own <see cref="Training"/> mode.</summary>
+    public void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd, int n, int spatial) =>
+        Backward(dy, x, mean, invStd, default, n, spatial, Training);
 
     /// <summary>
     /// Normalises x (n, num_features, spatial) into y in the given mode, writing the statistics it used to
@@ -133,10 +152,13 @@ public abstract class BatchNorm
         $"{GetType().Name}({NumFeatures}, eps={Eps.ToString("G", System.Globalization.CultureInfo.InvariantCulture)}, momentum={(Momentum is float m ? m.ToString("G", System.Globalization.CultureInfo.InvariantCulture) : "None")}, affine={(Affine ? "True" : "False")}, track_running_stats={(TrackRunningStats ? "True" : "False")})";
 }
 
-/// <summary><c>torch.nn.BatchNorm1d</c>: input (N, C) or (N, C, L).</summary>
-public sealed class BatchNorm1d(string name, int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true, bool trackRunningStats = true)
-    : BatchNorm(name, numFeatures, eps, momentum, affine, trackRunningStats);
+/// <summary>
+/// <c>torch.nn.BatchNorm1d</c>: input (N, C) or (N, C, L). <paramref name="rng"/> is accepted so generated code constructs
+/// every layer alike; nothing is drawn (PyTorch starts the weight at ones and the bias at zeros).
+/// </summary>
+public sealed class BatchNorm1d(string name, int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true, bool trackRunningStats = true, Rng? rng = null)
+    : BatchNorm(name, numFeatures, eps, momentum, affine, trackRunningStats, rng);
 
-/// <summary><c>torch.nn.BatchNorm2d</c>: input (N, C, H, W).</summary>
-public sealed class BatchNorm2d(string name, int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true, bool trackRunningStats = true)
-    : BatchNorm(name, numFeatures, eps, momentum, affine, trackRunningStats);
+/// <summary><c>torch.nn.BatchNorm2d</c>: input (N, C, H, W). <paramref name="rng"/> is accepted so generated code constructs every layer alike; nothing is drawn.</summary>
+public sealed class BatchNorm2d(string name, int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true, bool trackRunningStats = true, Rng? rng = null)
+    : BatchNorm(name, numFeatures, eps, momentum, affine, trackRunningStats, rng);

@@ -11,6 +11,12 @@ namespace GraphCompiler.Nn;
 /// </summary>
 public sealed class Dropout
 {
+    /// <summary>A dropout whose mask seed is drawn from <paramref name="rng"/> (generated models pass their initialisation generator).</summary>
+    public Dropout(string name, float p, Rng rng)
+        : this(name, p, ((ulong)rng.NextUInt32() << 32) | rng.NextUInt32())
+    {
+    }
+
     public Dropout(string name, float p, ulong seed)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -31,6 +37,21 @@ public sealed class Dropout
 
     /// <summary>int64 scalar: how many training-mode passes have drawn a mask (the next pass draws mask number Step).</summary>
     public ModelBuffer StepBuffer { get; }
+
+    /// <summary>Training mode (true at first): masks drawn; false: the identity. The model's <c>Train()</c>/<c>Eval()</c> set it.</summary>
+    public bool Training { get; set; } = true;
+
+    /// <summary>Dropout has no parameters; always false (lets a model's frozen-layer logic treat every layer alike).</summary>
+    public bool Trainable => false;
+
+    /// <summary>None: dropout learns nothing.</summary>
+    public IEnumerable<Parameter> Parameters() => [];
+
+    /// <summary>The layer's buffers: its non-persistent step counter.</summary>
+    public IEnumerable<ModelBuffer> Buffers()
+    {
+        yield return StepBuffer;
+    }
 
     public long Step
     {
@@ -59,6 +80,12 @@ public sealed class Dropout
         if (training) DropoutKernels.Backward(dy, mask, dx, length);
         else dy[..length].CopyTo(dx);
     }
+
+    /// <summary>In the layer's own <see cref="Training"/> mode over all of x (what generated code calls): y and mask as long as x.</summary>
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> mask) => Forward(x, y, mask, x.Length, Training);
+
+    /// <summary>In the layer's own <see cref="Training"/> mode over all of dy.</summary>
+    public void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> mask, Span<float> dx) => Backward(dy, mask, dx, dy.Length, Training);
 
     public override string ToString() => $"Dropout(p={P.ToString("G", System.Globalization.CultureInfo.InvariantCulture)}, inplace=False)";
 }

@@ -29,6 +29,16 @@ public sealed class LayerNorm
         }
     }
 
+    /// <summary>
+    /// The layer over the last dimension, of size <paramref name="normalizedShape"/> (PyTorch's <c>LayerNorm(int)</c>), as
+    /// generated code constructs it; <paramref name="rng"/> is not drawn from (weight ones, bias zeros).
+    /// </summary>
+    public LayerNorm(string name, int normalizedShape, float eps = 1e-5f, bool elementwiseAffine = true, Rng? rng = null)
+        : this(name, [normalizedShape], eps, elementwiseAffine)
+    {
+        _ = rng;
+    }
+
     public string Name { get; }
 
     /// <summary>The trailing dimensions normalised together.</summary>
@@ -63,6 +73,14 @@ public sealed class LayerNorm
     /// <summary>Normalises x (rows, <see cref="Size"/>) into y, writing each row's mean and 1/σ (rows) for <see cref="Backward"/>. y may be x.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> invStd, int rows) =>
         LayerNormKernels.Forward(x, Weight is null ? default : Weight.Data, Bias is null ? default : Bias.Data, y, mean, invStd, rows, Size, Eps);
+
+    /// <summary>The input gradient alone: dx overwritten (may be dy).</summary>
+    public void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd, Span<float> dx, int rows) =>
+        LayerNormKernels.Backward(dy, x, Weight is null ? default : Weight.Data, mean, invStd, dx, default, default, rows, Size);
+
+    /// <summary>The parameter gradients alone, accumulated into those that require them.</summary>
+    public void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd, int rows) =>
+        Backward(dy, x, mean, invStd, default, rows);
 
     /// <summary>Overwrites dx (unless empty; may be dy) and accumulates into the gradients of the parameters that require them.</summary>
     public void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd, Span<float> dx, int rows)

@@ -30,6 +30,17 @@ public sealed class BnSequential : ICompiledModel
     public int[] OutputShape => [3];
     public IReadOnlyList<LayerSummary> Summary => [];
 
+    public bool Training { get; private set; } = true;
+
+    public void Train(bool mode = true)
+    {
+        Training = mode;
+        Bn.Training = mode;
+        Drop.Training = mode;
+    }
+
+    public void Eval() => Train(false);
+
     public IReadOnlyList<Parameter> Parameters() => [.. L0.Parameters(), .. Bn.Parameters(), .. L3.Parameters()];
 
     public IReadOnlyList<ModelBuffer> Buffers() => [.. Bn.Buffers(), Drop.StepBuffer];
