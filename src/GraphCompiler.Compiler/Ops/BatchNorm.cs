@@ -1,6 +1,7 @@
 // BatchNorm1d and BatchNorm2d: per-channel normalisation with batch or running statistics — shape rule, forward lowering
 // and VJP. The mode (training or eval) is the runtime layer's, so one lowering serves both.
 using System.Collections.Generic;
+using System.Globalization;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -28,7 +29,7 @@ namespace GraphCompiler.Compiler.Ops
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
                     $"{layer.Describe()} needs a positive number of features and eps and a momentum in [0, 1] but is declared " +
-                    $"{Name}({c}, Eps = {eps:R}, Momentum = {momentum:R})", layer.Site));
+                    $"{Name}({c}, Eps = {Number(eps)}, Momentum = {Number(momentum)})", layer.Site));
                 return null;
             }
             Shape x = node.Input!.Shape;
@@ -77,6 +78,9 @@ namespace GraphCompiler.Compiler.Ops
         public override int ParameterCount(Node node) => node.Layer!.Bool("affine") ? 2 * node.Layer.Int("numFeatures") : 0;
 
         public override bool HasState => true;
+
+        // Arguments are floats in source; print them as the float the user wrote (1E-05, not 9.99999974737875E-06).
+        private static string Number(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
     }
 
     public sealed class BatchNorm1dOp : BatchNormOp

@@ -1,6 +1,7 @@
 // Dropout: zero each element with probability p and scale the rest by 1/(1 − p) in training mode, the identity in eval
 // mode — shape rule, forward lowering and VJP. The mask is saved for the backward.
 using System.Collections.Generic;
+using System.Globalization;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -19,7 +20,7 @@ namespace GraphCompiler.Compiler.Ops
             if (!(p >= 0 && p <= 1))
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
-                    $"{layer.Describe()} needs a probability in [0, 1] but is declared Dropout({p:R})", layer.ArgSite("p")));
+                    $"{layer.Describe()} needs a probability in [0, 1] but is declared Dropout({Number(p)})", layer.ArgSite("p")));
                 return null;
             }
             return node.Input!.Shape;
@@ -40,5 +41,8 @@ namespace GraphCompiler.Compiler.Ops
         }
 
         public override bool HasState => true;
+
+        // Arguments are floats in source; print them as the float the user wrote (1E-05, not 9.99999974737875E-06).
+        private static string Number(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
     }
 }

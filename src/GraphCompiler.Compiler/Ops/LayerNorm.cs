@@ -1,6 +1,7 @@
 // LayerNorm over the last dimension: each row normalised by its own statistics, the same in training and eval mode —
 // shape rule, forward lowering and VJP.
 using System.Collections.Generic;
+using System.Globalization;
 
 namespace GraphCompiler.Compiler.Ops
 {
@@ -23,7 +24,7 @@ namespace GraphCompiler.Compiler.Ops
             if (d <= 0 || !(eps > 0))
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
-                    $"{layer.Describe()} needs a positive normalized size and eps but is declared LayerNorm({d}, Eps = {eps:R})", layer.Site));
+                    $"{layer.Describe()} needs a positive normalized size and eps but is declared LayerNorm({d}, Eps = {Number(eps)})", layer.Site));
                 return null;
             }
             Shape x = node.Input!.Shape;
@@ -69,5 +70,8 @@ namespace GraphCompiler.Compiler.Ops
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("elementwiseAffine") ? 2 * node.Layer.Int("normalizedShape") : 0;
+
+        // Arguments are floats in source; print them as the float the user wrote (1E-05, not 9.99999974737875E-06).
+        private static string Number(double value) => ((float)value).ToString("R", CultureInfo.InvariantCulture);
     }
 }
