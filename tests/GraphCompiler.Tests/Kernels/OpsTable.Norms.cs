@@ -8,26 +8,36 @@ public static partial class OpsTable
 {
     // ---------------------------------------------------------------- BatchNorm
 
-    // (n, channels, spatial, affine, training): (N,C) rows, (N,C,L), (N,C,H,W), affine on and off, both modes, and one
-    // large enough to split channels across threads (and one wide (N,C) batch).
-    private static readonly (int N, int C, int S, bool Affine, bool Training)[] BatchNormShapes =
+    // (n, channels, spatial, affine, training). BatchNorm1d: (N,C) rows and (N,C,L), affine on and off, both modes, and a
+    // wide (N,C) batch. BatchNorm2d: (N,C,H,W) with H·W as spatial, including one large enough to split channels across threads.
+    private static readonly (int N, int C, int S, bool Affine, bool Training)[] BatchNorm1dShapes =
     [
         (4, 3, 1, true, true),
         (3, 5, 1, false, true),       // n = 2 would make dx vanish identically (two values normalise to ±1 whatever x is)
         (64, 100, 1, true, true),
         (3, 4, 7, true, true),
         (2, 3, 17, false, true),
-        (2, 3, 20, true, true),       // (N,C,H,W) = (2,3,4,5)
-        (8, 16, 256, true, true),     // (8,16,16,16): the parallel per-channel path
         (5, 6, 1, true, false),
         (3, 4, 9, true, false),
+    ];
+
+    private static readonly (int N, int C, int S, bool Affine, bool Training)[] BatchNorm2dShapes =
+    [
+        (2, 3, 20, true, true),       // (2,3,4,5)
+        (3, 2, 49, false, true),      // (3,2,7,7)
+        (8, 16, 256, true, true),     // (8,16,16,16): the parallel per-channel path
         (2, 3, 20, false, false),
+        (4, 5, 36, true, false),
         (8, 16, 256, true, false),
     ];
 
-    private static OpCase BatchNorm(Rng rng, int index)
+    private static OpCase BatchNorm1d(Rng rng, int index) => BatchNorm(rng, BatchNorm1dShapes[index]);
+
+    private static OpCase BatchNorm2d(Rng rng, int index) => BatchNorm(rng, BatchNorm2dShapes[index]);
+
+    private static OpCase BatchNorm(Rng rng, (int N, int C, int S, bool Affine, bool Training) shape)
     {
-        var (n, c, s, affine, training) = BatchNormShapes[index];
+        var (n, c, s, affine, training) = shape;
         int len = n * c * s;
         // An offset mean: the kernels must stay accurate when |μ| is several σ.
         float[] x = Data.Uniform(rng, len, 2f);

@@ -67,7 +67,8 @@ public static partial class OpsTable
         new("CrossEntropy", RowShapes.Length, CrossEntropy),
         new("Nll", RowShapes.Length, Nll),
         new("NllOfLogSoftmax", RowShapes.Length, NllOfLogSoftmax),
-        new("BatchNorm", BatchNormShapes.Length, BatchNorm),
+        new("BatchNorm1d", BatchNorm1dShapes.Length, BatchNorm1d),
+        new("BatchNorm2d", BatchNorm2dShapes.Length, BatchNorm2d),
         new("LayerNorm", LayerNormShapes.Length, LayerNorm),
         new("Dropout", DropoutShapes.Length, Dropout),
     ];
