@@ -163,3 +163,59 @@ public class NormNetParityTests
         KernelData.AssertClose(model.Fc2.Weight.Grad, dw, 1e-5, "fc2.weight grad through the dropout mask");
     }
 }
+
+public sealed class NormCheckpointResumeTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "gc-norm-resume-" + Guid.NewGuid().ToString("N"));
+
+    public NormCheckpointResumeTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private static void Steps(ICompiledModel model, Trainer trainer, int first, int count, int perSample, int classes)
+    {
+        for (int s = first; s < first + count; s++)
+        {
+            float[] x = KernelData.Uniform(new Rng(1000 + (ulong)s), 8 * perSample, 2f);
+            int[] t = KernelData.Targets(new Rng(2000 + (ulong)s), 8, classes);
+            trainer.Step(x, t, 8);
+        }
+    }
+
+    private static (float[][], float[][], long[][]) State(ICompiledModel m) =>
+        (m.Parameters().Select(p => (float[])p.Data.Clone()).ToArray(),
+         m.Buffers().Select(b => (float[])b.Data.Clone()).ToArray(),
+         m.Buffers().Select(b => (long[])b.Int64Data.Clone()).ToArray());
+
+    [Fact]
+    public void Resuming_from_a_checkpoint_repeats_running_statistics_and_dropout_masks_bit_for_bit()
+    {
+        foreach (Func<ICompiledModel> make in new Func<ICompiledModel>[] { () => new NormNet(seed: 8), () => new DropNet(seed: 8) })
+        {
+            ICompiledModel a = make();
+            int perSample = a.InputShape.Aggregate(1, (p, d) => p * d), classes = a.OutputShape[0];
+            var adamA = new Adam(a.Parameters(), lr: 1e-2);
+            var trainerA = new Trainer(a, Loss.CrossEntropy, adamA, batchSize: 8);
+            Steps(a, trainerA, 0, 3, perSample, classes);
+            string path = Path.Combine(_dir, a.GetType().Name + ".safetensors");
+            TrainingCheckpoint.Save(path, a, adamA, null, epoch: 1);
+            Steps(a, trainerA, 3, 3, perSample, classes);
+
+            ICompiledModel b = make();
+            var adamB = new Adam(b.Parameters(), lr: 1e-2);
+            var trainerB = new Trainer(b, Loss.CrossEntropy, adamB, batchSize: 8);
+            TrainingCheckpoint.Load(path, b, adamB, null);
+            Steps(b, trainerB, 3, 3, perSample, classes);
+
+            var (pa, fa, la) = State(a);
+            var (pb, fb, lb) = State(b);
+            Assert.Equal(pa, pb);
+            Assert.Equal(fa, fb);
+            Assert.Equal(la, lb);
+            Assert.Contains(la, l => l.Length == 1 && l[0] == 6); // num_batches_tracked or the dropout step: six training passes
+        }
+    }
+}
