@@ -1,5 +1,6 @@
 // Dropout on the CPU with a counter-based random mask: element i of step s keeps or drops by a hash of (seed, s, i) alone,
 // so a step's mask is the same on any thread count and a resumed run redraws exactly the masks it would have drawn.
+using System.Numerics;
 using System.Numerics.Tensors;
 using static GraphCompiler.Backends.Cpu.BufferChecks;
 
@@ -59,7 +60,34 @@ public static class DropoutKernels
     {
         public void Run(int start, int end)
         {
-            for (int i = start; i < end; i++) mask[i] = Uniform24(key, i) >= threshold ? scale : 0f;
+            int i = start;
+            if (Vector.IsHardwareAccelerated && Vector<ulong>.Count * 2 == Vector<float>.Count)
+            {
+                // The same integer hash as Uniform24, a vector of indices at a time: two ulong vectors give one float vector.
+                var lanes = Vector<ulong>.Indices;
+                var step = new Vector<ulong>((ulong)Vector<ulong>.Count);
+                var golden = new Vector<ulong>(0xD1B54A32D192ED03UL);
+                var keyV = new Vector<ulong>(key);
+                var limit = new Vector<uint>(threshold);
+                var scaleV = new Vector<float>(scale);
+                for (; i <= end - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var index = new Vector<ulong>((ulong)i) + lanes;
+                    Vector<ulong> lo = Vector.ShiftRightLogical(Mix(keyV + index * golden), 40);
+                    Vector<ulong> hi = Vector.ShiftRightLogical(Mix(keyV + (index + step) * golden), 40);
+                    Vector<uint> u = Vector.Narrow(lo, hi);
+                    Vector<int> keep = Vector.GreaterThanOrEqual(u, limit).As<uint, int>();
+                    Vector.ConditionalSelect(keep, scaleV, Vector<float>.Zero).Store(mask + i);
+                }
+            }
+            for (; i < end; i++) mask[i] = Uniform24(key, i) >= threshold ? scale : 0f;
+        }
+
+        private static Vector<ulong> Mix(Vector<ulong> z)
+        {
+            z = (z ^ Vector.ShiftRightLogical(z, 30)) * new Vector<ulong>(0xBF58476D1CE4E5B9UL);
+            z = (z ^ Vector.ShiftRightLogical(z, 27)) * new Vector<ulong>(0x94D049BB133111EBUL);
+            return z ^ Vector.ShiftRightLogical(z, 31);
         }
     }
 }
