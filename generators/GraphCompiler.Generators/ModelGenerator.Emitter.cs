@@ -97,6 +97,7 @@ namespace GraphCompiler.Generators
                 foreach (LayerDecl l in layers)
                     w.Line($"private readonly {l.Op.LayerType} {Field(l.Property)};");
                 w.Line("private readonly Parameter[] _parameters;");
+                w.Line("private readonly ModelBuffer[] _buffers;");
                 w.Line();
                 w.Line("/// <summary>Creates the model with PyTorch's default initialisation (Kaiming-uniform, a = √5), drawn in declaration order from <paramref name=\"seed\"/>.</summary>");
                 w.Line($"public {spec.ClassName}(ulong seed = 0)");
@@ -107,6 +108,10 @@ namespace GraphCompiler.Generators
                 w.Line(layers.Count == 0
                     ? "_parameters = [];"
                     : $"_parameters = [{string.Join(", ", layers.Select(l => $".. {Field(l.Property)}.Parameters()"))}];");
+                var stateful = layers.Where(l => l.Op.HasState).ToList();
+                w.Line(stateful.Count == 0
+                    ? "_buffers = [];"
+                    : $"_buffers = [{string.Join(", ", stateful.Select(l => $".. {Field(l.Property)}.Buffers()"))}];");
                 w.Close();
                 foreach (LayerProperty p in spec.Properties)
                 {
@@ -116,6 +121,23 @@ namespace GraphCompiler.Generators
                 w.Line();
                 w.Line("/// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>");
                 w.Line("public IReadOnlyList<Parameter> Parameters() => _parameters;");
+                w.Line();
+                w.Line("/// <summary>Every buffer (running statistics, counters), in the order of PyTorch's <c>state_dict</c>.</summary>");
+                w.Line("public IReadOnlyList<ModelBuffer> Buffers() => _buffers;");
+                w.Line();
+                w.Line("/// <summary>Whether the model is in training mode (PyTorch's <c>module.training</c>); true when built.</summary>");
+                w.Line("public bool Training { get; private set; } = true;");
+                w.Line();
+                w.Line("/// <summary>Sets training mode on the model and its layers (PyTorch's <c>model.train(mode)</c>).</summary>");
+                w.Line("public void Train(bool mode = true)");
+                w.Open();
+                w.Line("Training = mode;");
+                foreach (LayerDecl l in layers.Where(l => l.Op.HasState))
+                    w.Line($"{Field(l.Property)}.Training = mode;");
+                w.Close();
+                w.Line();
+                w.Line("/// <summary>Eval mode (PyTorch's <c>model.eval()</c>).</summary>");
+                w.Line("public void Eval() => Train(false);");
             }
 
             private static string Ints(IEnumerable<int> values) => "[" + string.Join(", ", values) + "]";
@@ -312,6 +334,7 @@ namespace GraphCompiler.Generators
                 ArgKind.ParamGrad => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Grad" : $"{a.Text}.Grad",
                 ArgKind.Int => a.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ArgKind.BatchSize => "n",
+                ArgKind.BatchTimes => $"n * {a.Value}",
                 ArgKind.Geometry => a.Text,
                 _ => "default",
             };

@@ -9,6 +9,8 @@ namespace GraphCompiler.Compiler
         public const string RankMismatch = "GC1004";
         public const string DimOutOfRange = "GC1005";
         public const string NonPositiveArgument = "GC1006";
+        public const string NormFeatures = "GC1020";
+        public const string LayerNormShape = "GC1021";
 
         public const string UnsupportedConstruct = "GC2001";
         public const string NotPartial = "GC2002";
@@ -29,6 +31,8 @@ namespace GraphCompiler.Compiler
             RankMismatch => "Input has the wrong number of dimensions",
             DimOutOfRange => "Dimension out of range",
             NonPositiveArgument => "Layer or op argument out of range",
+            NormFeatures => "BatchNorm num_features mismatch",
+            LayerNormShape => "LayerNorm normalized shape mismatch",
             UnsupportedConstruct => "Unsupported construct in forward body",
             NotPartial => "Model class must be partial",
             MissingForward => "Model has no forward method",

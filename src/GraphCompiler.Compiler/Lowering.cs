@@ -87,6 +87,18 @@ namespace GraphCompiler.Compiler
             return new Arg(ArgKind.Buffer, name, node.Shape.PerSample);
         }
 
+        /// <summary>
+        /// Declares a float side buffer of a node that its backward reads (saved statistics, a dropout mask), of
+        /// <paramref name="shape"/> per batch; declared once, so the backward may ask for it again by the same suffix.
+        /// </summary>
+        public Arg SideBuffer(Node node, string suffix, Shape shape, string comment)
+        {
+            string name = node.Name + suffix;
+            if (!_buffers.Any(b => b.Name == name))
+                _buffers.Add(new BufferDecl(name, shape, IsIndex: false, IsGrad: false, comment));
+            return new Arg(ArgKind.Buffer, name, shape.PerSample);
+        }
+
         public Arg Geometry(Node node, string type, string comment, params int[] values)
         {
             string name = node.Name + "Geometry";

@@ -67,6 +67,11 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public virtual long Flops(Node node) =>
             IsAlias ? 0 : System.Math.Max((long)node.Shape.PerSample, node.Input!.Shape.PerSample);
+        /// Whether the runtime layer has a training mode and buffers (BatchNorm, Dropout): its class then has a settable
+        /// <c>Training</c> flag, which the model's <c>Train</c>/<c>Eval</c> set, and a <c>Buffers()</c> method, which the
+        /// model's <c>Buffers()</c> concatenates.
+        /// </summary>
+        public virtual bool HasState => false;
 
         /// <summary>
         /// For element-wise activations: the kernels' <c>Activation</c> member that computes the op, so another kernel can
@@ -94,12 +99,20 @@ namespace GraphCompiler.Compiler
         public static readonly OpDef Relu = new Ops.ReluOp();
         public static readonly OpDef Flatten = new Ops.FlattenOp();
         public static readonly OpDef LogSoftmax = new Ops.LogSoftmaxOp();
+        public static readonly OpDef BatchNorm1d = new Ops.BatchNorm1dOp();
+        public static readonly OpDef BatchNorm2d = new Ops.BatchNorm2dOp();
+        public static readonly OpDef LayerNorm = new Ops.LayerNormOp();
+        public static readonly OpDef Dropout = new Ops.DropoutOp();
 
         /// <summary>Layers by the name of their attribute without "Attribute" (<c>[Conv2d(...)]</c> → "Conv2d").</summary>
         public static readonly IReadOnlyDictionary<string, OpDef> Layers = new Dictionary<string, OpDef>
         {
             ["Linear"] = Linear,
             ["Conv2d"] = Conv2d,
+            ["BatchNorm1d"] = BatchNorm1d,
+            ["BatchNorm2d"] = BatchNorm2d,
+            ["LayerNorm"] = LayerNorm,
+            ["Dropout"] = Dropout,
         };
 
         /// <summary>Ops callable by name in a forward body (layers are reached through <c>Apply</c>).</summary>
@@ -111,6 +124,6 @@ namespace GraphCompiler.Compiler
             ["LogSoftmax"] = LogSoftmax,
         };
 
-        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax };
+        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout };
     }
 }

@@ -15,6 +15,8 @@ namespace GraphCompiler.Compiler
         Int,
         /// <summary>The live batch size <c>n</c>.</summary>
         BatchSize,
+        /// <summary>The live batch size times a per-sample count: <c>n * Value</c> (rows of a row-wise op).</summary>
+        BatchTimes,
         /// <summary>A static geometry field of the model.</summary>
         Geometry,
         /// <summary>An empty span (an absent bias).</summary>
@@ -28,6 +30,7 @@ namespace GraphCompiler.Compiler
     {
         public static Arg Int(int v) => new Arg(ArgKind.Int, "", v);
         public static readonly Arg N = new Arg(ArgKind.BatchSize, "", 0);
+        public static Arg Rows(int perSample) => perSample == 1 ? N : new Arg(ArgKind.BatchTimes, "", perSample);
         public static readonly Arg None = new Arg(ArgKind.Empty, "", 0);
         public static Arg Geo(string name) => new Arg(ArgKind.Geometry, name, 0);
         public static Arg Act(string name) => new Arg(ArgKind.Activation, name, 0);

@@ -59,3 +59,90 @@ public sealed class Conv2dAttribute : Attribute
     public bool Bias { get; set; } = true;
     public string? Name { get; set; }
 }
+
+/// <summary>
+/// Declares a <see cref="Nn.BatchNorm1d"/> layer on a <c>partial</c> property: input (N, C) or (N, C, L) with
+/// C = <see cref="NumFeatures"/>. Parameters <c>weight</c>, <c>bias</c>; buffers <c>running_mean</c>, <c>running_var</c>,
+/// <c>num_batches_tracked</c>, as in PyTorch.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class BatchNorm1dAttribute : Attribute
+{
+    public BatchNorm1dAttribute(int numFeatures) => NumFeatures = numFeatures;
+
+    public int NumFeatures { get; }
+
+    /// <summary>Added to the variance before its square root.</summary>
+    public float Eps { get; set; } = 1e-5f;
+
+    /// <summary>The running statistics' update factor: running = (1 − momentum)·running + momentum·batch.</summary>
+    public float Momentum { get; set; } = 0.1f;
+
+    /// <summary>Whether the layer has a learnable weight and bias.</summary>
+    public bool Affine { get; set; } = true;
+
+    /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
+    public bool TrackRunningStats { get; set; } = true;
+
+    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
+    public string? Name { get; set; }
+}
+
+/// <summary>Declares a <see cref="Nn.BatchNorm2d"/> layer on a <c>partial</c> property: input (N, C, H, W) with C = <see cref="NumFeatures"/>.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class BatchNorm2dAttribute : Attribute
+{
+    public BatchNorm2dAttribute(int numFeatures) => NumFeatures = numFeatures;
+
+    public int NumFeatures { get; }
+
+    /// <summary>Added to the variance before its square root.</summary>
+    public float Eps { get; set; } = 1e-5f;
+
+    /// <summary>The running statistics' update factor: running = (1 − momentum)·running + momentum·batch.</summary>
+    public float Momentum { get; set; } = 0.1f;
+
+    /// <summary>Whether the layer has a learnable weight and bias.</summary>
+    public bool Affine { get; set; } = true;
+
+    /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
+    public bool TrackRunningStats { get; set; } = true;
+
+    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
+    public string? Name { get; set; }
+}
+
+/// <summary>Declares a <see cref="Nn.LayerNorm"/> over the last dimension, of size <see cref="NormalizedShape"/>, on a <c>partial</c> property.</summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class LayerNormAttribute : Attribute
+{
+    public LayerNormAttribute(int normalizedShape) => NormalizedShape = normalizedShape;
+
+    /// <summary>The size of the last dimension, which is normalised.</summary>
+    public int NormalizedShape { get; }
+
+    /// <summary>Added to the variance before its square root.</summary>
+    public float Eps { get; set; } = 1e-5f;
+
+    /// <summary>Whether the layer has a learnable per-element weight and bias.</summary>
+    public bool ElementwiseAffine { get; set; } = true;
+
+    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
+    public string? Name { get; set; }
+}
+
+/// <summary>
+/// Declares a <see cref="Nn.Dropout"/> layer on a <c>partial</c> property: in training mode each element is zeroed with
+/// probability <see cref="P"/> and the rest scaled by 1/(1 − p); in eval mode the identity.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property, Inherited = false)]
+public sealed class DropoutAttribute : Attribute
+{
+    public DropoutAttribute(float p = 0.5f) => P = p;
+
+    /// <summary>The probability of zeroing an element.</summary>
+    public float P { get; }
+
+    /// <summary>The name of the layer's (non-persistent) step counter buffer; defaults to the property name in snake_case.</summary>
+    public string? Name { get; set; }
+}

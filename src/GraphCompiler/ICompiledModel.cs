@@ -32,6 +32,24 @@ public interface ICompiledModel
     /// as data, for backends that execute it themselves (ILGPU).
     /// </summary>
     GraphCompiler.Compiler.Schedule Schedule { get; }
+    /// Every buffer — non-learnable state such as BatchNorm's <c>running_mean</c>, <c>running_var</c> and int64
+    /// <c>num_batches_tracked</c> — in the order of PyTorch's <c>state_dict</c>. Empty for a model without any.
+    /// </summary>
+    IReadOnlyList<ModelBuffer> Buffers() => [];
+
+    /// <summary>
+    /// Whether the model is in training mode (PyTorch's <c>module.training</c>; true when built): Dropout draws masks and
+    /// BatchNorm normalises with the batch's statistics and updates its running ones. In eval mode Dropout is the identity
+    /// and BatchNorm uses its running statistics. The mode is independent of the workspace kind (a training workspace
+    /// merely has gradient buffers).
+    /// </summary>
+    bool Training { get; }
+
+    /// <summary>Sets training mode on the model and every layer (PyTorch's <c>model.train(mode)</c>).</summary>
+    void Train(bool mode = true);
+
+    /// <summary>Eval mode (PyTorch's <c>model.eval()</c>): the same as <c>Train(false)</c>.</summary>
+    void Eval();
 
     ModelWorkspace CreateWorkspace(int capacity, bool training = true, bool inputGrad = false);
 

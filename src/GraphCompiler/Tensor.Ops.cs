@@ -30,6 +30,37 @@ public sealed partial class Tensor
         return y;
     }
 
+    /// <summary>Applies a BatchNorm layer to (N, C), (N, C, L) or (N, C, H, W) in the layer's mode (training: batch statistics, running ones updated).</summary>
+    public Tensor Apply(BatchNorm layer)
+    {
+        bool twoD = layer is BatchNorm2d;
+        Expect(twoD ? Rank == 4 : Rank is 2 or 3, $"{layer} expects {(twoD ? "[N, C, H, W]" : "[N, C] or [N, C, L]")}");
+        Expect(Shape[1] == layer.NumFeatures, $"{layer} expects {layer.NumFeatures} channels");
+        var y = new Tensor(Shape);
+        int spatial = Count / (Shape[0] * Shape[1]);
+        layer.Forward(Data, y.Data, new float[layer.NumFeatures], new float[layer.NumFeatures], Shape[0], spatial);
+        return y;
+    }
+
+    /// <summary>Applies a LayerNorm layer over the trailing dimensions of its normalized_shape.</summary>
+    public Tensor Apply(LayerNorm layer)
+    {
+        Expect(Rank > layer.NormalizedShape.Length && Shape.AsSpan(Rank - layer.NormalizedShape.Length).SequenceEqual(layer.NormalizedShape),
+            $"{layer} expects trailing dimensions [{string.Join(", ", layer.NormalizedShape)}]");
+        var y = new Tensor(Shape);
+        int rows = Count / layer.Size;
+        layer.Forward(Data, y.Data, new float[rows], new float[rows], rows);
+        return y;
+    }
+
+    /// <summary>Applies a Dropout layer in its mode (training: a fresh mask each call; eval: a copy).</summary>
+    public Tensor Apply(Dropout layer)
+    {
+        var y = new Tensor(Shape);
+        layer.Forward(Data, y.Data, new float[Count]);
+        return y;
+    }
+
     public Tensor Relu()
     {
         var y = new Tensor(Shape);

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace GraphCompiler.Generators.Tests;
 
-public class DiagnosticTests
+public partial class DiagnosticTests
 {
     private const string Usings = "using GraphCompiler;\nusing GraphCompiler.Nn;\nnamespace Test;\n";
 

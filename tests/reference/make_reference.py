@@ -125,7 +125,7 @@ def write_safetensors(path, tensors, metadata):
     header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
     blobs, offset = [], 0
     for name, arr in tensors:
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")  # not ascontiguousarray, which turns a 0-d tensor (num_batches_tracked) into shape [1]
         dt = arr.dtype.newbyteorder("<")
         if dt not in _DTYPES:
             raise ValueError(f"{name}: unsupported dtype {arr.dtype}")

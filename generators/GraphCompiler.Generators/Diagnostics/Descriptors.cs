@@ -11,6 +11,8 @@ namespace GraphCompiler.Generators.Diagnostics
         public static readonly DiagnosticDescriptor LinearFeatures = Make(DiagnosticIds.LinearFeatures, "GraphCompiler.Shapes");
 
         public static readonly DiagnosticDescriptor ConvChannels = Make(DiagnosticIds.ConvChannels, "GraphCompiler.Shapes");
+        public static readonly DiagnosticDescriptor NormFeatures = Make(DiagnosticIds.NormFeatures, "GraphCompiler.Shapes");
+        public static readonly DiagnosticDescriptor LayerNormShape = Make(DiagnosticIds.LayerNormShape, "GraphCompiler.Shapes");
 
         public static readonly DiagnosticDescriptor KernelTooLarge = Make(DiagnosticIds.KernelTooLarge, "GraphCompiler.Shapes");
 
@@ -39,7 +41,7 @@ namespace GraphCompiler.Generators.Diagnostics
         public static readonly DiagnosticDescriptor NestedModel = Make(DiagnosticIds.NestedModel, "GraphCompiler.Usage");
 
         private static readonly Dictionary<string, DiagnosticDescriptor> ById =
-            new[] { LinearFeatures, ConvChannels, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel }.ToDictionary(d => d.Id);
+            new[] { LinearFeatures, ConvChannels, NormFeatures, LayerNormShape, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel }.ToDictionary(d => d.Id);
 
         // Message text comes whole from the core, which names the layer, what it expected, what it got and how.
         private static DiagnosticDescriptor Make(string id, string category) =>

@@ -13,7 +13,8 @@ public sealed record TrainingCheckpointInfo(int Epoch, IReadOnlyDictionary<strin
 /// <summary>
 /// A resumable training checkpoint, written as one safetensors file:
 /// <list type="bullet">
-/// <item>the model's parameters under their state_dict names (F32);</item>
+/// <item>the model's parameters under their state_dict names (F32), and all its buffers (<see cref="ICompiledModel.Buffers"/>:
+/// running statistics F32, counters such as <c>num_batches_tracked</c> and dropout steps I64), persistent or not;</item>
 /// <item>the optimizer's state as PyTorch's <c>optimizer.state_dict()</c> flattened: <c>optimizer.state.&lt;i&gt;.momentum_buffer</c>
 /// (SGD), <c>optimizer.state.&lt;i&gt;.step</c> (I64), <c>.exp_avg</c>, <c>.exp_avg_sq</c>, <c>.max_exp_avg_sq</c> (Adam, AdamW), where
 /// <c>i</c> numbers the parameters across groups in order; each group's options as F64
@@ -61,6 +62,12 @@ public static class TrainingCheckpoint
             if (IsNonParameter(p.Name))
                 throw new ArgumentException($"Parameter name '{p.Name}' collides with a checkpoint section prefix.", nameof(model));
             tensors.Add(new(p.Name, SafeTensor.FromFloat(p.Data, p.Shape)));
+        }
+        foreach (ModelBuffer b in model.Buffers())
+        {
+            if (IsNonParameter(b.Name))
+                throw new ArgumentException($"Buffer name '{b.Name}' collides with a checkpoint section prefix.", nameof(model));
+            tensors.Add(new(b.Name, StateDict.ToSafeTensor(b)));
         }
 
         int flat = 0;
@@ -162,6 +169,28 @@ public static class TrainingCheckpoint
             apply.Add(() => values.CopyTo(p.Data, 0));
         }
         if (missing.Count > 0) throw Bad(path, $"missing model parameter(s) of {model.GetType().Name}: {string.Join(", ", missing)}");
+
+        // ---- model buffers (running statistics F32, counters I64), persistent or not: a resumed run needs them all
+        foreach (ModelBuffer b in model.Buffers())
+        {
+            if (!t.TryGetValue(b.Name, out SafeTensor? s)) { missing.Add(b.Name); continue; }
+            var dtype = b.DType == BufferDType.Float32 ? SafeTensorDType.F32 : SafeTensorDType.I64;
+            if (s.DType != dtype) throw Bad(path, $"entry '{b.Name}' is {s.DType}, expected {dtype}");
+            if (!s.Shape.SequenceEqual(b.Shape))
+                throw Bad(path, $"entry '{b.Name}' has shape {s.ShapeText}, expected {b.ShapeText}");
+            used.Add(b.Name);
+            if (b.DType == BufferDType.Float32)
+            {
+                float[] values = s.AsFloat();
+                apply.Add(() => values.CopyTo(b.Data, 0));
+            }
+            else
+            {
+                long[] values = s.AsInt64();
+                apply.Add(() => values.CopyTo(b.Int64Data, 0));
+            }
+        }
+        if (missing.Count > 0) throw Bad(path, $"missing model buffer(s) of {model.GetType().Name}: {string.Join(", ", missing)}");
 
         // ---- optimizer groups and state
         int savedGroups = 0;

@@ -3,9 +3,13 @@ namespace GraphCompiler.Training;
 
 public static class Evaluation
 {
-    /// <summary>Runs the compiled forward on a batch (count, ...InputShape) and returns the outputs (count, ...OutputShape).</summary>
+    /// <summary>
+    /// Runs the compiled forward on a batch (count, ...InputShape) in eval mode and returns the outputs (count, ...OutputShape).
+    /// The model's mode is restored afterwards.
+    /// </summary>
     public static Tensor Predict(this ICompiledModel model, Tensor inputs)
     {
+        using var _ = EvalScope(model);
         int count = inputs.Shape[0];
         int[] expected = [count, .. model.InputShape];
         if (!inputs.Shape.AsSpan().SequenceEqual(expected))
@@ -29,9 +33,11 @@ public static class Evaluation
         loss.Compute(model.Predict(inputs).Data, targets, []);
 
     /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace;
-    /// <paramref name="progress"/> (none by default) shows the pass under <paramref name="label"/>.</summary>
+    /// <paramref name="progress"/> (none by default) shows the pass under <paramref name="label"/>. Runs in eval mode and
+    /// restores the model's mode afterwards.</summary>
     public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500, ProgressReporter? progress = null, string label = "eval")
     {
+        using var _ = EvalScope(model);
         if (model.OutputShape.Length != 1)
             throw new ArgumentException($"Accuracy needs one output dimension (classes) but the model outputs [{string.Join(", ", model.OutputShape)}].");
         int classes = model.OutputShape[0];
@@ -51,6 +57,20 @@ public static class Evaluation
         }
         progress?.End();
         return (float)correct / data.Count;
+    }
+
+    /// <summary>Puts <paramref name="model"/> in eval mode until the returned scope is disposed, then restores its mode.</summary>
+    public static IDisposable EvalScope(ICompiledModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var scope = new ModeScope(model, model.Training);
+        model.Eval();
+        return scope;
+    }
+
+    private sealed class ModeScope(ICompiledModel model, bool training) : IDisposable
+    {
+        public void Dispose() => model.Train(training);
     }
 
     /// <summary>Index of the largest value in each row of (n, classes).</summary>

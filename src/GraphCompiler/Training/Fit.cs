@@ -29,7 +29,9 @@ public static class Fit
     /// epochs <c>startEpoch + 1 … epochs</c> and step numbers continue from <c>startEpoch · train.Count</c>.
     /// <paramref name="progress"/> shows each training and evaluation pass as it runs; by default
     /// (<see cref="ProgressReporter.For"/>) a bar when <paramref name="log"/> is the console on a terminal, nothing
-    /// otherwise, so redirected output is exactly the per-epoch lines.
+    /// otherwise, so redirected output is exactly the per-epoch lines. Training passes run in training mode
+    /// (<see cref="ICompiledModel.Train"/>) and evaluations in eval mode, as a PyTorch loop calls <c>model.train()</c> and
+    /// <c>model.eval()</c>; the model is left in training mode.
     /// </summary>
     public static FitResult Run(ICompiledModel model, ITrainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
         Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0, ProgressReporter? progress = null)
@@ -47,6 +49,7 @@ public static class Fit
             var watch = Stopwatch.StartNew();
             double lossSum = 0;
             long epochSamples = 0;
+            model.Train(); // each epoch trains in training mode, whatever the caller or the last evaluation left
             progress.Begin(FormattableString.Invariant($"epoch {epoch}/{epochs}"), train.Count);
             foreach (Batch batch in train)
             {

@@ -72,6 +72,10 @@ public static partial class OpsTable
         new("SmoothL1", ElementwiseLengths.Length, SmoothL1),
         new("Bce", ElementwiseLengths.Length, Bce),
         new("BceWithLogits", ElementwiseLengths.Length, BceWithLogits),
+        new("BatchNorm1d", BatchNorm1dShapes.Length, BatchNorm1d),
+        new("BatchNorm2d", BatchNorm2dShapes.Length, BatchNorm2d),
+        new("LayerNorm", LayerNormShapes.Length, LayerNorm),
+        new("Dropout", DropoutShapes.Length, Dropout),
     ];
 
     public static OpSpec Get(string name) => All.Single(s => s.Name == name);

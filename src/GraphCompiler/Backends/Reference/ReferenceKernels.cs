@@ -7,7 +7,7 @@ namespace GraphCompiler.Backends.Reference;
 /// One direct loop nest per op, written from the definition, in double so that finite differences of these
 /// forwards are accurate. Backward functions overwrite every gradient they produce (no accumulation).
 /// </summary>
-public static class ReferenceKernels
+public static partial class ReferenceKernels
 {
     // ---- Linear: y (n, outF) = x (n, inF) · wᵀ (inF, outF) + b (outF) ----
 
