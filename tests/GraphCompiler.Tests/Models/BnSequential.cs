@@ -52,6 +52,12 @@ public sealed class BnSequential : ICompiledModel
 
     public void Backward(ModelWorkspace ws) => throw new NotSupportedException("BnSequential has no workspace.");
 
+    public IReadOnlyList<KernelSummary> Kernels => [];
+
+    public long PeakBytes(int batch, bool training) => throw new NotSupportedException("BnSequential has no workspace.");
+
+    public GraphCompiler.Compiler.Schedule Schedule => throw new NotSupportedException("BnSequential is hand-built; it has no compiled schedule.");
+
     /// <summary>Eval-mode output (n, 3) of x (n, 6): linear, batch norm with running statistics, ReLU, linear.</summary>
     public float[] EvalForward(float[] x, int n)
     {
