@@ -189,28 +189,34 @@ namespace GraphCompiler.Compiler
 
         /// <summary>
         /// The layer applications nearest upstream of <paramref name="node"/> (itself if it is one): walking back along every
-        /// path, the first layer met. Some layer upstream of the value trains iff one of these or a layer upstream of it does,
-        /// which is what the generated <c>trainsToX</c> flags chain. In a chain this is the one layer at or before the node.
+        /// path, the first layer met, leaving out any that lies upstream of another one found. Some layer upstream of the
+        /// value trains iff one of these or a layer upstream of it does, which is what the generated <c>trainsToX</c> flags
+        /// chain. In a chain this is the one layer at or before the node.
         /// </summary>
         public EquatableArray<string> NearestLayers(Node node)
         {
-            var found = new SortedSet<int>();
+            List<Node> found = Ancestors(node, stopAtLayers: true).Where(n => n.Layer is not null).ToList();
+            var covered = new HashSet<Node>(found.SelectMany(f => f.Inputs.SelectMany(i => Ancestors(i, stopAtLayers: false))));
+            return EquatableArray.From(found.Where(f => !covered.Contains(f)).OrderBy(f => f.Id).Select(f => f.Name));
+        }
+
+        /// <summary><paramref name="node"/> and every node upstream of it; with <paramref name="stopAtLayers"/>, not beyond a layer application.</summary>
+        private static HashSet<Node> Ancestors(Node node, bool stopAtLayers)
+        {
             var seen = new HashSet<Node>();
             var stack = new Stack<Node>();
             stack.Push(node);
             while (stack.Count > 0)
             {
                 Node n = stack.Pop();
-                if (!seen.Add(n)) continue;
-                if (n.Layer is not null) found.Add(n.Id);
-                else foreach (Node i in n.Inputs) stack.Push(i);
+                if (!seen.Add(n) || (stopAtLayers && n.Layer is not null)) continue;
+                foreach (Node i in n.Inputs) stack.Push(i);
             }
-            return EquatableArray.From(found.Select(id => _graph.Nodes[id].Name));
+            return seen;
         }
 
         /// <summary>Every layer application in forward order, with the nearest layer applications upstream of its input.</summary>
         public EquatableArray<LayerUse> LayerUses() => EquatableArray.From(_graph.Nodes.Where(n => n.Layer is not null).Select(n =>
-            new LayerUse(n.Name, n.Layer!.Property, EquatableArray.From(n.Inputs.SelectMany(i => NearestLayers(i)).Distinct()
-                .OrderBy(name => _graph.Nodes.First(m => m.Name == name).Id)))));
+            new LayerUse(n.Name, n.Layer!.Property, n.Input is { } input ? NearestLayers(input) : EquatableArray<string>.Empty)));
     }
 }
