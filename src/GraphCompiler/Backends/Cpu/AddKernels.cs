@@ -33,10 +33,10 @@ public static class AddKernels
     }
 
     /// <summary>da = dy summed over the dims a was broadcast along (overwrites da).</summary>
-    public static void BackwardLeft(ReadOnlySpan<float> dy, Span<float> da, BroadcastGeometry g, int n) => Reduce(dy, da, g, n, "a");
+    public static void BackwardLeft(ReadOnlySpan<float> dy, Span<float> da, BroadcastGeometry g, int n) => Reduce(dy, da, g, n, "da");
 
     /// <summary>db = dy summed over the dims b was broadcast along (overwrites db).</summary>
-    public static void BackwardRight(ReadOnlySpan<float> dy, Span<float> db, BroadcastGeometry g, int n) => Reduce(dy, db, g.Swapped, n, "b");
+    public static void BackwardRight(ReadOnlySpan<float> dy, Span<float> db, BroadcastGeometry g, int n) => Reduce(dy, db, g.Swapped, n, "db");
 
     private static void Reduce(ReadOnlySpan<float> dy, Span<float> dx, BroadcastGeometry g, int n, string operand)
     {
@@ -89,11 +89,12 @@ internal static class Broadcast
         BufferChecks.CheckLength(y, (long)n * g.YPerSample, "y");
     }
 
+    /// <summary><paramref name="operand"/> names the gradient buffer in messages: "da" or "db".</summary>
     public static void CheckBackward(ReadOnlySpan<float> dy, Span<float> dx, BroadcastGeometry g, int n, string op, string operand)
     {
         ArgumentNullException.ThrowIfNull(g);
         if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, $"{op} needs a non-negative batch size.");
         BufferChecks.CheckLength(dy, (long)n * g.YPerSample, "dy");
-        BufferChecks.CheckLength(dx, (long)n * g.APerSample, "d" + operand);
+        BufferChecks.CheckLength(dx, (long)n * g.APerSample, operand);
     }
 }

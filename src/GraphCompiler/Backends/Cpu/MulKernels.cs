@@ -33,17 +33,17 @@ public static class MulKernels
 
     /// <summary>da = dy · b summed over the dims a was broadcast along (overwrites da).</summary>
     public static void BackwardLeft(ReadOnlySpan<float> dy, ReadOnlySpan<float> b, Span<float> da, BroadcastGeometry g, int n) =>
-        Backward(dy, b, da, g, n, "a");
+        Backward(dy, b, da, g, n, "da", "b");
 
     /// <summary>db = dy · a summed over the dims b was broadcast along (overwrites db).</summary>
     public static void BackwardRight(ReadOnlySpan<float> dy, ReadOnlySpan<float> a, Span<float> db, BroadcastGeometry g, int n) =>
-        Backward(dy, a, db, g.Swapped, n, "b");
+        Backward(dy, a, db, g.Swapped, n, "db", "a");
 
     // Written for the left operand; the right one runs it on the swapped geometry, where "a" is b and "b" is a.
-    private static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> other, Span<float> dx, BroadcastGeometry g, int n, string operand)
+    private static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> other, Span<float> dx, BroadcastGeometry g, int n, string gradName, string otherName)
     {
-        Broadcast.CheckBackward(dy, dx, g, n, "Mul", operand);
-        BufferChecks.CheckLength(other, (long)n * g.BPerSample, operand == "a" ? "b" : "a");
+        Broadcast.CheckBackward(dy, dx, g, n, "Mul", gradName);
+        BufferChecks.CheckLength(other, (long)n * g.BPerSample, otherName);
         if (g.IsSame)
         {
             int len = n * g.YPerSample;
