@@ -171,4 +171,27 @@ public class ResidualNetTests
             for (int i = 0; i < 5; i++) trainer.Step(x, y, 32);
         }));
     }
+
+    [Fact]
+    public void Fused_and_unfused_schedules_give_the_same_output_and_gradients()
+    {
+        // Fusion must respect the fan-out (no epilogue over a value read elsewhere, no relu′ in a dx of a multi-read value).
+        ICompiledModel fused = new ResidualNet(seed: 7), plain = new ResidualNetUnfused(seed: 7);
+        var (x, y) = TrainerTests.RandomBatch(Batch, PerSample, 8);
+        foreach (ICompiledModel m in new[] { fused, plain })
+        {
+            ModelWorkspace ws = m.CreateWorkspace(Batch, training: true);
+            ws.SetInput(x, Batch);
+            m.Forward(ws);
+            LossKernels.CrossEntropy(ws.Output.AsSpan(0, Batch * Classes), y, ws.OutputGrad.AsSpan(0, Batch * Classes), Batch, Classes);
+            m.Backward(ws);
+        }
+        Assert.Equal(fused.Parameters().Select(p => p.Name), plain.Parameters().Select(p => p.Name));
+        for (int i = 0; i < fused.Parameters().Count; i++)
+        {
+            float[] a = fused.Parameters()[i].Grad, b = plain.Parameters()[i].Grad;
+            for (int j = 0; j < a.Length; j++)
+                Assert.True(Math.Abs(a[j] - b[j]) <= 1e-5f * (1 + Math.Abs(b[j])), $"{fused.Parameters()[i].Name}.grad[{j}]: fused {a[j]}, unfused {b[j]}");
+        }
+    }
 }
