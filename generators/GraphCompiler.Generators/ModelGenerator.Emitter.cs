@@ -187,7 +187,7 @@ namespace GraphCompiler.Generators
                 foreach (Step step in s.Backward)
                     w.Line($"new(\"{step.Kernel}.{step.Method}\", \"{Escape(step.Comment)}\", Backward: true" +
                         (step.InputGradOnly ? ", InputGradOnly: true" : "") + (step.UnlessLossFused ? ", UnlessLossFused: true" : "") +
-                        (step.ParamsOf is null ? "" : $", ParamsOf: \"{step.ParamsOf}\"") + (step.GradUpTo is null ? "" : $", GradUpTo: \"{step.GradUpTo}\"") + "),");
+                        (step.ParamsOf is null ? "" : $", ParamsOf: \"{step.ParamsOf}\"") + (step.GradUpTo.Count == 0 ? "" : $", GradUpTo: \"{string.Join(", ", step.GradUpTo)}\"") + "),");
                 w.Indent--;
                 w.Line("];");
                 w.Line();
@@ -296,17 +296,17 @@ namespace GraphCompiler.Generators
                 // Frozen layers: the guards below are Step.Runs, printed.
                 w.Line("// A frozen layer (no parameter with RequiresGrad) skips its weight gradient, and no gradient flows below the last");
                 w.Line("// layer that trains unless the input gradient is wanted: trainsToX says whether X or a layer before it trains.");
-                string previous = "ws.InputGrad is not null";
-                foreach (string layer in s.LayerOrder)
+                foreach (LayerUse use in s.LayerUses)
                 {
-                    w.Line($"bool trainsTo{layer} = {previous} || {layer}.Trainable;");
-                    previous = "trainsTo" + layer;
+                    string before = use.After.Count == 0 ? "ws.InputGrad is not null" : string.Join(" || ", use.After.Select(a => "trainsTo" + a));
+                    w.Line($"bool trainsTo{use.Name} = {before} || {use.Layer}.Trainable;");
                 }
                 foreach (Step step in s.Backward)
                 {
                     string need = step.ParamsOf is not null ? $"{step.ParamsOf}.Trainable"
-                        : step.InputGradOnly || step.GradUpTo is null ? "ws.InputGrad is not null"
-                        : $"trainsTo{step.GradUpTo}";
+                        : step.InputGradOnly || step.GradUpTo.Count == 0 ? "ws.InputGrad is not null"
+                        : string.Join(" || ", step.GradUpTo.Select(u => "trainsTo" + u));
+                    if (step.UnlessLossFused && step.GradUpTo.Count > 1) need = $"({need})";
                     w.Line(step.UnlessLossFused ? $"if (!ws.LossGradAtLogits && {need}) // a fused NLL loss already wrote the gradient at the logits"
                         : $"if ({need})");
                     w.Open();

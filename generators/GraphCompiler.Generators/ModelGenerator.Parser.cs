@@ -222,12 +222,97 @@ namespace GraphCompiler.Generators
                         return 0;
                     case IdentifierNameSyntax id when _locals.TryGetValue(id.Identifier.Text, out int local):
                         return local;
+                    case BinaryExpressionSyntax binary when binary.IsKind(SyntaxKind.AddExpression) || binary.IsKind(SyntaxKind.MultiplyExpression):
+                        return ParseBinary(binary);
+                    case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax member } call
+                        when member.Name.Identifier.Text == "Cat" && IsTensorMember(call, isStatic: true):
+                        return ParseCat(call);
                     case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax member } call:
                         return ParseCall(call, member);
                     default:
                         Unsupported(expr, "this expression");
                         return -1;
                 }
+            }
+
+            /// <summary>Whether <paramref name="node"/> resolves to a member of GraphCompiler's Tensor (static or not, as asked).</summary>
+            private bool IsTensorMember(SyntaxNode node, bool isStatic) =>
+                _model.GetSymbolInfo(node).Symbol is IMethodSymbol { ContainingType: { } t } m && m.IsStatic == isStatic
+                && t.ToDisplayString() == "GraphCompiler.Tensor";
+
+            /// <summary><c>a + b</c> and <c>a * b</c> on tensors: the ops Add and Mul, with the whole expression as their site.</summary>
+            private int ParseBinary(BinaryExpressionSyntax binary)
+            {
+                if (!IsTensorMember(binary, isStatic: true))
+                {
+                    Unsupported(binary, "this operator (only + and * of two tensors)");
+                    return -1;
+                }
+                int left = ParseExpression(binary.Left);
+                int right = ParseExpression(binary.Right);
+                if (_failed) return -1;
+                string op = binary.IsKind(SyntaxKind.AddExpression) ? "Add" : "Mul";
+                _calls.Add(new OpCall(op, EquatableArray.Of(left, right), null, EquatableArray<double>.Empty, Site(binary)));
+                return _calls.Count;
+            }
+
+            /// <summary>
+            /// <c>Tensor.Cat([a, b, …], dim: 1)</c>: the tensors come from a collection expression or an array initializer, the
+            /// constant arguments after them bind to the op's parameters.
+            /// </summary>
+            private int ParseCat(InvocationExpressionSyntax call)
+            {
+                var member = (MemberAccessExpressionSyntax)call.Expression;
+                int site = Site(LocationInfo.FromSpan(call.SyntaxTree, TextSpan.FromBounds(member.Name.SpanStart, call.Span.End)));
+                SeparatedSyntaxList<ArgumentSyntax> arguments = call.ArgumentList.Arguments;
+                ArgumentSyntax? list = arguments.FirstOrDefault(a => a.NameColon?.Name.Identifier.Text == "tensors")
+                    ?? arguments.FirstOrDefault(a => a.NameColon is null);
+                IEnumerable<ExpressionSyntax>? elements = list?.Expression switch
+                {
+                    CollectionExpressionSyntax c when c.Elements.All(e => e is ExpressionElementSyntax) =>
+                        c.Elements.Cast<ExpressionElementSyntax>().Select(e => e.Expression),
+                    ArrayCreationExpressionSyntax { Initializer: { } init } => init.Expressions,
+                    ImplicitArrayCreationExpressionSyntax { Initializer: var init } => init.Expressions,
+                    _ => null,
+                };
+                if (elements is null || !elements.Any())
+                {
+                    Unsupported((SyntaxNode?)list ?? call, "this argument of Cat (write the tensors as a list, e.g. Tensor.Cat([a, b], dim: 1))");
+                    return -1;
+                }
+                var inputs = new List<int>();
+                foreach (ExpressionSyntax e in elements)
+                {
+                    inputs.Add(ParseExpression(e));
+                    if (_failed) return -1;
+                }
+                double[]? args = BindConstants("Cat", OpsTable.Combining["Cat"], arguments.Where(a => a != list), site);
+                if (args is null) return -1;
+                _calls.Add(new OpCall("Cat", EquatableArray.From(inputs), null, new EquatableArray<double>(args), site));
+                return _calls.Count;
+            }
+
+            /// <summary>Binds constant call arguments to an op's parameters; reports and returns null when that fails.</summary>
+            private double[]? BindConstants(string op, OpDef def, IEnumerable<ArgumentSyntax> arguments, int site)
+            {
+                var args = new List<ArgValue>();
+                foreach (ArgumentSyntax a in arguments)
+                {
+                    Optional<object?> constant = _model.GetConstantValue(a.Expression);
+                    if (!constant.HasValue)
+                    {
+                        Unsupported(a.Expression, $"a non-constant argument of '{op}' (shapes are fixed at build time, so use a constant)");
+                        return null;
+                    }
+                    args.Add(new ArgValue(a.NameColon?.Name.Identifier.Text, constant.Value, Site(a.Expression)));
+                }
+                double[]? bound = OpParams.Bind(op, def.Params, args, out _, out string error, out int errorSite);
+                if (bound is null)
+                {
+                    Report(DiagnosticIds.UnsupportedConstruct, error, errorSite >= 0 ? _sites[errorSite] : _sites[site]);
+                    _failed = true;
+                }
+                return bound;
             }
 
             private int ParseCall(InvocationExpressionSyntax call, MemberAccessExpressionSyntax member)
@@ -238,6 +323,13 @@ namespace GraphCompiler.Generators
                 int site = Site(LocationInfo.FromSpan(call.SyntaxTree, TextSpan.FromBounds(member.Name.SpanStart, call.Span.End)));
                 string? layer = null;
                 double[] values = new double[0];
+                if ((op == "Add" || op == "Mul") && call.ArgumentList.Arguments.Count == 1 && IsTensorMember(call, isStatic: false))
+                {
+                    int other = ParseExpression(call.ArgumentList.Arguments[0].Expression);
+                    if (_failed) return -1;
+                    _calls.Add(new OpCall(op, EquatableArray.Of(receiver, other), null, EquatableArray<double>.Empty, site));
+                    return _calls.Count;
+                }
                 if (op == "Apply")
                 {
                     ExpressionSyntax? arg = call.ArgumentList.Arguments.Count == 1 ? call.ArgumentList.Arguments[0].Expression : null;
@@ -264,24 +356,8 @@ namespace GraphCompiler.Generators
                         Unsupported(call, $"this call of '{op}' (it does not resolve to GraphCompiler's Tensor.{op})");
                         return -1;
                     }
-                    var args = new List<ArgValue>();
-                    foreach (ArgumentSyntax a in call.ArgumentList.Arguments)
-                    {
-                        Optional<object?> constant = _model.GetConstantValue(a.Expression);
-                        if (!constant.HasValue)
-                        {
-                            Unsupported(a.Expression, $"a non-constant argument of '{op}' (shapes are fixed at build time, so use a constant)");
-                            return -1;
-                        }
-                        args.Add(new ArgValue(a.NameColon?.Name.Identifier.Text, constant.Value, Site(a.Expression)));
-                    }
-                    double[]? bound = OpParams.Bind(op, OpsTable.Functional[op].Params, args, out _, out string error, out int errorSite);
-                    if (bound is null)
-                    {
-                        Report(DiagnosticIds.UnsupportedConstruct, error, errorSite >= 0 ? _sites[errorSite] : _sites[site]);
-                        _failed = true;
-                        return -1;
-                    }
+                    double[]? bound = BindConstants(op, OpsTable.Functional[op], call.ArgumentList.Arguments, site);
+                    if (bound is null) return -1;
                     values = bound;
                 }
                 else
@@ -299,7 +375,8 @@ namespace GraphCompiler.Generators
                 if (text.Length > 60) text = text.Substring(0, 57) + "...";
                 Report(DiagnosticIds.UnsupportedConstruct,
                     $"The forward body does not support {what}: '{text}'. It may use the input, locals, 'return', and calls of " +
-                    $"Apply(layer), {string.Join("(), ", OpsTable.Functional.Keys)}() with constant arguments",
+                    $"Apply(layer), {string.Join("(), ", OpsTable.Functional.Keys)}() with constant arguments, " +
+                    "a + b, a * b and Tensor.Cat([a, b], dim)",
                     node);
                 _failed = true;
             }

@@ -9,6 +9,9 @@ namespace GraphCompiler.Compiler
         public const string RankMismatch = "GC1004";
         public const string DimOutOfRange = "GC1005";
         public const string NonPositiveArgument = "GC1006";
+        public const string BroadcastMismatch = "GC1007";
+        public const string CatMismatch = "GC1008";
+        public const string ReshapeCount = "GC1009";
         public const string NormFeatures = "GC1020";
         public const string LayerNormShape = "GC1021";
 
@@ -31,6 +34,9 @@ namespace GraphCompiler.Compiler
             RankMismatch => "Input has the wrong number of dimensions",
             DimOutOfRange => "Dimension out of range",
             NonPositiveArgument => "Layer or op argument out of range",
+            BroadcastMismatch => "Element-wise operands cannot broadcast",
+            CatMismatch => "Concatenated values differ outside the concatenation dimension",
+            ReshapeCount => "Reshape changes the number of elements",
             NormFeatures => "BatchNorm num_features mismatch",
             LayerNormShape => "LayerNorm normalized shape mismatch",
             UnsupportedConstruct => "Unsupported construct in forward body",
@@ -40,7 +46,7 @@ namespace GraphCompiler.Compiler
             UnknownLayer => "Forward applies something that is not a declared layer",
             BadInputShape => "Invalid input shape",
             LayerNotPartial => "Layer property must be a partial property of the layer's type",
-            ValueReuse => "A value is used more than once or never",
+            ValueReuse => "A value is never used",
             NestedModel => "Model class must be a top-level class",
             _ => id,
         };

@@ -10,7 +10,9 @@ namespace GraphCompiler.Compiler
         /// that op accepts one (the GEMM of a Linear or Conv2d applies it to the tile it has just written). The activation then
         /// shares its producer's buffer and emits no kernel. Ops are matched by capability, not by name, so a new activation
         /// (one <see cref="OpDef.Activation"/>) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
-        /// A kernel applies one activation; a second one in a row stays a kernel of its own.
+        /// A kernel applies one activation; a second one in a row stays a kernel of its own. The producer's value must be read
+        /// by the activation alone: if anything else reads the pre-activation value (a residual <c>conv + conv.Relu()</c>),
+        /// writing relu(x) over it would be wrong, so the activation stays a kernel of its own.
         /// </summary>
         public static int FuseEpilogues(Graph graph)
         {
@@ -19,7 +21,8 @@ namespace GraphCompiler.Compiler
             {
                 if (node.Op!.Activation is null) continue;
                 Node producer = node.Input!;
-                if (producer.Op is not { AcceptsEpilogue: true } || producer.Epilogue is not null || producer.FusedInto is not null) continue;
+                if (producer.Op is not { AcceptsEpilogue: true } || producer.Epilogue is not null || producer.FusedInto is not null
+                    || !graph.SingleUse(producer)) continue;
                 producer.Epilogue = node.Op.Activation;
                 node.FusedInto = producer;
                 fused++;
@@ -30,7 +33,9 @@ namespace GraphCompiler.Compiler
         /// <summary>
         /// Pass "fuse-activation-grads": the backward of an activation (dx = dy · act′(y)) is applied by the input-gradient
         /// kernel of the op that consumes the activation (through aliases such as Flatten) as it writes dx, so no separate
-        /// sweep over the gradient runs. Needs a consumer that <see cref="OpDef.AcceptsGradEpilogue"/>.
+        /// sweep over the gradient runs. Needs a consumer that <see cref="OpDef.AcceptsGradEpilogue"/>, and that consumer must
+        /// be the activation's only reader (through single-read aliases): with several readers the activation's gradient is a
+        /// sum of contributions, complete only after all of them, so its backward runs as a kernel of its own.
         /// </summary>
         public static int FuseActivationGradients(Graph graph)
         {
@@ -39,7 +44,7 @@ namespace GraphCompiler.Compiler
             {
                 if (node.Op!.Activation is null) continue;
                 Node? consumer = Consumer(graph, node);
-                if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.GradEpilogue is not null) continue;
+                if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.Inputs.Count != 1 || consumer.GradEpilogue is not null) continue;
                 consumer.GradEpilogue = node;
                 node.GradFused = true;
                 fused++;
@@ -60,11 +65,15 @@ namespace GraphCompiler.Compiler
             return l.GradName(output.Input!);
         }
 
-        /// <summary>The op that reads <paramref name="node"/>'s value, looking through aliases; null for the model's output.</summary>
+        /// <summary>
+        /// The one op that reads <paramref name="node"/>'s value, looking through aliases; null for the model's output or when
+        /// the value (or an alias of it on the way) is read more than once.
+        /// </summary>
         private static Node? Consumer(Graph graph, Node node)
         {
-            while (graph.Consumers.TryGetValue(node, out Node? next))
+            while (graph.Uses(node).Count == 1)
             {
+                Node next = graph.Uses(node)[0].Consumer;
                 if (!next.Op!.IsAlias) return next;
                 node = next;
             }

@@ -1,15 +1,17 @@
-// The graph IR: one node type; each node is an op applied to an input value, with its inferred shape and how it was derived.
+// The graph IR: one node type; each node is an op applied to its input values, with its inferred shape and how it was derived.
+// The graph is a DAG: a value may feed many nodes, a node may read many values (Add, Cat), a layer may be applied twice.
 using System.Collections.Generic;
+using System.Linq;
 
 namespace GraphCompiler.Compiler
 {
     public sealed class Node
     {
-        public Node(int id, OpDef? op, Node? input, LayerDecl? layer, double[] args, int site)
+        public Node(int id, OpDef? op, IReadOnlyList<Node> inputs, LayerDecl? layer, double[] args, int site)
         {
             Id = id;
             Op = op;
-            Input = input;
+            Inputs = inputs;
             Layer = layer;
             Args = args;
             Site = site;
@@ -20,7 +22,11 @@ namespace GraphCompiler.Compiler
         /// <summary>Null for the graph's input.</summary>
         public OpDef? Op { get; }
 
-        public Node? Input { get; }
+        /// <summary>The values the op reads, in call order (the receiver first); empty for the graph's input.</summary>
+        public IReadOnlyList<Node> Inputs { get; }
+
+        /// <summary>The first input: the only one of a unary op, the left operand of Add and Mul.</summary>
+        public Node? Input => Inputs.Count > 0 ? Inputs[0] : null;
 
         public LayerDecl? Layer { get; }
 
@@ -88,6 +94,48 @@ namespace GraphCompiler.Compiler
 
         public Node Output { get; set; } = null!;
 
-        public Dictionary<Node, Node> Consumers { get; } = new Dictionary<Node, Node>();
+        /// <summary>
+        /// Every read of each value: (consumer, index in its inputs), in forward order. A node that reads a value twice
+        /// (<c>x + x</c>) appears twice. The graph's output has no consumer (the loss reads it).
+        /// </summary>
+        public Dictionary<Node, List<Use>> Consumers { get; } = new Dictionary<Node, List<Use>>();
+
+        /// <summary>The reads of <paramref name="node"/>'s value (empty for the output).</summary>
+        public IReadOnlyList<Use> Uses(Node node) => Consumers.TryGetValue(node, out List<Use>? uses) ? uses : (IReadOnlyList<Use>)new Use[0];
+
+        /// <summary>Whether <paramref name="node"/>'s value is read by exactly one op (or is the output, read by the loss).</summary>
+        public bool SingleUse(Node node) => node == Output ? Uses(node).Count == 0 : Uses(node).Count == 1;
+
+        /// <summary>Fills <see cref="Consumers"/> from the nodes' inputs.</summary>
+        public void LinkConsumers()
+        {
+            Consumers.Clear();
+            foreach (Node n in Nodes.Skip(1))
+                for (int i = 0; i < n.Inputs.Count; i++)
+                {
+                    if (!Consumers.TryGetValue(n.Inputs[i], out List<Use>? uses)) Consumers[n.Inputs[i]] = uses = new List<Use>();
+                    uses.Add(new Use(n, i));
+                }
+        }
+    }
+
+    /// <summary>One read of a value: input <see cref="Index"/> of <see cref="Consumer"/>.</summary>
+    public readonly struct Use : System.IEquatable<Use>
+    {
+        public Use(Node consumer, int index)
+        {
+            Consumer = consumer;
+            Index = index;
+        }
+
+        public Node Consumer { get; }
+
+        public int Index { get; }
+
+        public bool Equals(Use other) => Consumer == other.Consumer && Index == other.Index;
+
+        public override bool Equals(object? obj) => obj is Use other && Equals(other);
+
+        public override int GetHashCode() => Consumer.Id * 31 + Index;
     }
 }

@@ -38,13 +38,70 @@ namespace GraphCompiler.Compiler
 
         public string OutName(Node node) => IsGraphInput(node) ? InputBuffer : Storage(node).Name + "Out";
 
-        public string GradName(Node node) => IsGraphInput(node) ? InputGradBuffer : Storage(node).Name + "Grad";
+        /// <summary>
+        /// The buffer of <paramref name="node"/>'s whole gradient. An alias passes its gradient through untouched, so its
+        /// gradient is the contribution it makes to its input; a fused activation's lives in its producer's buffer.
+        /// </summary>
+        public string GradName(Node node) =>
+            node == _graph.Input ? InputGradBuffer
+            : node.Op is { IsAlias: true } ? ContributionName(new Use(node, 0))
+            : node.FusedInto is { } producer ? GradName(producer)
+            : node.Name + "Grad";
+
+        /// <summary>
+        /// The buffer that <paramref name="use"/> writes its contribution to the gradient of the value it reads: the value's
+        /// gradient buffer for its first read, a buffer of its own (<c>Relu1Grad2</c>, …) for every other one, summed in by
+        /// <see cref="EmitGradientSum"/>.
+        /// </summary>
+        public string ContributionName(Use use)
+        {
+            Node value = use.Consumer.Inputs[use.Index];
+            int k = IndexOf(_graph.Uses(value), use);
+            if (k <= 0) return GradName(value);
+            string name = $"{value.Name}Grad{k + 1}";
+            if (!_buffers.Any(b => b.Name == name))
+                _buffers.Add(new BufferDecl(name, value.Shape, IsIndex: false, IsGrad: true,
+                    $"gradient of {value.Name} through {use.Consumer.Name}, added into {GradName(value)}"));
+            return name;
+        }
+
+        private static int IndexOf(IReadOnlyList<Use> uses, Use use)
+        {
+            for (int i = 0; i < uses.Count; i++) if (uses[i].Equals(use)) return i;
+            return -1;
+        }
+
+        /// <summary>
+        /// The node whose VJP is being lowered. While it is set, <see cref="Grad"/> of one of its inputs (or of the input of
+        /// the activation whose backward it fuses) is that read's contribution buffer, so a unary op's rule
+        /// <c>l.Grad(node.Input)</c> is right whether or not the input is read elsewhere too.
+        /// </summary>
+        public Node? Differentiating { get; internal set; }
+
+        /// <summary>The contribution buffer of input <paramref name="index"/> of <paramref name="node"/> (for ops that read a value twice, x + x).</summary>
+        public Arg InputGrad(Node node, int index) =>
+            new Arg(ArgKind.Buffer, ContributionName(new Use(node, index)), node.Inputs[index].Shape.PerSample);
+
+        private string GradBufferOf(Node node)
+        {
+            Node? current = Differentiating;
+            if (current is not null && node != current)
+            {
+                if (current.GradEpilogue is { } act && node == act.Input) return ContributionName(new Use(act, 0));
+                for (int i = 0; i < current.Inputs.Count; i++)
+                    if (current.Inputs[i] == node) return ContributionName(new Use(current, i));
+            }
+            return GradName(node);
+        }
 
         /// <summary>The value of <paramref name="node"/> as a kernel argument.</summary>
         public Arg Value(Node node) => new Arg(ArgKind.Buffer, OutName(node), node.Shape.PerSample);
 
-        /// <summary>The gradient of <paramref name="node"/>'s value as a kernel argument.</summary>
-        public Arg Grad(Node node) => new Arg(ArgKind.Buffer, GradName(node), node.Shape.PerSample);
+        /// <summary>
+        /// The gradient of <paramref name="node"/>'s value as a kernel argument: its whole gradient, or, for an input of the
+        /// node being differentiated, the contribution that node writes (see <see cref="Differentiating"/>).
+        /// </summary>
+        public Arg Grad(Node node) => new Arg(ArgKind.Buffer, GradBufferOf(node), node.Shape.PerSample);
 
         public Arg Param(Node node, string which) => new Arg(ArgKind.ParamData, node.Layer!.Property + "." + which, 0);
 
@@ -112,26 +169,66 @@ namespace GraphCompiler.Compiler
         /// <summary>Emits a backward step that a fused NLL loss makes unnecessary (it is skipped when the loss says so).</summary>
         public void EmitUnlessLossFused(Node node, string kernel, string method, string comment, params Arg[] args) =>
             _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!), UnlessLossFused: true,
-                GradUpTo: LastLayerAtOrBefore(node.Input!)));
+                GradUpTo: NearestLayers(node.Input!)));
 
         /// <summary>Emits the weight (and bias) gradient of a layer; skipped at run time while the layer is frozen.</summary>
         public void EmitParamGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
             _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false, ParamsOf: node.Layer!.Property));
 
-        /// <summary>The layer that produced <paramref name="node"/> or the nearest one before it; null if none.</summary>
-        private static string? LastLayerAtOrBefore(Node? node)
+        /// <summary>
+        /// Emits work that produces the gradient of <paramref name="node"/>'s input (or, with a fused activation backward, of
+        /// that activation's input). It runs only if a trainable layer lies upstream of that value, or the caller asked for
+        /// the input gradient.
+        /// </summary>
+        public void EmitInputGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
+            EmitGradOf(GradTarget(node), kernel, method, comment, args);
+
+        /// <summary>Emits work that produces (a contribution to) the gradient of <paramref name="value"/>, guarded as <see cref="EmitInputGrad"/>.</summary>
+        public void EmitGradOf(Node value, string kernel, string method, string comment, params Arg[] args) =>
+            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(value), GradUpTo: NearestLayers(value)));
+
+        /// <summary>Adds the contributions of every read of <paramref name="value"/> but the first into its gradient buffer.</summary>
+        internal void EmitGradientSum(Node value)
         {
-            for (; node is not null; node = node.Input)
-                if (node.Layer is not null) return node.Layer.Property;
-            return null;
+            IReadOnlyList<Use> uses = _graph.Uses(value);
+            for (int k = 1; k < uses.Count; k++)
+            {
+                string extra = ContributionName(uses[k]);
+                EmitGradOf(value, "AddKernels", "Accumulate", $"{value.Name}: {GradName(value)} += the gradient through {uses[k].Consumer.Name}",
+                    new Arg(ArgKind.Buffer, extra, value.Shape.PerSample), new Arg(ArgKind.Buffer, GradName(value), value.Shape.PerSample));
+            }
         }
 
         /// <summary>
-        /// Emits work that produces the gradient of <paramref name="node"/>'s input. When that input is the model's input,
-        /// the step runs only if the caller asked for the input gradient.
+        /// The layer applications nearest upstream of <paramref name="node"/> (itself if it is one): walking back along every
+        /// path, the first layer met, leaving out any that lies upstream of another one found. Some layer upstream of the
+        /// value trains iff one of these or a layer upstream of it does, which is what the generated <c>trainsToX</c> flags
+        /// chain. In a chain this is the one layer at or before the node.
         /// </summary>
-        public void EmitInputGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(GradTarget(node)),
-                GradUpTo: LastLayerAtOrBefore(GradTarget(node))));
+        public EquatableArray<string> NearestLayers(Node node)
+        {
+            List<Node> found = Ancestors(node, stopAtLayers: true).Where(n => n.Layer is not null).ToList();
+            var covered = new HashSet<Node>(found.SelectMany(f => f.Inputs.SelectMany(i => Ancestors(i, stopAtLayers: false))));
+            return EquatableArray.From(found.Where(f => !covered.Contains(f)).OrderBy(f => f.Id).Select(f => f.Name));
+        }
+
+        /// <summary><paramref name="node"/> and every node upstream of it; with <paramref name="stopAtLayers"/>, not beyond a layer application.</summary>
+        private static HashSet<Node> Ancestors(Node node, bool stopAtLayers)
+        {
+            var seen = new HashSet<Node>();
+            var stack = new Stack<Node>();
+            stack.Push(node);
+            while (stack.Count > 0)
+            {
+                Node n = stack.Pop();
+                if (!seen.Add(n) || (stopAtLayers && n.Layer is not null)) continue;
+                foreach (Node i in n.Inputs) stack.Push(i);
+            }
+            return seen;
+        }
+
+        /// <summary>Every layer application in forward order, with the nearest layer applications upstream of its input.</summary>
+        public EquatableArray<LayerUse> LayerUses() => EquatableArray.From(_graph.Nodes.Where(n => n.Layer is not null).Select(n =>
+            new LayerUse(n.Name, n.Layer!.Property, n.Input is { } input ? NearestLayers(input) : EquatableArray<string>.Empty)));
     }
 }

@@ -86,16 +86,29 @@ namespace GraphCompiler.Compiler
     }
 
     /// <summary>
-    /// One call in the forward body, e.g. <c>.MaxPool2d(2)</c> or <c>.Apply(Conv1)</c>. Value 0 is the forward's input;
-    /// call i produces value i + 1. <see cref="Args"/> holds one value per <see cref="OpDef.Params"/> entry of the op
-    /// (bound by <see cref="OpParams.Bind"/>: defaults filled in, NaN for an absent optional one).
+    /// One call in the forward body, e.g. <c>.MaxPool2d(2)</c>, <c>.Apply(Conv1)</c>, <c>a + b</c> or <c>Tensor.Cat([a, b], dim: 1)</c>.
+    /// Value 0 is the forward's input; call i produces value i + 1. <see cref="Inputs"/> are the values it reads (the receiver
+    /// or left operand first). <see cref="Args"/> holds one value per <see cref="OpDef.Params"/> entry of the op (bound by
+    /// <see cref="OpParams.Bind"/>: defaults filled in, NaN for an absent optional one).
     /// </summary>
-    public sealed record OpCall(string Op, int Input, string? Layer, EquatableArray<double> Args, int Site)
+    public sealed record OpCall(string Op, EquatableArray<int> Inputs, string? Layer, EquatableArray<double> Args, int Site)
     {
-        /// <summary>A call with its arguments bound by name to the op's parameters (for tests and tools).</summary>
-        public static OpCall Of(string op, int input, params (string Name, double Value)[] args)
+        /// <summary>A call of a unary op (or a layer application) on value <paramref name="input"/>.</summary>
+        public OpCall(string op, int input, string? layer, EquatableArray<double> args, int site)
+            : this(op, EquatableArray.Of(input), layer, args, site)
         {
-            OpDef def = OpsTable.Functional[op];
+        }
+
+        /// <summary>The first input (the receiver).</summary>
+        public int Input => Inputs[0];
+
+        /// <summary>A call with its arguments bound by name to the op's parameters (for tests and tools).</summary>
+        public static OpCall Of(string op, int input, params (string Name, double Value)[] args) => Of(op, new[] { input }, args);
+
+        /// <summary>A call of an op reading several values, e.g. <c>OpCall.Of("Cat", new[] { 2, 3 }, ("dim", 1))</c>.</summary>
+        public static OpCall Of(string op, int[] inputs, params (string Name, double Value)[] args)
+        {
+            OpDef def = OpsTable.Functional.TryGetValue(op, out OpDef? f) ? f : OpsTable.Combining[op];
             var values = new ArgValue[args.Length];
             for (int i = 0; i < args.Length; i++)
             {
@@ -106,7 +119,7 @@ namespace GraphCompiler.Compiler
             }
             double[] bound = OpParams.Bind(op, def.Params, values, out _, out string error, out _)
                 ?? throw new System.ArgumentException(error, nameof(args));
-            return new OpCall(op, input, null, new EquatableArray<double>(bound), -1);
+            return new OpCall(op, new EquatableArray<int>(inputs), null, new EquatableArray<double>(bound), -1);
         }
 
         /// <summary>An <c>Apply(layer)</c> call.</summary>

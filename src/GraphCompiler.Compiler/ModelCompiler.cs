@@ -38,10 +38,12 @@ namespace GraphCompiler.Compiler
                 EquatableArray.From(lowering.Geometries),
                 EquatableArray.From(lowering.ForwardSteps),
                 EquatableArray.From(lowering.BackwardSteps),
+                // A layer applied again shares its parameters: they are counted at its first application only.
                 EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
+                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.Property ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
             {
                 LogitsGradBuffer = logitsGrad,
+                LayerUses = lowering.LayerUses(),
             };
             schedule = schedule with
             {
@@ -51,11 +53,14 @@ namespace GraphCompiler.Compiler
             return new CompileResult(schedule, EquatableArray<CoreDiagnostic>.Empty);
         }
 
-        /// <summary>Pass "build": one node per call, layers resolved, every value used exactly once (a chain).</summary>
+        /// <summary>
+        /// Pass "build": one node per call, layers resolved. Values may be read any number of times (residuals, branches,
+        /// a layer applied twice), but every value must flow into the result: one that is never read is an error.
+        /// </summary>
         public static Graph? BuildGraph(ModelDecl model, List<CoreDiagnostic> errors)
         {
             var graph = new Graph(model);
-            var input = new Node(0, null, null, null, new double[0], model.InputSite)
+            var input = new Node(0, null, new Node[0], null, new double[0], model.InputSite)
             {
                 Shape = model.Input,
                 Name = "Input",
@@ -79,30 +84,30 @@ namespace GraphCompiler.Compiler
                     }
                     op = layer.Op;
                 }
-                else if (!OpsTable.Functional.TryGetValue(call.Op, out op))
+                else if (!OpsTable.Functional.TryGetValue(call.Op, out op) && !OpsTable.Combining.TryGetValue(call.Op, out op))
                 {
                     errors.Add(new CoreDiagnostic(DiagnosticIds.UnsupportedConstruct,
-                        $"'{call.Op}' is not an op of the forward body; supported: Apply, {string.Join(", ", OpsTable.Functional.Keys)}",
+                        $"'{call.Op}' is not an op of the forward body; supported: Apply, {string.Join(", ", OpsTable.Functional.Keys.Concat(OpsTable.Combining.Keys))}",
                         call.Site));
                     return null;
                 }
-                uses[call.Input]++;
-                graph.Nodes.Add(new Node(graph.Nodes.Count, op, graph.Nodes[call.Input], layer, call.Args.ToArray(), call.Site));
+                if (op.Arity == 0 ? call.Inputs.Count == 0 : call.Inputs.Count != op.Arity)
+                    throw new System.ArgumentException($"{call.Op} reads {(op.Arity == 0 ? "at least one value" : $"{op.Arity} value(s)")} but the call has {call.Inputs.Count}", nameof(model));
+                foreach (int v in call.Inputs) uses[v]++;
+                graph.Nodes.Add(new Node(graph.Nodes.Count, op, call.Inputs.Select(v => graph.Nodes[v]).ToArray(), layer, call.Args.ToArray(), call.Site));
             }
             uses[model.OutputValue]++;
             for (int v = 0; v < uses.Length; v++)
             {
-                if (uses[v] == 1) continue;
+                if (uses[v] > 0) continue;
                 int site = v == 0 ? model.InputSite : model.Calls[v - 1].Site;
                 string what = v == 0 ? "the forward's input" : $"the result of '{model.Calls[v - 1].Op}'";
-                errors.Add(new CoreDiagnostic(DiagnosticIds.ValueReuse, uses[v] == 0
-                    ? $"{what} is never used; every value in the forward body must flow into the result"
-                    : $"{what} is used {uses[v]} times; branches and residual connections are not supported yet, so each value must be used once",
-                    site));
+                errors.Add(new CoreDiagnostic(DiagnosticIds.ValueReuse,
+                    $"{what} is never used; every value in the forward body must flow into the result", site));
                 return null;
             }
-            foreach (Node n in graph.Nodes.Skip(1)) graph.Consumers[n.Input!] = n;
             graph.Output = graph.Nodes[model.OutputValue];
+            graph.LinkConsumers();
             return graph;
         }
 
@@ -114,28 +119,27 @@ namespace GraphCompiler.Compiler
                 Shape? shape = node.Op!.Infer(node, errors);
                 if (shape is null) return false;
                 node.Shape = shape.Value;
+                string inputs = string.Join(" and ", node.Inputs.Select(i => i.Shape.ToString()));
                 node.Origin = node.Op.IsAlias
-                    ? $"{node.Op.Describe(node)} of {node.Input!.Shape}"
-                    : $"output of {node.Op.Describe(node)} on {node.Input!.Shape}";
+                    ? $"{node.Op.Describe(node)} of {inputs}"
+                    : $"output of {node.Op.Describe(node)} on {inputs}";
             }
             return true;
         }
 
-        /// <summary>Pass "names": layers keep their property name; other ops are numbered per kind (Relu1, Relu2 …).</summary>
+        /// <summary>
+        /// Pass "names": layers keep their property name (a second application of the same layer is <c>Fc1_2</c>, a third
+        /// <c>Fc1_3</c>); other ops are numbered per kind (Relu1, Relu2 …).
+        /// </summary>
         public static void NameValues(Graph graph)
         {
             var counts = new Dictionary<string, int>();
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (node.Layer is not null)
-                {
-                    node.Name = node.Layer.Property;
-                    continue;
-                }
-                string stem = node.Op!.NameStem;
+                string stem = node.Layer?.Property ?? node.Op!.NameStem;
                 counts.TryGetValue(stem, out int k);
                 counts[stem] = ++k;
-                node.Name = stem + k;
+                node.Name = node.Layer is null ? stem + k : k == 1 ? stem : $"{stem}_{k}";
             }
         }
 
@@ -151,12 +155,24 @@ namespace GraphCompiler.Compiler
             }
         }
 
-        /// <summary>Pass "autodiff": the VJP rule of every node, last to first; the output's gradient comes from the loss.</summary>
+        /// <summary>
+        /// Pass "autodiff": the VJP rule of every node, last to first; the output's gradient comes from the loss. A value read
+        /// k times receives k contributions: the first read writes the value's gradient buffer, every other read writes a
+        /// buffer of its own, and once all its consumers are done (they come later in the forward order) the extra
+        /// contributions are added in, just before the value's own VJP runs.
+        /// </summary>
         public static void Differentiate(Graph graph, Lowering l)
         {
             l.BeginBackward();
             for (int i = graph.Nodes.Count - 1; i >= 1; i--)
-                graph.Nodes[i].Op!.Backward(l, graph.Nodes[i]);
+            {
+                Node node = graph.Nodes[i];
+                l.EmitGradientSum(node);
+                l.Differentiating = node;
+                node.Op!.Backward(l, node);
+                l.Differentiating = null;
+            }
+            l.EmitGradientSum(graph.Input);
         }
     }
 }

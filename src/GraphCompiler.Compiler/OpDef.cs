@@ -14,7 +14,13 @@ namespace GraphCompiler.Compiler
         /// <summary>Buffer name stem when the op is not a layer (Relu → Relu1, Relu2 …).</summary>
         public virtual string NameStem => Name;
 
-        /// <summary>True for ops that only reinterpret their input's buffer (Flatten): no kernel, no new buffer.</summary>
+        /// <summary>
+        /// How many values the op reads: 1 for unary ops and layers, 2 for Add and Mul, 0 for any number of at least one
+        /// (Cat). Ops reading more than one value are written as operators or statics, not as <c>Tensor</c> methods.
+        /// </summary>
+        public virtual int Arity => 1;
+
+        /// <summary>True for ops that only reinterpret their input's buffer (Flatten, Reshape): no kernel, no new buffer.</summary>
         public virtual bool IsAlias => false;
 
         /// <summary>The shape rule. Returns the output shape, or null after reporting through <paramref name="errors"/>.</summary>
@@ -103,6 +109,10 @@ namespace GraphCompiler.Compiler
         public static readonly OpDef BatchNorm2d = new Ops.BatchNorm2dOp();
         public static readonly OpDef LayerNorm = new Ops.LayerNormOp();
         public static readonly OpDef Dropout = new Ops.DropoutOp();
+        public static readonly OpDef Reshape = new Ops.ReshapeOp();
+        public static readonly OpDef Add = new Ops.AddOp();
+        public static readonly OpDef Mul = new Ops.MulOp();
+        public static readonly OpDef Cat = new Ops.CatOp();
 
         /// <summary>Layers by the name of their attribute without "Attribute" (<c>[Conv2d(...)]</c> → "Conv2d").</summary>
         public static readonly IReadOnlyDictionary<string, OpDef> Layers = new Dictionary<string, OpDef>
@@ -122,8 +132,21 @@ namespace GraphCompiler.Compiler
             ["MaxPool2d"] = MaxPool2d,
             ["Flatten"] = Flatten,
             ["LogSoftmax"] = LogSoftmax,
+            ["Reshape"] = Reshape,
         };
 
-        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout };
+        /// <summary>
+        /// Ops that read several values, by the name the forward body uses: <c>a + b</c> (or <c>a.Add(b)</c>), <c>a * b</c>
+        /// (or <c>a.Mul(b)</c>) and <c>Tensor.Cat([a, b, …], dim)</c>. Their <see cref="OpDef.Params"/> are the constant
+        /// arguments after the tensors.
+        /// </summary>
+        public static readonly IReadOnlyDictionary<string, OpDef> Combining = new Dictionary<string, OpDef>
+        {
+            ["Add"] = Add,
+            ["Mul"] = Mul,
+            ["Cat"] = Cat,
+        };
+
+        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax, Reshape, Add, Mul, Cat, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout };
     }
 }

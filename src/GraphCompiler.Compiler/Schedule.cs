@@ -48,31 +48,46 @@ namespace GraphCompiler.Compiler
     /// <summary>
     /// A call of <c>Kernel.Method(args)</c>. <see cref="InputGradOnly"/> marks work that produces the gradient of the
     /// model's input, done only when the caller asked for it. <see cref="UnlessLossFused"/> marks the LogSoftmax backward
-    /// that a fused NLL loss replaces (it then writes the gradient at the logits itself).
+    /// that a fused NLL loss replaces (it then writes the gradient at the logits itself). <see cref="ParamsOf"/> names the
+    /// layer whose parameter gradients the step adds to; <see cref="GradUpTo"/> lists, for a step that produces the gradient
+    /// of a value, the layer applications nearest upstream of that value (see <see cref="LayerUse"/>).
     /// </summary>
     public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly, bool UnlessLossFused = false,
-        string? ParamsOf = null, string? GradUpTo = null)
+        string? ParamsOf = null, EquatableArray<string> GradUpTo = default)
     {
         /// <summary>
         /// Whether the backward step runs when only the layers in <paramref name="trains"/> have trainable parameters and
-        /// the caller does or does not want the input gradient: a frozen layer skips its weight gradient, and no gradient
-        /// flows below the last layer that trains. The generated Backward prints exactly these guards.
+        /// the caller does or does not want the input gradient: a frozen layer skips its weight gradient, and the gradient of
+        /// a value is computed only if a layer upstream of it trains. The generated Backward prints exactly these guards.
         /// </summary>
-        public bool Runs(System.Func<string, bool> trains, EquatableArray<string> layerOrder, bool inputGrad) =>
-            Runs(ParamsOf, InputGradOnly, GradUpTo, trains, layerOrder, inputGrad);
-
-        /// <summary>The same rule for a step described by its guards, as the generated kernel list carries them.</summary>
-        public static bool Runs(string? paramsOf, bool inputGradOnly, string? gradUpTo, System.Func<string, bool> trains,
-            System.Collections.Generic.IEnumerable<string> layerOrder, bool inputGrad)
+        public bool Runs(System.Func<string, bool> trains, EquatableArray<LayerUse> uses, bool inputGrad)
         {
-            if (paramsOf is not null) return trains(paramsOf);
-            if (inputGradOnly) return inputGrad;
-            if (inputGrad) return true;
-            if (gradUpTo is null) return false;
-            foreach (string layer in layerOrder)
+            if (ParamsOf is not null) return trains(ParamsOf);
+            if (InputGradOnly || inputGrad) return inputGrad;
+            return GradUpTo.Any(u => LayerUse.TrainsTo(u, trains, uses));
+        }
+    }
+
+    /// <summary>
+    /// One application of a layer in the forward pass (<see cref="Name"/> is <c>Fc1</c>, or <c>Fc1_2</c> for its second
+    /// application) and the applications nearest upstream of its input (<see cref="After"/>); the generated Backward has a
+    /// flag <c>trainsToName</c> per application: the input gradient is wanted, or its layer or one upstream trains.
+    /// </summary>
+    public sealed record LayerUse(string Name, string Layer, EquatableArray<string> After)
+    {
+        /// <summary>Whether the layer of application <paramref name="name"/> or a layer upstream of it trains.</summary>
+        public static bool TrainsTo(string name, System.Func<string, bool> trains, EquatableArray<LayerUse> uses)
+        {
+            var seen = new System.Collections.Generic.HashSet<string>();
+            var pending = new System.Collections.Generic.Stack<string>();
+            pending.Push(name);
+            while (pending.Count > 0)
             {
-                if (trains(layer)) return true;
-                if (layer == gradUpTo) break;
+                string next = pending.Pop();
+                if (!seen.Add(next)) continue;
+                LayerUse use = uses.First(u => u.Name == next);
+                if (trains(use.Layer)) return true;
+                foreach (string a in use.After) pending.Push(a);
             }
             return false;
         }
@@ -98,9 +113,11 @@ namespace GraphCompiler.Compiler
         EquatableArray<Step> Backward,
         EquatableArray<TraceRow> Trace)
     {
-        /// <summary>The layers in the order the forward pass applies them.</summary>
-        public EquatableArray<string> LayerOrder =>
-            EquatableArray.From(Trace.Select(t => t.Name).Where(name => Layers.Any(l => l.Property == name)));
+        /// <summary>Every application of a layer, in the order the forward pass makes them.</summary>
+        public EquatableArray<LayerUse> LayerUses { get; init; } = EquatableArray<LayerUse>.Empty;
+
+        /// <summary>The names of the layer applications in forward order (a chain: its layers in order).</summary>
+        public EquatableArray<string> LayerOrder => EquatableArray.From(LayerUses.Select(u => u.Name));
 
         /// <summary>
         /// Where a fused NLL loss writes dLoss/dlogits when the model ends in LogSoftmax (the LogSoftmax input's gradient),

@@ -68,7 +68,8 @@ public sealed record LayerSummary(string Name, string Description, int[] OutputS
 /// One kernel call of the generated schedule: the method it calls (<c>Conv2dKernels.Forward</c>) and the one-line
 /// comment the generated code carries above it. A backward kernel carries the guards of the generated <c>Backward</c>:
 /// <see cref="ParamsOf"/> (a layer's weight gradient, skipped while it is frozen), <see cref="InputGradOnly"/> (the
-/// model input's gradient, only on request), <see cref="GradUpTo"/> (needed while this layer or one before it trains)
+/// model input's gradient, only on request), <see cref="GradUpTo"/> (needed while a layer at or upstream of these
+/// comma-separated layer applications trains)
 /// and <see cref="UnlessLossFused"/> (the LogSoftmax backward a fused NLL loss replaces).
 /// </summary>
 public sealed record KernelSummary(string Call, string Description, bool Backward = false, bool InputGradOnly = false,

@@ -79,11 +79,93 @@ public sealed partial class Tensor
         return y;
     }
 
-    /// <summary>Flattens every dimension after the batch dimension (PyTorch's <c>flatten(start_dim=1)</c>).</summary>
-    public Tensor Flatten()
+    /// <summary>
+    /// Flattens the dimensions from <paramref name="startDim"/> on into one (PyTorch's <c>flatten(start_dim)</c>); the
+    /// default 1 keeps only the batch dimension in front.
+    /// </summary>
+    public Tensor Flatten(int startDim = 1)
     {
-        Expect(Rank >= 1, "Flatten expects a batch dimension");
-        return new Tensor((float[])Data.Clone(), [Shape[0], Count / Math.Max(1, Shape[0])]);
+        int d = startDim < 0 ? startDim + Rank : startDim;
+        Expect(d >= 1 && d < Rank, $"Flatten(startDim: {startDim}) needs a dim from 1 to rank - 1");
+        int tail = 1;
+        for (int i = d; i < Rank; i++) tail *= Shape[i];
+        return new Tensor((float[])Data.Clone(), [.. Shape[..d], tail]);
+    }
+
+    /// <summary>
+    /// Gives each sample the shape (d1, d2, …) with the same elements, like PyTorch's <c>x.reshape(N, d1, d2, …)</c>; the
+    /// batch dimension stays. One dimension may be -1 and is inferred.
+    /// </summary>
+    public Tensor Reshape(int d1, int? d2 = null, int? d3 = null, int? d4 = null, int? d5 = null)
+    {
+        int[] dims = new int?[] { d1, d2, d3, d4, d5 }.Where(d => d is not null).Select(d => d!.Value).ToArray();
+        int perSample = Count / Math.Max(1, Shape[0]);
+        int known = dims.Where(d => d > 0).Aggregate(1, (p, d) => p * d), hole = Array.IndexOf(dims, -1);
+        Expect(dims.All(d => d > 0 || d == -1) && dims.Count(d => d == -1) <= 1, $"Reshape({string.Join(", ", dims)}) needs positive dims or one -1");
+        if (hole >= 0)
+        {
+            Expect(perSample % known == 0, $"Reshape({string.Join(", ", dims)}) cannot infer -1 from {perSample} elements per sample");
+            dims[hole] = perSample / known;
+        }
+        Expect(dims.Aggregate(1, (p, d) => p * d) == perSample, $"Reshape({string.Join(", ", dims)}) needs the {perSample} elements per sample");
+        return new Tensor((float[])Data.Clone(), [Shape[0], .. dims]);
+    }
+
+    /// <summary>Element-wise sum with NumPy broadcasting over the per-sample dims (the batch sizes must be equal).</summary>
+    public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+
+    /// <summary>Element-wise product with NumPy broadcasting over the per-sample dims (the batch sizes must be equal).</summary>
+    public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+
+    /// <summary>This + <paramref name="other"/>, broadcast (the method form of <c>+</c>).</summary>
+    public Tensor Add(Tensor other) => Broadcast(other, "Add", (a, b, y, g, n) => AddKernels.Forward(a, b, y, g, n));
+
+    /// <summary>This · <paramref name="other"/>, broadcast (the method form of <c>*</c>).</summary>
+    public Tensor Mul(Tensor other) => Broadcast(other, "Mul", (a, b, y, g, n) => MulKernels.Forward(a, b, y, g, n));
+
+    private delegate void BinaryKernel(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n);
+
+    private Tensor Broadcast(Tensor other, string op, BinaryKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Expect(Rank >= 2 && other.Rank >= 2 && other.Shape[0] == Shape[0],
+            $"{op} needs two tensors with the same batch size; the other is [{string.Join(", ", other.Shape)}]");
+        int[] a = Shape[1..], b = other.Shape[1..];
+        BroadcastGeometry g = BroadcastGeometry.Of(a, b)
+            ?? throw new ArgumentException($"{op} of [{string.Join(", ", Shape)}] and [{string.Join(", ", other.Shape)}] cannot broadcast.");
+        var y = new Tensor([Shape[0], .. BroadcastGeometry.OutputDims(a, b)]);
+        kernel(Data, other.Data, y.Data, g, Shape[0]);
+        return y;
+    }
+
+    /// <summary>
+    /// Concatenates tensors along <paramref name="dim"/> (PyTorch's <c>torch.cat</c>); every other dimension must match, and
+    /// dim 0, the batch, cannot be the one.
+    /// </summary>
+    public static Tensor Cat(Tensor[] tensors, int dim)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        if (tensors.Length == 0) throw new ArgumentException("Cat needs at least one tensor.", nameof(tensors));
+        Tensor first = tensors[0];
+        int axis = dim < 0 ? dim + first.Rank : dim;
+        first.Expect(axis >= 1 && axis < first.Rank, $"Cat(dim: {dim}) needs a dim from 1 to rank - 1");
+        int[] shape = (int[])first.Shape.Clone();
+        foreach (Tensor t in tensors.Skip(1))
+        {
+            bool match = t.Rank == first.Rank && Enumerable.Range(0, first.Rank).All(i => i == axis || t.Shape[i] == first.Shape[i]);
+            first.Expect(match, $"Cat(dim: {dim}) needs equal sizes outside dim {axis}; another input is [{string.Join(", ", t.Shape)}]");
+            shape[axis] += t.Shape[axis];
+        }
+        var y = new Tensor(shape);
+        int rows = 1, after = 1, offset = 0;
+        for (int i = 1; i < axis; i++) rows *= shape[i];
+        for (int i = axis + 1; i < shape.Length; i++) after *= shape[i];
+        foreach (Tensor t in tensors)
+        {
+            CatKernels.Forward(t.Data, y.Data, rows, t.Shape[axis] * after, shape[axis] * after, offset * after, shape[0]);
+            offset += t.Shape[axis];
+        }
+        return y;
     }
 
     /// <summary>Log-softmax over the class dimension of (N, C).</summary>

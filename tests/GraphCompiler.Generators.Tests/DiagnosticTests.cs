@@ -128,7 +128,7 @@ public partial class DiagnosticTests
                 return x.Apply(Fc1);
             }
         }
-        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax() with constant arguments");
+        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax(), Reshape() with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)");
 
     [Fact]
     public void GC2002_model_not_partial() => Expect("""
@@ -189,19 +189,80 @@ public partial class DiagnosticTests
         """, "GC2007", "Layer 'Fc1' must be declared 'public partial Linear Fc1 { get; }' (found 'GraphCompiler.Nn.Linear', not partial)");
 
     [Fact]
-    public void GC2008_value_used_twice() => Expect("""
+    public void GC2008_value_never_used() => Expect("""
         [Model] public partial class Net
         {
             [Linear(784, 10)] public partial Linear Fc1 { get; }
             [Forward(Input = "N,784")]
             Tensor Forward(Tensor x)
             {
-                var h = x.[|Relu()|];
-                var unused = h.Relu();
-                return h.Apply(Fc1);
+                var h = x.Relu();
+                var unused = h.[|Relu()|];
+                return h.Apply(Fc1) + h.Apply(Fc1);
             }
         }
-        """, "GC2008", "the result of 'Relu' is used 2 times; branches and residual connections are not supported yet, so each value must be used once");
+        """, "GC2008", "the result of 'Relu' is never used; every value in the forward body must flow into the result");
+
+    [Fact]
+    public void GC1007_add_of_shapes_that_cannot_broadcast() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(32, 64, kernel: 3, Stride = 2, Padding = 1)] public partial Conv2d Conv1 { get; }
+            [Conv2d(64, 64, kernel: 3, Padding = 1)] public partial Conv2d Conv2 { get; }
+            [Forward(Input = "N,32,16,16")]
+            Tensor Forward(Tensor x)
+            {
+                var pooled = x.MaxPool2d(2);
+                return [|x.Apply(Conv1).Apply(Conv2) + pooled|];
+            }
+        }
+        """, "GC1007", "Add of [N,64,8,8] (output of Conv2d 'Conv2' on [N,64,8,8]) and [N,32,8,8] (output of MaxPool2d(2) on [N,32,16,16]) cannot broadcast: dim 1 is 64 vs 32");
+
+    [Fact]
+    public void GC1007_mul_method_of_shapes_that_cannot_broadcast() => Expect("""
+        [Model] public partial class Net
+        {
+            [Linear(40, 3)] public partial Linear Gate { get; }
+            [Forward(Input = "N,4,10")]
+            Tensor Forward(Tensor x) => x.[|Mul(x.Flatten().Apply(Gate).Reshape(1, 3))|];
+        }
+        """, "GC1007", "Mul of [N,4,10] (the declared input) and [N,1,3] (Reshape(1, 3) of [N,3]) cannot broadcast: dim 2 is 10 vs 3");
+
+    [Fact]
+    public void GC1008_cat_of_mismatched_non_cat_dims() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,8,16,16")]
+            Tensor Forward(Tensor x) => Tensor.[|Cat([x, x.MaxPool2d(2)], dim: 1)|];
+        }
+        """, "GC1008", "Cat(dim: 1) of [N,8,16,16] (the declared input) and [N,8,8,8] (output of MaxPool2d(2) on [N,8,16,16]) needs equal sizes outside dim 1: dim 2 is 16 vs 8");
+
+    [Fact]
+    public void GC1009_reshape_changes_the_element_count() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,64,4,4")]
+            Tensor Forward(Tensor x) => x.Flatten().[|Reshape(64, 4, 5)|];
+        }
+        """, "GC1009", "Reshape(64, 4, 5) needs 1280 elements per sample but receives 1024 from [N,1024] (Flatten of [N,64,4,4])");
+
+    [Fact]
+    public void GC1005_cat_dim_out_of_range() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,8,16,16")]
+            Tensor Forward(Tensor x) => Tensor.[|Cat([x, x.Relu()], dim: 4)|];
+        }
+        """, "GC1005", "Cat(dim: 4) is out of range for 4-D inputs such as [N,8,16,16] (the declared input): dim must be from 1 to 3 (or -3 to -1), since dim 0 is the batch");
+
+    [Fact]
+    public void GC1005_flatten_start_dim_on_the_batch() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,8,4,4")]
+            Tensor Forward(Tensor x) => x.[|Flatten(startDim: 0)|];
+        }
+        """, "GC1005", "Flatten(startDim: 0) is out of range for [N,8,4,4] (the declared input): startDim must be from 1 to 3 (or -3 to -1), since dim 0 is the batch");
 
     [Fact]
     public void GC2009_nested_model() => Expect("""

@@ -107,8 +107,9 @@ public sealed class ModelSummary
             ParamsOf(row).Where(p => p.RequiresGrad).Sum(p => (long)p.Count), ParamsOf(row).Where(p => !p.RequiresGrad).Sum(p => (long)p.Count),
             row.Flops * batch)).ToList();
 
-        // The guards of the generated Backward, evaluated as Trainer runs it: no input gradient, the loss kernel in between.
-        var layerOrder = summary.Where(r => r.StateName is not null).Select(r => r.Name).ToList();
+        // The guards of the generated Backward (Step.Runs on the schedule it was printed from), evaluated as Trainer runs it:
+        // no input gradient, the loss kernel in between.
+        Schedule schedule = model.Schedule;
         bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);
         bool atLogits = model.Kernels.Any(k => k.UnlessLossFused) && HasFusedForm(loss, model.OutputShape);
         var forward = model.Kernels.Where(k => !k.Backward).ToList();
@@ -118,8 +119,8 @@ public sealed class ModelSummary
                 ? new KernelSummary("Loss.TryComputeAtLogits", $"loss: {loss.Name} and its gradient at the logits, the LogSoftmax backward folded in")
                 : new KernelSummary("Loss.Compute", $"loss: {loss.Name} and its gradient at the output"),
         };
-        step.AddRange(model.Kernels.Where(k => k.Backward && !(atLogits && k.UnlessLossFused)
-            && Step.Runs(k.ParamsOf, k.InputGradOnly, k.GradUpTo, Trains, layerOrder, inputGrad: false)));
+        var backward = model.Kernels.Where(k => k.Backward).ToList();
+        step.AddRange(backward.Where((k, i) => !(atLogits && k.UnlessLossFused) && schedule.Backward[i].Runs(Trains, schedule.LayerUses, inputGrad: false)));
 
         long trainable = parameters.Where(p => p.RequiresGrad).Sum(p => (long)p.Count);
         long frozen = parameters.Where(p => !p.RequiresGrad).Sum(p => (long)p.Count);

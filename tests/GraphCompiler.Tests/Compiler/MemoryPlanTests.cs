@@ -12,6 +12,7 @@ public class MemoryPlanTests
         ["Mlp unfused", ModelCompilerTests.CompileMlp(fuse: false).Schedule!],
         ["CifarNet fused", ModelCompilerTests.CompileCifar().Schedule!],
         ["CifarNet unfused", ModelCompilerTests.CompileCifar(fuse: false).Schedule!],
+        ["Skip connection", DagCompilerTests.CompileSkip()],
     ];
 
     [Theory]
@@ -67,5 +68,21 @@ public class MemoryPlanTests
         Assert.Equal(t.Find("Conv1Out")!.Offset, t.Find("Conv1Grad")!.Offset);
         Assert.Equal(1, t.Find("Conv1Out")!.Last);
         Assert.Equal(49152, t.FloatsPerSample);
+    }
+
+    [Fact]
+    public void A_skip_value_read_late_stays_alive_until_its_last_read()
+    {
+        Schedule s = DagCompilerTests.CompileSkip();
+        // Forward: 0 Fc1, 1 ReLU (its own kernel: Fc1's value is also read by the Add), 2 Fc2 with its ReLU, 3 Fc3, 4 Add,
+        // 5 Fc4. Fc1Out is read by the ReLU at step 1 and again by the Add at step 4, so it lives from 0 to 4.
+        int add = s.Forward.ToList().FindIndex(f => f.Kernel == "AddKernels");
+        Placement fc1 = s.InferencePlan.Find("Fc1Out")!;
+        Assert.Equal((0, add), (fc1.First, fc1.Last));
+        // Everything live meanwhile sits beside it, not on it.
+        foreach (Placement p in s.InferencePlan.Placements.Where(p => p.Buffer != "Fc1Out" && p.First <= add))
+            Assert.True(p.Offset >= fc1.Offset + fc1.Size || p.Offset + p.Size <= fc1.Offset, $"{p} overlaps {fc1}");
+        // No backward step reads Fc1Out (the ReLU's backward reads its own output), so in training it dies at the Add too.
+        Assert.Equal(add, s.TrainingPlan.Find("Fc1Out")!.Last);
     }
 }

@@ -70,7 +70,7 @@ public class ModelCompilerTests
     {
         Schedule s = CompileCifar().Schedule!;
         Assert.Equal(["Conv1", "Conv2", "Conv3", "Fc1", "Fc2"], s.LayerOrder);
-        int Runs(Func<string, bool> trains, bool inputGrad) => s.Backward.Count(step => step.Runs(trains, s.LayerOrder, inputGrad));
+        int Runs(Func<string, bool> trains, bool inputGrad) => s.Backward.Count(step => step.Runs(trains, s.LayerUses, inputGrad));
         int all = s.Backward.Count(step => !step.InputGradOnly);
         Assert.Equal(all, Runs(_ => true, inputGrad: false));
         Assert.Equal(s.Backward.Count, Runs(_ => true, inputGrad: true));
@@ -79,7 +79,7 @@ public class ModelCompilerTests
         var head = new HashSet<string> { "Fc1", "Fc2" };
         Assert.Equal(3, Runs(head.Contains, inputGrad: false));
         Assert.Equal(["BackwardParams", "BackwardInput", "BackwardParams"],
-            s.Backward.Where(step => step.Runs(head.Contains, s.LayerOrder, false)).Select(step => step.Method));
+            s.Backward.Where(step => step.Runs(head.Contains, s.LayerUses, false)).Select(step => step.Method));
         // Freezing only Conv1 saves its weight gradient and the two steps that carry the gradient down to it
         // (Conv2's dx and Pool1's scatter).
         Assert.Equal(all - 3, Runs(layer => layer != "Conv1", inputGrad: false));

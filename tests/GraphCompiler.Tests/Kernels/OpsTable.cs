@@ -76,6 +76,9 @@ public static partial class OpsTable
         new("BatchNorm2d", BatchNorm2dShapes.Length, BatchNorm2d),
         new("LayerNorm", LayerNormShapes.Length, LayerNorm),
         new("Dropout", DropoutShapes.Length, Dropout),
+        new("Add", BroadcastShapes.Length, (rng, i) => Broadcast(rng, i, multiply: false)),
+        new("Mul", BroadcastShapes.Length, (rng, i) => Broadcast(rng, i, multiply: true)),
+        new("Cat", CatShapes.Length, Cat),
     ];
 
     public static OpSpec Get(string name) => All.Single(s => s.Name == name);
@@ -328,6 +331,103 @@ public static partial class OpsTable
                 return LossKernels.NllOfLogSoftmax(logProbs, t, g.Length == 0 ? new float[n * c] : g, n, c);
             },
             (x, g) => ReferenceKernels.CrossEntropy(x, t, g, n, c));
+    }
+
+    // ---------------------------------------------------------------- Add and Mul (broadcasting) and Cat
+
+    // (n, a's per-sample dims, b's): equal shapes (flat SIMD path), a per-channel gate, the left operand broadcast, ranks
+    // that differ, an outer product (both broadcast), a repeated last element, and long rows.
+    private static readonly (int N, int[] A, int[] B)[] BroadcastShapes =
+    [
+        (2, [5], [5]), (3, [4, 3, 3], [4, 1, 1]), (2, [4, 1, 1], [4, 3, 3]), (2, [3, 4], [4]),
+        (1, [2, 1, 5], [1, 3, 1]), (2, [6, 7], [6, 1]), (2, [1], [33]), (3, [8, 300], [1, 300]), (4, [16, 8, 8], [16, 8, 8]),
+    ];
+
+    private static OpCase Broadcast(Rng rng, int index, bool multiply)
+    {
+        var (n, aDims, bDims) = BroadcastShapes[index];
+        BroadcastGeometry g = BroadcastGeometry.Of(aDims, bDims)!;
+        int aLen = n * g.APerSample, bLen = n * g.BPerSample, yLen = n * g.YPerSample;
+        return new OpCase
+        {
+            Description = $"{(multiply ? "Mul" : "Add")} n={n} [{string.Join(",", aDims)}] and [{string.Join(",", bDims)}]",
+            Inputs = [new("a", Data.Uniform(rng, aLen), Role.Input), new("b", Data.Uniform(rng, bLen), Role.Input)],
+            OutputLength = yLen,
+            FastForward = (i, y) =>
+            {
+                if (multiply) MulKernels.Forward(i[0], i[1], y, g, n);
+                else AddKernels.Forward(i[0], i[1], y, g, n);
+            },
+            ReferenceForward = i =>
+            {
+                var y = new double[yLen];
+                ReferenceKernels.BroadcastForward(i[0], aDims, i[1], bDims, y, n, multiply);
+                return y;
+            },
+            FastBackward = (i, y, dy, gr) =>
+            {
+                if (multiply)
+                {
+                    MulKernels.BackwardLeft(dy, i[1], gr[0], g, n);
+                    MulKernels.BackwardRight(dy, i[0], gr[1], g, n);
+                }
+                else
+                {
+                    AddKernels.BackwardLeft(dy, gr[0], g, n);
+                    AddKernels.BackwardRight(dy, gr[1], g, n);
+                }
+            },
+            ReferenceBackward = (i, dy) =>
+            {
+                double[] da = new double[aLen], db = new double[bLen];
+                ReferenceKernels.BroadcastBackward(i[0], aDims, i[1], bDims, dy, da, db, n, multiply);
+                return [da, db];
+            },
+        };
+    }
+
+    // (n, per-sample dims of each input, dim): channels, a middle dim with three inputs, the last dim, 2-D rows, a
+    // negative dim, and a larger pair.
+    private static readonly (int N, int[][] Dims, int Dim)[] CatShapes =
+    [
+        (2, [[3, 4, 4], [5, 4, 4]], 1), (3, [[2, 3, 4], [2, 5, 4], [2, 1, 4]], 2), (1, [[2, 3, 4], [2, 3, 1]], 3),
+        (4, [[7], [9]], 1), (2, [[3, 2], [3, 2]], -1), (5, [[16, 8, 8], [16, 8, 8]], 1),
+    ];
+
+    private static OpCase Cat(Rng rng, int index)
+    {
+        var (n, dims, dim) = CatShapes[index];
+        int axis = dim < 0 ? dim + dims[0].Length + 1 : dim;
+        int[] lens = dims.Select(d => n * d.Aggregate(1, (p, x) => p * x)).ToArray();
+        int rows = dims[0].Take(axis - 1).Aggregate(1, (p, x) => p * x), after = dims[0].Skip(axis).Aggregate(1, (p, x) => p * x);
+        int total = dims.Sum(d => d[axis - 1]);
+        int[] offsets = dims.Select((d, k) => dims.Take(k).Sum(e => e[axis - 1]) * after).ToArray();
+        return new OpCase
+        {
+            Description = $"Cat n={n} dim={dim} {string.Join(" ", dims.Select(d => "[" + string.Join(",", d) + "]"))}",
+            Inputs = [.. dims.Select((d, k) => new Input("x" + k, Data.Uniform(rng, lens[k]), Role.Input))],
+            OutputLength = lens.Sum(),
+            FastForward = (i, y) =>
+            {
+                for (int k = 0; k < dims.Length; k++) CatKernels.Forward(i[k], y, rows, dims[k][axis - 1] * after, total * after, offsets[k], n);
+            },
+            ReferenceForward = i =>
+            {
+                var y = new double[lens.Sum()];
+                ReferenceKernels.CatForward(i, dims, axis, y, n);
+                return y;
+            },
+            FastBackward = (i, y, dy, gr) =>
+            {
+                for (int k = 0; k < dims.Length; k++) CatKernels.Backward(dy, gr[k], rows, dims[k][axis - 1] * after, total * after, offsets[k], n);
+            },
+            ReferenceBackward = (i, dy) =>
+            {
+                double[][] dx = lens.Select(l => new double[l]).ToArray();
+                ReferenceKernels.CatBackward(dx, dims, axis, dy, n);
+                return dx;
+            },
+        };
     }
 
     // A loss is an op with a one-element output; its backward is the kernel's gradient scaled by that element's dy.

@@ -211,11 +211,11 @@ public sealed class IlgpuModel : IDisposable
     {
         EnsureTraining();
         EnsureInput();
-        EquatableArray<string> order = _schedule.LayerOrder;
+        EquatableArray<LayerUse> uses = _schedule.LayerUses;
         foreach (var (step, run) in _backward)
         {
             if (step.UnlessLossFused && _lossAtLogits) continue;
-            if (step.Runs(Trains, order, inputGrad: false)) run(_count);
+            if (step.Runs(Trains, uses, inputGrad: false)) run(_count);
         }
         _lossAtLogits = false;
     }

@@ -149,6 +149,98 @@ public static partial class ReferenceKernels
         for (int i = 0; i < x.Length; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
     }
 
+    // ---- Add and Mul with NumPy broadcasting over the per-sample dims: a (n, aDims), b (n, bDims) → y (n, broadcast) ----
+
+    /// <summary>y = a + b (or a · b with <paramref name="multiply"/>), element by element through full multi-indices.</summary>
+    public static void BroadcastForward(ReadOnlySpan<double> a, int[] aDims, ReadOnlySpan<double> b, int[] bDims, Span<double> y, int n, bool multiply)
+    {
+        var (yDims, ai, bi) = BroadcastIndex(aDims, bDims);
+        int per = Numel(yDims);
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < per; o++)
+            {
+                double x1 = a[s * Numel(aDims) + ai(o)], x2 = b[s * Numel(bDims) + bi(o)];
+                y[s * per + o] = multiply ? x1 * x2 : x1 + x2;
+            }
+    }
+
+    /// <summary>da = Σ dy (· b), db = Σ dy (· a), summing over the dims each operand was broadcast along.</summary>
+    public static void BroadcastBackward(ReadOnlySpan<double> a, int[] aDims, ReadOnlySpan<double> b, int[] bDims, ReadOnlySpan<double> dy,
+        Span<double> da, Span<double> db, int n, bool multiply)
+    {
+        var (yDims, ai, bi) = BroadcastIndex(aDims, bDims);
+        int per = Numel(yDims), aPer = Numel(aDims), bPer = Numel(bDims);
+        da.Slice(0, n * aPer).Clear();
+        db.Slice(0, n * bPer).Clear();
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < per; o++)
+            {
+                int ja = s * aPer + ai(o), jb = s * bPer + bi(o);
+                double g = dy[s * per + o];
+                da[ja] += multiply ? g * b[jb] : g;
+                db[jb] += multiply ? g * a[ja] : g;
+            }
+    }
+
+    /// <summary>The output dims and, for each output element of a sample, its element in a and in b.</summary>
+    private static (int[] Dims, Func<int, int> A, Func<int, int> B) BroadcastIndex(int[] aDims, int[] bDims)
+    {
+        int rank = Math.Max(aDims.Length, bDims.Length);
+        int[] x = [.. Enumerable.Repeat(1, rank - aDims.Length), .. aDims], z = [.. Enumerable.Repeat(1, rank - bDims.Length), .. bDims];
+        int[] y = x.Zip(z, Math.Max).ToArray();
+        int Index(int o, int[] dims)
+        {
+            int index = 0, stride = 1;
+            for (int d = rank - 1; d >= 0; d--)
+            {
+                int i = o % y[d];
+                o /= y[d];
+                index += (dims[d] == 1 ? 0 : i) * stride;
+                stride *= dims[d];
+            }
+            return index;
+        }
+        return (y, o => Index(o, x), o => Index(o, z));
+    }
+
+    private static int Numel(int[] dims) => dims.Aggregate(1, (p, d) => p * d);
+
+    // ---- Cat along per-sample axis `axis` (1-based, as in the full shape) of inputs (n, dims_i) ----
+
+    public static void CatForward(double[][] xs, int[][] dims, int axis, Span<double> y, int n)
+    {
+        int total = dims.Sum(d => d[axis - 1]), rows = dims[0].Take(axis - 1).Aggregate(1, (p, d) => p * d);
+        int after = dims[0].Skip(axis).Aggregate(1, (p, d) => p * d);
+        for (int s = 0; s < n; s++)
+            for (int r = 0; r < rows; r++)
+            {
+                int offset = 0;
+                for (int k = 0; k < xs.Length; k++)
+                {
+                    int len = dims[k][axis - 1] * after;
+                    for (int j = 0; j < len; j++) y[((s * rows + r) * total) * after + offset + j] = xs[k][(s * rows + r) * len + j];
+                    offset += len;
+                }
+            }
+    }
+
+    public static void CatBackward(double[][] dxs, int[][] dims, int axis, ReadOnlySpan<double> dy, int n)
+    {
+        int total = dims.Sum(d => d[axis - 1]), rows = dims[0].Take(axis - 1).Aggregate(1, (p, d) => p * d);
+        int after = dims[0].Skip(axis).Aggregate(1, (p, d) => p * d);
+        for (int s = 0; s < n; s++)
+            for (int r = 0; r < rows; r++)
+            {
+                int offset = 0;
+                for (int k = 0; k < dxs.Length; k++)
+                {
+                    int len = dims[k][axis - 1] * after;
+                    for (int j = 0; j < len; j++) dxs[k][(s * rows + r) * len + j] = dy[((s * rows + r) * total) * after + offset + j];
+                    offset += len;
+                }
+            }
+    }
+
     // ---- LogSoftmax over the last dim of (n, c) ----
 
     public static void LogSoftmaxForward(ReadOnlySpan<double> x, Span<double> y, int n, int c)
