@@ -32,6 +32,12 @@ public static class SoftmaxKernels
         CheckLength(a, total, backward ? "y" : "x");
         if (backward) CheckLength(dy, total, nameof(dy));
         CheckLength(result, total, backward ? "dx" : "y");
+        if (dim == 1)
+        {
+            // A one-element softmax is exactly 1 (log: 0) whatever x is, so its gradient is exactly 0.
+            result.Slice(0, (int)total).Fill(backward || log ? 0f : 1f);
+            return;
+        }
         fixed (float* pa = a, pd = dy, pr = result)
         {
             var body = new SlabBody((nint)pa, (nint)pd, (nint)pr, dim, inner, log, backward);
