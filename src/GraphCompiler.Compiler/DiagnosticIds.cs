@@ -9,6 +9,9 @@ namespace GraphCompiler.Compiler
         public const string RankMismatch = "GC1004";
         public const string DimOutOfRange = "GC1005";
         public const string NonPositiveArgument = "GC1006";
+        public const string ConvGroups = "GC1007";
+        public const string PoolPadding = "GC1008";
+        public const string SamePaddingStride = "GC1009";
 
         public const string UnsupportedConstruct = "GC2001";
         public const string NotPartial = "GC2002";
@@ -29,6 +32,9 @@ namespace GraphCompiler.Compiler
             RankMismatch => "Input has the wrong number of dimensions",
             DimOutOfRange => "Dimension out of range",
             NonPositiveArgument => "Layer or op argument out of range",
+            ConvGroups => "Conv2d groups do not divide the channels",
+            PoolPadding => "Pooling padding larger than half the window",
+            SamePaddingStride => "Conv2d 'same' padding with a stride other than 1",
             UnsupportedConstruct => "Unsupported construct in forward body",
             NotPartial => "Model class must be partial",
             MissingForward => "Model has no forward method",
