@@ -10,6 +10,10 @@ generator, with an upstream gradient dy ~ N(0, 1). Stored per case `<case>.<tens
 for conv), `y`, `dy`, and the gradients `dx` (`dw`, `db`) from one backward of sum(y * dy). The options of each case
 are in the header's __metadata__["cases"], a JSON list of {"name", "op", "args"} that the C# test reads. No
 timestamps: re-running reproduces the file byte for byte.
+
+It also writes tests/GraphCompiler.Tests/Reference/LayersNet.safetensors: one training step of LayersNet (every layer
+option and activation in one model, tests/GraphCompiler.Tests/Models/LayersNet.cs), in make_reference.py's layout
+(parameters, input, target, output, loss, grad.<p>, grad.input).
 """
 import hashlib
 import json
@@ -61,6 +65,7 @@ ELEMENTWISE = [
     ("gelu_tanh", "gelu", dict(approximate="tanh")),
     ("silu", "silu", dict()),
 ]
+LAYERS_NET = os.path.join(os.path.dirname(OUT), "LayersNet.safetensors")
 SOFTMAX_SHAPE = [2, 3, 4, 5]
 SOFTMAX_DIMS = [0, 1, 2, 3, -1]
 
@@ -69,6 +74,51 @@ def same_padding(kernel, dilation):
     """PyTorch's padding='same': total d·(k−1) per axis, the smaller half before."""
     total = [d * (k - 1) for k, d in zip(kernel, dilation)]
     return [t // 2 for t in total], [t - t // 2 for t in total]
+
+
+class LayersNet(torch.nn.Module):
+    """Attribute names are the state_dict names the C# model emits (property names in snake_case)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 8, 3, padding="same", dilation=2)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+        self.conv2 = nn.Conv2d(8, 12, 4, padding="same", groups=2)
+        self.fc1 = nn.Linear(48, 10)
+        self.fc2 = nn.Linear(10, 6, bias=False)
+
+    def forward(self, x):
+        x = torch.sigmoid(self.depthwise(F.leaky_relu(self.conv1(x), 0.1)))
+        x = F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+        x = torch.tanh(self.conv2(x))
+        x = F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        x = F.log_softmax(F.gelu(F.softmax(x, dim=1)), dim=-1)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 2), 1)
+        x = F.leaky_relu(self.fc2(F.silu(self.fc1(x))), -0.2)
+        return F.log_softmax(x, dim=1)
+
+
+def layers_net():
+    torch.manual_seed(4)
+    model = LayersNet()
+    x = torch.randn(4, 3, 16, 16).requires_grad_()
+    target = torch.randint(0, 6, (4,))
+    out = model(x)
+    loss = F.nll_loss(out, target)
+    loss.backward()
+    names = [n for n, _ in model.named_parameters()]
+    tensors = [(n, p.detach().numpy()) for n, p in model.named_parameters()]
+    tensors += [("input", x.detach().numpy()), ("target", target.to(torch.int32).numpy()), ("output", out.detach().numpy()),
+                ("loss", loss.detach().reshape(1).numpy())]
+    tensors += [(f"grad.{n}", p.grad.numpy()) for n, p in model.named_parameters()]
+    tensors.append(("grad.input", x.grad.numpy()))
+    meta = {"format": "graphcompiler-reference-v1", "generator": "tests/reference/make_ops_reference.py", "model": "LayersNet",
+            "torch_version": torch.__version__, "seed": "4", "loss": "nll_loss", "parameters": ",".join(names)}
+    write_safetensors(LAYERS_NET, tensors, meta)
+    with open(LAYERS_NET, "rb") as f:
+        data = f.read()
+    print(f"{LAYERS_NET}: {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}")
 
 
 def main():
@@ -140,6 +190,7 @@ def main():
     with open(OUT, "rb") as f:
         data = f.read()
     print(f"{OUT}: {len(data)} bytes, {len(tensors)} tensors, {len(cases)} cases, sha256 {hashlib.sha256(data).hexdigest()}")
+    layers_net()
 
 
 if __name__ == "__main__":
