@@ -150,7 +150,9 @@ public static class OpsTable
         (new(2, 3, 8, 8, 4, 4, 1, 1, 1, 1, 2, 2, 1, 1, 1), 1, true),        // padding='same' with an even kernel: 1 before, 2 after
         (new(2, 2, 7, 8, 3, 3, 2, 2, 0, 1, 2, 1, 1, 1, 1), 2, true),        // ONNX-style asymmetric pads, stride 2
         (new(32, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4), 8, true),    // four groups, big enough to split images across threads
-        (new(16, 16, 20, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 16), 4, false),  // dilated depthwise
+        (new(16, 16, 20, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 16), 4, false),  // dilated depthwise (direct path: vector body and tail)
+        (new(4, 8, 9, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4), 2, true),       // depthwise, channel multiplier 2, on the direct path
+        (new(3, 3, 7, 6, 4, 2, 1, 1, 1, 0, 2, 1, 1, 1, 3), 2, false),       // depthwise with asymmetric ('same', even kernel) pads
     ];
 
     private static OpCase Conv2d(Rng rng, int index)

@@ -64,6 +64,13 @@ public static class Conv2dKernels
                 var wSpan = new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k);          // w (F/G, K)
                 if (bLen > 0)
                     for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(((float*)bp)[grp * f + co]);
+                if (IsDepthwise(gg))
+                {
+                    if (bLen == 0) yi.Clear(); // the direct path accumulates onto y
+                    DepthwiseForward(xi, wSpan, yi, gg);
+                    Epilogue.Apply(yi, activation);
+                    continue;
+                }
                 // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
                 if (gg.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
                 {
@@ -117,6 +124,11 @@ public static class Conv2dKernels
             {
                 var dyi = new ReadOnlySpan<float>((float*)dyp + imgOut + (long)grp * outSize, outSize); // dy (F/G, P)
                 var dxi = new Span<float>((float*)dxp + imgIn + (long)grp * inSize, inSize);            // dx (C/G, H, W)
+                if (IsDepthwise(gg))
+                {
+                    DepthwiseBackwardInput(dyi, new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k), dxi, gg);
+                    continue;
+                }
                 Span<float> dcol = Scratch(ref t_col, k * p);                                           // dcol (K, P)
                 Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k), k, dyi, p, dcol, p,
                     accumulate: false, allowParallel: !nested);
@@ -189,7 +201,8 @@ public static class Conv2dKernels
                     var dyi = new ReadOnlySpan<float>((float*)dyp + group * outSize, outSize); // dy (F/G, P)
                     var xi = new ReadOnlySpan<float>((float*)xp + group * inSize, inSize);     // x (C/G, H, W)
                     Span<float> dwg = dwPart.Slice(grp * f * k, f * k);                        // dw (F/G, K)
-                    if (gg.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                    if (IsDepthwise(gg)) DepthwiseBackwardWeights(dyi, xi, dwg, gg, accumulate: img > start);
+                    else if (gg.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
                     {
                         Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
                         Im2PackedBTransposed(xi, packed, gg);
@@ -502,6 +515,110 @@ public static class Conv2dKernels
                 for (int i = 0; i < h; i++)
                     CopyRow(pp + (c * hp + i + g.PadH) * wp + g.PadW, px + (c * h + i) * w, w);
         }
+    }
+
+    // A group with one input channel (depthwise, any channel multiplier) and unit stride: K = kh·kw is tiny, so an
+    // im2col + GEMM would mostly move data and waste the 8-row register tile on one row. Instead each output row is
+    // accumulated directly from kh·kw shifted rows of the zero-padded plane, 16 outputs per register.
+
+    private static bool IsDepthwise(in Conv2dGeometry perGroup) => perGroup.InChannels == 1 && perGroup.StrideH == 1 && perGroup.StrideW == 1;
+
+    /// <summary>y (M, P) += Σ_taps w[m, tap] · shifted padded x, for one input channel and its M output channels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseForward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (1, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* px = x, pp = padded, pw = w, py = y)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int m = 0; m < g.OutChannels; m++)
+            {
+                float* wm = pw + m * taps;
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    float* yr = py + ((long)m * oh + oy) * ow;
+                    int ox = 0;
+                    if (Vector512.IsHardwareAccelerated)
+                        for (; ox + 16 <= ow; ox += 16)
+                        {
+                            var acc = Vector512.Load(yr + ox);
+                            for (int ki = 0; ki < g.KernelH; ki++)
+                            {
+                                float* src = pp + (oy + ki * g.DilationH) * wp + ox;
+                                for (int kj = 0; kj < g.KernelW; kj++)
+                                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(wm[ki * g.KernelW + kj]), Vector512.Load(src + kj * g.DilationW), acc);
+                            }
+                            acc.Store(yr + ox);
+                        }
+                    for (; ox < ow; ox++)
+                    {
+                        float s = yr[ox];
+                        for (int ki = 0; ki < g.KernelH; ki++)
+                            for (int kj = 0; kj < g.KernelW; kj++)
+                                s += wm[ki * g.KernelW + kj] * pp[(oy + ki * g.DilationH) * wp + ox + kj * g.DilationW];
+                        yr[ox] = s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dx (1, H, W) = Σ_m Σ_taps w[m, tap] · dy[m] scattered to the shifted positions, cropped out of the padding. Overwrites dx.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseBackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // dpadded (1, Hp, Wp)
+        padded.Clear();
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* pd = dy, pp = padded, pw = w, px = dx)
+        {
+            for (int m = 0; m < g.OutChannels; m++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float wt = pw[m * taps + ki * g.KernelW + kj];
+                        for (int oy = 0; oy < oh; oy++)
+                            AxpyRow(wt, pd + ((long)m * oh + oy) * ow, pp + (oy + ki * g.DilationH) * wp + kj * g.DilationW, ow);
+                    }
+            for (int i = 0; i < g.InH; i++)
+                CopyRow(pp + (i + g.PadH) * wp + g.PadW, px + i * g.InW, g.InW);
+        }
+    }
+
+    /// <summary>dw (M, kh·kw) (+)= Σ_pixels dy[m] · shifted padded x: one dot product per output row and tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseBackwardWeights(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, in Conv2dGeometry g, bool accumulate)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (1, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* px = x, pp = padded, pd = dy, pw = dw)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int m = 0; m < g.OutChannels; m++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float s = 0f;
+                        for (int oy = 0; oy < oh; oy++)
+                            s += TensorPrimitives.Dot(new ReadOnlySpan<float>(pd + ((long)m * oh + oy) * ow, ow),
+                                new ReadOnlySpan<float>(pp + (oy + ki * g.DilationH) * wp + kj * g.DilationW, ow));
+                        float* slot = pw + m * taps + ki * g.KernelW + kj;
+                        *slot = accumulate ? *slot + s : s;
+                    }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AxpyRow(float a, float* src, float* dst, int len)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var av = Vector512.Create(a);
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.FusedMultiplyAdd(av, Vector512.Load(src + i), Vector512.Load(dst + i)), dst + i);
+        }
+        for (; i < len; i++) dst[i] += a * src[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
