@@ -1,4 +1,7 @@
 // Output sizes of windowed ops (conv and pooling) and the pooling shape rule, written once: PyTorch's formulas.
+using System.Collections.Generic;
+using System.Globalization;
+
 namespace GraphCompiler.Compiler.Ops
 {
     internal static class Windows
@@ -16,12 +19,6 @@ namespace GraphCompiler.Compiler.Ops
             return outSize;
         }
     }
-}
-
-namespace GraphCompiler.Compiler.Ops
-{
-    using System.Collections.Generic;
-    using System.Globalization;
 
     /// <summary>The shape rule and geometry shared by MaxPool2d and AvgPool2d (square window, stride defaulting to it).</summary>
     internal static class Pooling
