@@ -333,8 +333,8 @@ namespace GraphCompiler.Generators
                 ArgKind.ParamData => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Data" : $"{a.Text}.Data",
                 ArgKind.ParamGrad => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Grad" : $"{a.Text}.Grad",
                 ArgKind.Int => a.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ArgKind.BatchSize => "n",
-                ArgKind.BatchTimes => $"n * {a.Value}",
+                ArgKind.BatchSize => a.Value > 1 ? $"n * {a.Value}" : "n",
+                ArgKind.Bool => a.Value != 0 ? "true" : "false",
                 ArgKind.Geometry => a.Text,
                 _ => "default",
             };

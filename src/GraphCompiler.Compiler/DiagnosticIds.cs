@@ -12,6 +12,9 @@ namespace GraphCompiler.Compiler
         public const string BroadcastMismatch = "GC1007";
         public const string CatMismatch = "GC1008";
         public const string ReshapeCount = "GC1009";
+        public const string ConvGroups = "GC1010";
+        public const string PoolPadding = "GC1011";
+        public const string SamePaddingStride = "GC1012";
         public const string NormFeatures = "GC1020";
         public const string LayerNormShape = "GC1021";
 
@@ -39,6 +42,9 @@ namespace GraphCompiler.Compiler
             ReshapeCount => "Reshape changes the number of elements",
             NormFeatures => "BatchNorm num_features mismatch",
             LayerNormShape => "LayerNorm normalized shape mismatch",
+            ConvGroups => "Conv2d groups do not divide the channels",
+            PoolPadding => "Pooling padding larger than half the window",
+            SamePaddingStride => "Conv2d 'same' padding with a stride other than 1",
             UnsupportedConstruct => "Unsupported construct in forward body",
             NotPartial => "Model class must be partial",
             MissingForward => "Model has no forward method",

@@ -9,7 +9,7 @@ namespace GraphCompiler.Compiler
         /// Pass "fuse-epilogues": an element-wise activation becomes the epilogue of the kernel that produces its input when
         /// that op accepts one (the GEMM of a Linear or Conv2d applies it to the tile it has just written). The activation then
         /// shares its producer's buffer and emits no kernel. Ops are matched by capability, not by name, so a new activation
-        /// (one <see cref="OpDef.Activation"/>) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
+        /// (one <see cref="OpDef.Activation(Node)"/>) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
         /// A kernel applies one activation; a second one in a row stays a kernel of its own. The producer's value must be read
         /// by the activation alone: if anything else reads the pre-activation value (a residual <c>conv + conv.Relu()</c>),
         /// writing relu(x) over it would be wrong, so the activation stays a kernel of its own.
@@ -19,11 +19,12 @@ namespace GraphCompiler.Compiler
             int fused = 0;
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (node.Op!.Activation is null) continue;
+                string? activation = node.Op!.Activation(node);
+                if (activation is null) continue;
                 Node producer = node.Input!;
                 if (producer.Op is not { AcceptsEpilogue: true } || producer.Epilogue is not null || producer.FusedInto is not null
                     || !graph.SingleUse(producer)) continue;
-                producer.Epilogue = node.Op.Activation;
+                producer.Epilogue = activation;
                 node.FusedInto = producer;
                 fused++;
             }
@@ -42,7 +43,7 @@ namespace GraphCompiler.Compiler
             int fused = 0;
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (node.Op!.Activation is null) continue;
+                if (node.Op!.Activation(node) is null) continue;
                 Node? consumer = Consumer(graph, node);
                 if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.Inputs.Count != 1 || consumer.GradEpilogue is not null) continue;
                 consumer.GradEpilogue = node;
@@ -60,7 +61,7 @@ namespace GraphCompiler.Compiler
         public static string? FuseLossGradient(Graph graph, Lowering l)
         {
             Node output = graph.Output;
-            if (output.Op != OpsTable.LogSoftmax || l.IsGraphInput(output.Input!)) return null;
+            if (output.Op != OpsTable.LogSoftmax || !Ops.LogSoftmaxOp.OverClasses(output) || l.IsGraphInput(output.Input!)) return null;
             output.LossFused = true;
             return l.GradName(output.Input!);
         }
@@ -82,10 +83,18 @@ namespace GraphCompiler.Compiler
 
         /// <summary>A kernel comment's formula with its epilogue: <c>relu(x · Wᵀ + b)</c>.</summary>
         public static string Wrap(Node node, string formula) =>
-            node.Epilogue is null ? formula : $"{node.Epilogue.ToLowerInvariant()}({formula})";
+            node.Epilogue is null ? formula : $"{Readable(node.Epilogue)}({formula})";
 
         /// <summary>A gradient formula with a fused activation backward: <c>(dy · W) · relu′(x)</c>.</summary>
         public static string Masked(Node node, string formula, string on = "x") =>
-            node.GradEpilogue is null ? formula : $"({formula}) · {node.GradEpilogue.Op!.Activation!.ToLowerInvariant()}′({on})";
+            node.GradEpilogue is null ? formula : $"({formula}) · {Readable(node.GradEpilogue.Op!.Activation(node.GradEpilogue)!)}′({on})";
+
+        // "LeakyRelu(0.2f)" reads as leakyrelu[0.2] inside a formula.
+        private static string Readable(string activation)
+        {
+            int paren = activation.IndexOf('(');
+            return paren < 0 ? activation.ToLowerInvariant()
+                : $"{activation.Substring(0, paren).ToLowerInvariant()}[{activation.Substring(paren + 1).TrimEnd(')').TrimEnd('f')}]";
+        }
     }
 }

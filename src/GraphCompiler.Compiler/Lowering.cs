@@ -126,7 +126,7 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public Arg[] GradEpilogueArgs(Node node, Arg? maskSource = null) => node.GradEpilogue is null
             ? new Arg[0]
-            : new[] { maskSource ?? Value(node.GradEpilogue), Arg.Act(node.GradEpilogue.Op!.Activation!) };
+            : new[] { maskSource ?? Value(node.GradEpilogue), Arg.Act(node.GradEpilogue.Op!.Activation(node.GradEpilogue)!) };
 
         /// <summary>Declares the activation and gradient buffers of a node that owns storage.</summary>
         internal void DeclareValue(Node node, string comment)

@@ -73,6 +73,8 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public virtual long Flops(Node node) =>
             IsAlias ? 0 : System.Math.Max((long)node.Shape.PerSample, node.Input!.Shape.PerSample);
+
+        /// <summary>
         /// Whether the runtime layer has a training mode and buffers (BatchNorm, Dropout): its class then has a settable
         /// <c>Training</c> flag, which the model's <c>Train</c>/<c>Eval</c> set, and a <c>Buffers()</c> method, which the
         /// model's <c>Buffers()</c> concatenates.
@@ -80,10 +82,12 @@ namespace GraphCompiler.Compiler
         public virtual bool HasState => false;
 
         /// <summary>
-        /// For element-wise activations: the kernels' <c>Activation</c> member that computes the op, so another kernel can
-        /// apply it as an epilogue. Its derivative must be a function of its output (ReLU: [y &gt; 0]).
+        /// For element-wise activations: the kernels' <c>Activation</c> member that computes this node, as C# after
+        /// "Activation." (<c>Relu</c>, <c>LeakyRelu(0.01f)</c>), so another kernel can apply it as an epilogue. Only for
+        /// activations whose derivative is a function of their output (ReLU: [y &gt; 0], sigmoid: y(1 − y)); null for the
+        /// rest (GELU and SiLU need their input, a negative-slope LeakyReLU loses the sign of it), which stay kernels of their own.
         /// </summary>
-        public virtual string? Activation => null;
+        public virtual string? Activation(Node node) => null;
 
         /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it.</summary>
         public virtual bool AcceptsEpilogue => false;
@@ -113,6 +117,14 @@ namespace GraphCompiler.Compiler
         public static readonly OpDef Add = new Ops.AddOp();
         public static readonly OpDef Mul = new Ops.MulOp();
         public static readonly OpDef Cat = new Ops.CatOp();
+        public static readonly OpDef Softmax = new Ops.SoftmaxOp();
+        public static readonly OpDef AvgPool2d = new Ops.AvgPool2dOp();
+        public static readonly OpDef AdaptiveAvgPool2d = new Ops.AdaptiveAvgPool2dOp();
+        public static readonly OpDef LeakyRelu = new Ops.LeakyReluOp();
+        public static readonly OpDef Sigmoid = new Ops.SigmoidOp();
+        public static readonly OpDef Tanh = new Ops.TanhOp();
+        public static readonly OpDef Gelu = new Ops.GeluOp();
+        public static readonly OpDef Silu = new Ops.SiluOp();
 
         /// <summary>Layers by the name of their attribute without "Attribute" (<c>[Conv2d(...)]</c> → "Conv2d").</summary>
         public static readonly IReadOnlyDictionary<string, OpDef> Layers = new Dictionary<string, OpDef>
@@ -133,6 +145,14 @@ namespace GraphCompiler.Compiler
             ["Flatten"] = Flatten,
             ["LogSoftmax"] = LogSoftmax,
             ["Reshape"] = Reshape,
+            ["Softmax"] = Softmax,
+            ["AvgPool2d"] = AvgPool2d,
+            ["AdaptiveAvgPool2d"] = AdaptiveAvgPool2d,
+            ["LeakyRelu"] = LeakyRelu,
+            ["Sigmoid"] = Sigmoid,
+            ["Tanh"] = Tanh,
+            ["Gelu"] = Gelu,
+            ["Silu"] = Silu,
         };
 
         /// <summary>
@@ -147,6 +167,10 @@ namespace GraphCompiler.Compiler
             ["Cat"] = Cat,
         };
 
-        public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax, Reshape, Add, Mul, Cat, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout };
+        public static readonly IReadOnlyList<OpDef> All = new[]
+        {
+            Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax, Softmax, AvgPool2d, AdaptiveAvgPool2d, LeakyRelu, Sigmoid, Tanh, Gelu, Silu,
+            Reshape, Add, Mul, Cat, BatchNorm1d, BatchNorm2d, LayerNorm, Dropout,
+        };
     }
 }

@@ -13,16 +13,16 @@ namespace GraphCompiler.Compiler
         ParamGrad,
         /// <summary>An integer literal.</summary>
         Int,
-        /// <summary>The live batch size <c>n</c>.</summary>
+        /// <summary>The live batch size <c>n</c>, times <see cref="Arg.Value"/> when that is above 1.</summary>
         BatchSize,
-        /// <summary>The live batch size times a per-sample count: <c>n * Value</c> (rows of a row-wise op).</summary>
-        BatchTimes,
         /// <summary>A static geometry field of the model.</summary>
         Geometry,
         /// <summary>An empty span (an absent bias).</summary>
         Empty,
-        /// <summary>A member of the kernels' <c>Activation</c> enum, e.g. <c>Activation.Relu</c>.</summary>
+        /// <summary>A member of the kernels' <c>Activation</c> type, e.g. <c>Activation.Relu</c>, <c>Activation.LeakyRelu(0.2f)</c>.</summary>
         Activation,
+        /// <summary>A boolean literal (<see cref="Arg.Value"/> 0 or 1), e.g. GELU's <c>approximateTanh</c>.</summary>
+        Bool,
     }
 
     /// <summary>One argument of a kernel call. For params, <see cref="Text"/> is "Layer.Weight"; for buffers the buffer name.</summary>
@@ -30,10 +30,15 @@ namespace GraphCompiler.Compiler
     {
         public static Arg Int(int v) => new Arg(ArgKind.Int, "", v);
         public static readonly Arg N = new Arg(ArgKind.BatchSize, "", 0);
-        public static Arg Rows(int perSample) => perSample == 1 ? N : new Arg(ArgKind.BatchTimes, "", perSample);
+        /// <summary><c>n · k</c>: e.g. the rows of a softmax over a non-leading dim, N times the dims between.</summary>
+        public static Arg NTimes(int k) => k == 1 ? N : new Arg(ArgKind.BatchSize, "", k);
+
+        /// <summary><c>n · k</c> rows: the batch times a per-sample count (the same as <see cref="NTimes"/>).</summary>
+        public static Arg Rows(int perSample) => NTimes(perSample);
         public static readonly Arg None = new Arg(ArgKind.Empty, "", 0);
         public static Arg Geo(string name) => new Arg(ArgKind.Geometry, name, 0);
         public static Arg Act(string name) => new Arg(ArgKind.Activation, name, 0);
+        public static Arg Bool(bool v) => new Arg(ArgKind.Bool, "", v ? 1 : 0);
     }
 
     /// <summary>A workspace buffer: one per value (activations), gradient and index map; sized per sample times the batch.</summary>

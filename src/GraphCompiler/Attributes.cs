@@ -55,7 +55,16 @@ public sealed class Conv2dAttribute : Attribute
     public int OutChannels { get; }
     public int Kernel { get; }
     public int Stride { get; set; } = 1;
+
+    /// <summary>Zeros added on every side, or <see cref="GraphCompiler.Padding.Same"/> for PyTorch's <c>padding='same'</c>.</summary>
     public int Padding { get; set; }
+
+    /// <summary>Spacing between kernel taps (PyTorch's <c>dilation</c>).</summary>
+    public int Dilation { get; set; } = 1;
+
+    /// <summary>Channel groups convolved independently; <c>Groups = InChannels</c> is a depthwise convolution.</summary>
+    public int Groups { get; set; } = 1;
+
     public bool Bias { get; set; } = true;
     public string? Name { get; set; }
 }
@@ -145,4 +154,14 @@ public sealed class DropoutAttribute : Attribute
 
     /// <summary>The name of the layer's (non-persistent) step counter buffer; defaults to the property name in snake_case.</summary>
     public string? Name { get; set; }
+}
+
+/// <summary>Named padding modes for <see cref="Conv2dAttribute.Padding"/>: <c>[Conv2d(16, 16, 3, Padding = Padding.Same)]</c>.</summary>
+public static class Padding
+{
+    /// <summary>PyTorch's <c>padding='same'</c>: the output keeps the input's size (stride 1); an odd total goes mostly after.</summary>
+    public const int Same = -1;
+
+    /// <summary>PyTorch's <c>padding='valid'</c>: no padding.</summary>
+    public const int Valid = 0;
 }

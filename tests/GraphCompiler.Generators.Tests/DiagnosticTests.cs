@@ -117,6 +117,73 @@ public partial class DiagnosticTests
         """.Replace("[|[Linear(784, 0)]|]", "[[|Linear(784, 0)|]]"), "GC1006", "Linear 'Fc1' needs positive in and out features but is declared Linear(784, 0)");
 
     [Fact]
+    public void GC1003_dilated_conv_kernel_larger_than_padded_input() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(1, 4, kernel: [|3|], Dilation = 3)] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,1,6,6")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1);
+        }
+        """, "GC1003", "Conv2d 'Conv1' has a 3x3 kernel with dilation 3 (spanning 7x7) but its input is only 6x6 (6x6 with padding 0); it receives [N,1,6,6] (the declared input)");
+
+    [Fact]
+    public void GC1003_ceil_mode_avg_pool_window_larger_than_input() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,2,3,3")]
+            Tensor Forward(Tensor x) => x.[|AvgPool2d(4, stride: 2, ceilMode: true)|];
+        }
+        """, "GC1003", "AvgPool2d(4, stride: 2, ceilMode: true) has a 4x4 window but its input is only 3x3; it receives [N,2,3,3] (the declared input)");
+
+    [Fact]
+    public void GC1005_softmax_dim_out_of_range() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,3,8,8")]
+            Tensor Forward(Tensor x) => x.AdaptiveAvgPool2d(2).[|Softmax(dim: -5)|];
+        }
+        """, "GC1005", "Softmax over dim -5 is out of range for a 4-D input [N,3,2,2] (output of AdaptiveAvgPool2d(2) on [N,3,8,8])");
+
+    [Fact]
+    public void GC1006_non_positive_pool_argument() => Expect("""
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,3,8,8")]
+            Tensor Forward(Tensor x) => x.[|MaxPool2d(2, dilation: 0)|];
+        }
+        """, "GC1006", "MaxPool2d(2, dilation: 0) needs a positive kernel, stride and dilation and a non-negative padding");
+
+    [Fact]
+    public void GC1010_conv_groups_do_not_divide_channels() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(6, 8, kernel: 3, Groups = [|3|])] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,6,8,8")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1);
+        }
+        """, "GC1010", "Conv2d 'Conv1' has groups = 3, which must divide both its 6 input and 8 output channels");
+
+    [Fact]
+    public void GC1011_pool_padding_more_than_half_the_window() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(1, 4, kernel: 3)] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,1,12,12")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1).[|AvgPool2d(3, padding: 2)|];
+        }
+        """, "GC1011", "AvgPool2d(3, padding: 2) pads 2 on each side but its window spans only 3; as in PyTorch, padding may be at most half the window (1)");
+
+    [Fact]
+    public void GC1012_same_padding_with_stride() => Expect("""
+        [Model] public partial class Net
+        {
+            [Conv2d(3, 8, kernel: 3, Stride = 2, Padding = [|Padding.Same|])] public partial Conv2d Conv1 { get; }
+            [Forward(Input = "N,3,16,16")]
+            Tensor Forward(Tensor x) => x.Apply(Conv1);
+        }
+        """, "GC1012", "Conv2d 'Conv1' uses Padding.Same with stride 2; as in PyTorch, 'same' padding needs stride 1");
+
+    [Fact]
     public void GC2001_unsupported_statement() => Expect("""
         [Model] public partial class Net
         {

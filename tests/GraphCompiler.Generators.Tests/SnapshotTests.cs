@@ -1,4 +1,4 @@
-// The generated code of both reference models, compared line by line with checked-in snapshots, and compiled.
+// The generated code of both reference models and of the layer-set model, compared line by line with checked-in snapshots, and compiled.
 using Xunit;
 
 namespace GraphCompiler.Generators.Tests;
@@ -17,6 +17,17 @@ public class SnapshotTests
         string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
         Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
         Snapshot.Verify(hint, result.Generated(hint + ".g.cs"));
+    }
+
+    /// <summary>The layer-set model (every conv/pool option and activation, fused): how each op lowers, as checked-in text.</summary>
+    [Fact]
+    public void LayersNet_generated_code_matches_the_snapshot_and_compiles()
+    {
+        var result = GeneratorHarness.Run(File.ReadAllText(Path.Combine(GeneratorHarness.RepoRoot, "tests", "GraphCompiler.Tests", "Models", "LayersNet.cs")));
+        Assert.Empty(result.GeneratorDiagnostics);
+        string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
+        Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
+        Snapshot.Verify("GraphCompiler.Tests.Models.LayersNet", result.Generated("GraphCompiler.Tests.Models.LayersNet.g.cs"));
     }
 
     [Fact]

@@ -28,6 +28,12 @@ namespace GraphCompiler.Generators.Diagnostics
 
         public static readonly DiagnosticDescriptor ReshapeCount = Make(DiagnosticIds.ReshapeCount, "GraphCompiler.Shapes");
 
+        public static readonly DiagnosticDescriptor ConvGroups = Make(DiagnosticIds.ConvGroups, "GraphCompiler.Shapes");
+
+        public static readonly DiagnosticDescriptor PoolPadding = Make(DiagnosticIds.PoolPadding, "GraphCompiler.Shapes");
+
+        public static readonly DiagnosticDescriptor SamePaddingStride = Make(DiagnosticIds.SamePaddingStride, "GraphCompiler.Shapes");
+
         public static readonly DiagnosticDescriptor UnsupportedConstruct = Make(DiagnosticIds.UnsupportedConstruct, "GraphCompiler.Usage");
 
         public static readonly DiagnosticDescriptor NotPartial = Make(DiagnosticIds.NotPartial, "GraphCompiler.Usage");
@@ -47,7 +53,7 @@ namespace GraphCompiler.Generators.Diagnostics
         public static readonly DiagnosticDescriptor NestedModel = Make(DiagnosticIds.NestedModel, "GraphCompiler.Usage");
 
         private static readonly Dictionary<string, DiagnosticDescriptor> ById =
-            new[] { LinearFeatures, ConvChannels, NormFeatures, LayerNormShape, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, BroadcastMismatch, CatMismatch, ReshapeCount, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel }.ToDictionary(d => d.Id);
+            new[] { LinearFeatures, ConvChannels, NormFeatures, LayerNormShape, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, BroadcastMismatch, CatMismatch, ReshapeCount, ConvGroups, PoolPadding, SamePaddingStride, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel }.ToDictionary(d => d.Id);
 
         // Message text comes whole from the core, which names the layer, what it expected, what it got and how.
         private static DiagnosticDescriptor Make(string id, string category) =>

@@ -1,4 +1,5 @@
-// LogSoftmax over the class dimension of [N, C]: y = x - logΣexp(x); VJP dx = dy - exp(y)·Σdy.
+// LogSoftmax over any dim: y = x − logΣexp(x); VJP dx = dy − exp(y)·Σdy. Over the class dim of [N, C] its backward
+// can be folded into an NLL loss (Fusion's "fuse-loss" pass).
 using System.Collections.Generic;
 
 namespace GraphCompiler.Compiler.Ops
@@ -11,34 +12,22 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string Describe(Node node) => $"LogSoftmax(dim: {node.Int("dim")})";
 
-        public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
-        {
-            Shape x = node.Input!.Shape;
-            int dim = node.Int("dim");
-            if (dim < -x.Rank || dim >= x.Rank)
-            {
-                errors.Add(new CoreDiagnostic(DiagnosticIds.DimOutOfRange,
-                    $"LogSoftmax over dim {dim} is out of range for a {x.Rank}-D input {node.Input.Derivation}", node.Site));
-                return null;
-            }
-            if (x.Rank != 2 || (dim != 1 && dim != -1))
-            {
-                errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
-                    $"LogSoftmax(dim: {dim}) supports the class dimension of a 2-D input [N,C] but receives {node.Input.Derivation}",
-                    node.Site));
-                return null;
-            }
-            return x;
-        }
+        public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => Reduction.Check(node, errors);
+
+        /// <summary>Whether the node is over the class dim of [N, C], the layout the NLL loss kernels read.</summary>
+        public static bool OverClasses(Node node) => node.Input!.Shape.Rank == 2 && Reduction.Dim(node) == 1;
+
+        // Over the class dim of [N, C] the row kernel (n, c); anywhere else the (outer, dim, inner) one.
+        private static Arg[] Sizes(Node node) => OverClasses(node) ? new[] { Arg.N, Arg.Int(node.Shape[1]) } : Reduction.Sizes(node);
 
         public override void Forward(Lowering l, Node node) =>
-            l.Emit("LogSoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over the last dim",
-                l.Value(node.Input!), l.Value(node), Arg.N, Arg.Int(node.Shape[1]));
+            l.Emit("LogSoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over {(OverClasses(node) ? "the last dim" : $"dim {Reduction.Dim(node)}")}",
+                new[] { l.Value(node.Input!), l.Value(node) }.With(Sizes(node)));
 
         // With a fused NLL loss the caller writes the gradient at the logits directly, and this step is skipped.
         public override void Backward(Lowering l, Node node)
         {
-            Arg[] args = { l.Value(node), l.Grad(node), l.Grad(node.Input!), Arg.N, Arg.Int(node.Shape[1]) };
+            Arg[] args = new[] { l.Value(node), l.Grad(node), l.Grad(node.Input!) }.With(Sizes(node));
             const string comment = "dx = dy - exp(y) · Σ dy";
             if (node.LossFused) l.EmitUnlessLossFused(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);
             else l.EmitInputGrad(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);

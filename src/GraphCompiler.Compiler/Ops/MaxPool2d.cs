@@ -1,4 +1,5 @@
-// MaxPool2d(kernel[, stride]): window maximum over H and W, remembering the argmax for the backward scatter.
+// MaxPool2d(kernel, stride, padding, dilation, ceilMode): window maximum over H and W, remembering the argmax for the
+// backward scatter.
 using System.Collections.Generic;
 using System.Linq;
 
@@ -10,46 +11,19 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string NameStem => "Pool";
 
-        public override IReadOnlyList<OpParam> Params { get; } = new[] { OpParam.Int("kernel"), OpParam.Int("stride", null) };
-
-        public override string Describe(Node node) =>
-            node.Has("stride") ? $"MaxPool2d({Kernel(node)}, stride: {Stride(node)})" : $"MaxPool2d({Kernel(node)})";
-
-        private static int Kernel(Node node) => node.Int("kernel");
-
-        private static int Stride(Node node) => node.Int("stride", Kernel(node));
-
-        public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
+        public override IReadOnlyList<OpParam> Params { get; } = new[]
         {
-            if (Kernel(node) <= 0 || Stride(node) <= 0)
-            {
-                errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
-                    "MaxPool2d takes a positive kernel size and an optional positive stride", node.Site));
-                return null;
-            }
-            Shape x = node.Input!.Shape;
-            if (x.Rank != 4)
-            {
-                errors.Add(Rank(node, Describe(node), 4, "[N,C,H,W]"));
-                return null;
-            }
-            int k = Kernel(node), s = Stride(node);
-            if (k > x[2] || k > x[3])
-            {
-                errors.Add(new CoreDiagnostic(DiagnosticIds.KernelTooLarge,
-                    $"{Describe(node)} has a {k}x{k} window but its input is only {x[2]}x{x[3]}; it receives {node.Input.Derivation}",
-                    node.Site));
-                return null;
-            }
-            return new Shape(Shape.Batch, x[1], (x[2] - k) / s + 1, (x[3] - k) / s + 1);
-        }
+            OpParam.Int("kernel"), OpParam.Int("stride", null), OpParam.Int("padding", 0), OpParam.Int("dilation", 1), OpParam.Bool("ceilMode", false),
+        };
+
+        public override string Describe(Node node) => Pooling.Describe(node);
+
+        public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => Pooling.Infer(node, errors);
 
         public override void Forward(Lowering l, Node node)
         {
             Shape x = node.Input!.Shape;
-            int k = Kernel(node), s = Stride(node);
-            Arg g = l.Geometry(node, "Pool2dGeometry", $"{x.Comment} → {node.Shape.Comment}, window {k}, stride {s}",
-                x[1], x[2], x[3], k, k, s, s, 0, 0);
+            Arg g = Pooling.Geometry(l, node, countIncludePad: true);
             Arg argmax = l.IndexBuffer(node, "Argmax", $"where each max of {node.Name} came from");
             l.Emit("MaxPool2dKernels", "Forward", $"{node.Name}: {x.Comment} → {node.Shape.Comment}",
                 l.Value(node.Input), l.Value(node), argmax, g, Arg.N);

@@ -11,7 +11,7 @@ namespace GraphCompiler.Compiler.Ops
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
 
-        public override string? Activation => "Relu";
+        public override string? Activation(Node node) => "Relu";
 
         // Nothing to emit when fusion made this the epilogue of its producer (forward) or of its consumer's dx (backward).
         public override void Forward(Lowering l, Node node)

@@ -1,19 +1,26 @@
 // A 2-D convolution layer's parameters and configuration, as torch.nn.Conv2d holds them.
 namespace GraphCompiler.Nn;
 
-/// <summary>2-D cross-correlation over NCHW input, weight of shape (out, in, k, k), as <c>torch.nn.Conv2d</c>.</summary>
+/// <summary>
+/// 2-D cross-correlation over NCHW input, weight of shape (out, in / groups, k, k), as <c>torch.nn.Conv2d</c>. A padding of
+/// <see cref="GraphCompiler.Padding.Same"/> is PyTorch's <c>padding='same'</c>.
+/// </summary>
 public sealed class Conv2d
 {
-    public Conv2d(string name, int inChannels, int outChannels, int kernel, int stride, int padding, bool bias, Rng rng)
+    public Conv2d(string name, int inChannels, int outChannels, int kernel, int stride, int padding, int dilation, int groups, bool bias, Rng rng)
     {
+        if (groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"Conv2d '{name}': groups = {groups} must divide both {inChannels} input and {outChannels} output channels.", nameof(groups));
         Name = name;
         InChannels = inChannels;
         OutChannels = outChannels;
         KernelSize = kernel;
         Stride = stride;
         Padding = padding;
-        int fanIn = inChannels * kernel * kernel;
-        Weight = new Parameter(name + ".weight", [outChannels, inChannels, kernel, kernel]);
+        Dilation = dilation;
+        Groups = groups;
+        int fanIn = inChannels / groups * kernel * kernel;
+        Weight = new Parameter(name + ".weight", [outChannels, inChannels / groups, kernel, kernel]);
         Init.KaimingUniform(Weight.Data, fanIn, rng);
         if (bias)
         {
@@ -27,9 +34,14 @@ public sealed class Conv2d
     public int OutChannels { get; }
     public int KernelSize { get; }
     public int Stride { get; }
+
+    /// <summary>Zeros on every side, or <see cref="GraphCompiler.Padding.Same"/>.</summary>
     public int Padding { get; }
 
-    /// <summary>(out_channels, in_channels, k, k)</summary>
+    public int Dilation { get; }
+    public int Groups { get; }
+
+    /// <summary>(out_channels, in_channels / groups, k, k)</summary>
     public Parameter Weight { get; }
 
     /// <summary>(out_channels), or null when declared with <c>Bias = false</c>.</summary>
@@ -50,6 +62,20 @@ public sealed class Conv2d
         if (Bias is not null) yield return Bias;
     }
 
+    /// <summary>The geometry of this layer on an input of <paramref name="inH"/>×<paramref name="inW"/> ('same' resolved as PyTorch does).</summary>
+    public Backends.Cpu.Conv2dGeometry Geometry(int inH, int inW)
+    {
+        int before = Padding, after = Padding;
+        if (Padding == GraphCompiler.Padding.Same)
+        {
+            int total = Dilation * (KernelSize - 1);
+            (before, after) = (total / 2, total - total / 2);
+        }
+        return new(InChannels, OutChannels, inH, inW, KernelSize, KernelSize, Stride, Stride, before, before, after, after, Dilation, Dilation, Groups);
+    }
+
     public override string ToString() =>
-        $"Conv2d({InChannels}, {OutChannels}, kernel_size=({KernelSize}, {KernelSize}), stride=({Stride}, {Stride}), padding=({Padding}, {Padding}))";
+        $"Conv2d({InChannels}, {OutChannels}, kernel_size=({KernelSize}, {KernelSize}), stride=({Stride}, {Stride}), " +
+        (Padding == GraphCompiler.Padding.Same ? "padding=same" : $"padding=({Padding}, {Padding})") +
+        (Dilation != 1 ? $", dilation=({Dilation}, {Dilation})" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "") + ")";
 }

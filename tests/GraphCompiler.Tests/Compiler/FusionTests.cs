@@ -36,6 +36,34 @@ public class FusionTests
     }
 
     [Fact]
+    public void Only_activations_with_an_output_based_derivative_fuse()
+    {
+        // Fc1 → LeakyReLU(−0.2) → Fc2 → LeakyReLU(0.2) → Fc3 → Sigmoid → Fc4 → GELU → Fc5 → Tanh
+        LayerDecl[] layers = [.. Enumerable.Range(1, 5).Select(i => Linear("Fc" + i, i == 1 ? 5 : 4, 4))];
+        OpCall[] calls =
+        [
+            OpCall.Apply("Fc1", 0), OpCall.Of("LeakyRelu", 1, ("negativeSlope", -0.2)), OpCall.Apply("Fc2", 2), OpCall.Of("LeakyRelu", 3, ("negativeSlope", 0.2)),
+            OpCall.Apply("Fc3", 4), OpCall.Of("Sigmoid", 5), OpCall.Apply("Fc4", 6), OpCall.Of("Gelu", 7), OpCall.Apply("Fc5", 8), OpCall.Of("Tanh", 9),
+        ];
+        var errors = new List<CoreDiagnostic>();
+        Graph g = ModelCompiler.BuildGraph(new ModelDecl("Net", new Shape(Shape.Batch, 5), 0, EquatableArray.From(layers), EquatableArray.From(calls), 10), errors)!;
+        Assert.True(ModelCompiler.InferShapes(g, errors));
+        ModelCompiler.NameValues(g);
+
+        Assert.Equal(3, Fusion.FuseEpilogues(g));
+        Assert.Equal([null, "LeakyRelu(0.2f)", "Sigmoid", null, "Tanh"], new[] { 1, 3, 5, 7, 9 }.Select(i => g.Nodes[i].Epilogue));
+        Assert.Null(g.Nodes[2].FusedInto); // a negative slope loses the sign of x in y
+        Assert.Null(g.Nodes[8].FusedInto); // GELU needs its input
+
+        Assert.Equal(2, Fusion.FuseActivationGradients(g));
+        Assert.Same(g.Nodes[4], g.Nodes[5].GradEpilogue); // Fc3's dx applies LeakyReLU(0.2)'s backward
+        Assert.Same(g.Nodes[6], g.Nodes[7].GradEpilogue); // Fc4's dx applies the sigmoid's
+        Assert.Null(g.Nodes[3].GradEpilogue);
+        Assert.Null(g.Nodes[9].GradEpilogue);
+        Assert.Equal("(dy · W) · leakyrelu[0.2]′(x)", Fusion.Masked(g.Nodes[5], "dy · W"));
+    }
+
+    [Fact]
     public void Fuse_activation_grads_hands_the_relu_backward_to_the_consumer_through_flatten()
     {
         Graph g = Build(new Shape(Shape.Batch, 2, 4, 4), [Linear("Fc1", 8, 3)],

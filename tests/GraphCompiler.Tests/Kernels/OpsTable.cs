@@ -62,8 +62,16 @@ public static partial class OpsTable
         new("Linear", LinearShapes.Length + 1, Linear),
         new("Conv2d", ConvShapes.Length + 1, Conv2d),
         new("MaxPool2d", PoolShapes.Length, MaxPool2d),
+        new("AvgPool2d", AvgPoolShapes.Length, AvgPool2d),
+        new("AdaptiveAvgPool2d", AdaptiveShapes.Length, AdaptiveAvgPool2d),
         new("Relu", ReluLengths.Length, Relu),
-        new("LogSoftmax", RowShapes.Length, LogSoftmax),
+        new("LeakyRelu", LeakyCases.Length, LeakyRelu),
+        new("Sigmoid", ActivationLengths.Length, Sigmoid),
+        new("Tanh", ActivationLengths.Length, Tanh),
+        new("Gelu", 2 * ActivationLengths.Length, Gelu),
+        new("Silu", ActivationLengths.Length, Silu),
+        new("Softmax", SoftmaxShapes.Length, Softmax),
+        new("LogSoftmax", RowShapes.Length + SoftmaxShapes.Length, LogSoftmax),
         new("CrossEntropy", RowShapes.Length + ClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? CrossEntropy(rng, i) : CrossEntropyWithOptions(rng, i - RowShapes.Length)),
         new("Nll", RowShapes.Length + ClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? Nll(rng, i) : NllWithOptions(rng, i - RowShapes.Length)),
         new("NllOfLogSoftmax", RowShapes.Length + RowClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? NllOfLogSoftmax(rng, i) : NllOfLogSoftmaxWithOptions(rng, i - RowShapes.Length)),
@@ -145,6 +153,18 @@ public static partial class OpsTable
         (new(32, 64, 32, 32, 3, 3, 1, 1, 1, 1), 1, false), // one image, 19M multiply-adds: the multi-threaded GEMM path
         (new(4, 3, 8, 8, 3, 3, 1, 1, 1, 1), 2, true),     // K = 36: one full 32-row sliver (8×8 transposes) and a ragged one
         (new(6, 5, 14, 20, 3, 3, 1, 1, 1, 1), 1, true),   // P = 280 pixels: two depth blocks for the weight gradient
+        // (C, F, H, W, kh, kw, sh, sw, pad top, left, bottom, right, dilation h, w, groups)
+        (new(3, 4, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1), 2, true),        // dilation 2 on the packed stride-1 path
+        (new(2, 3, 11, 12, 3, 2, 2, 2, 1, 0, 1, 0, 2, 3, 1), 2, true),      // dilation (2, 3) with stride 2: the general im2col
+        (new(4, 6, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2), 2, true),        // two groups
+        (new(8, 8, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8), 3, true),      // depthwise
+        (new(3, 6, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3), 2, false),       // depthwise, channel multiplier 2, stride 2
+        (new(2, 3, 8, 8, 4, 4, 1, 1, 1, 1, 2, 2, 1, 1, 1), 1, true),        // padding='same' with an even kernel: 1 before, 2 after
+        (new(2, 2, 7, 8, 3, 3, 2, 2, 0, 1, 2, 1, 1, 1, 1), 2, true),        // ONNX-style asymmetric pads, stride 2
+        (new(32, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4), 8, true),    // four groups, big enough to split images across threads
+        (new(16, 16, 20, 20, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 16), 4, false),  // dilated depthwise (direct path: vector body and tail)
+        (new(4, 8, 9, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4), 2, true),       // depthwise, channel multiplier 2, on the direct path
+        (new(3, 3, 7, 6, 4, 2, 1, 1, 1, 0, 2, 1, 1, 1, 3), 2, false),       // depthwise with asymmetric ('same', even kernel) pads
     ];
 
     private static OpCase Conv2d(Rng rng, int index)
@@ -153,8 +173,10 @@ public static partial class OpsTable
         if (index < ConvShapes.Length) (g, n, bias) = ConvShapes[index];
         else
         {
-            int k = 1 + rng.NextInt(4), s = 1 + rng.NextInt(2), p = rng.NextInt(k);
-            g = new Conv2dGeometry(1 + rng.NextInt(4), 1 + rng.NextInt(6), k + rng.NextInt(8), k + rng.NextInt(8), k, k, s, s, p, p);
+            int k = 1 + rng.NextInt(4), s = 1 + rng.NextInt(2), p = rng.NextInt(k), d = 1 + rng.NextInt(2), groups = 1 + rng.NextInt(2);
+            int span = d * (k - 1) + 1;
+            g = new Conv2dGeometry(groups * (1 + rng.NextInt(3)), groups * (1 + rng.NextInt(4)), span + rng.NextInt(8), span + rng.NextInt(8), k, k, s, s,
+                p, p, p, p, d, d, groups);
             n = 1 + rng.NextInt(3);
             bias = rng.NextInt(2) == 0;
         }
@@ -203,6 +225,13 @@ public static partial class OpsTable
         (new(16, 32, 32, 2, 2, 2, 2, 0, 0), 16),
         (new(3, 8, 12, 2, 2, 2, 2, 0, 0), 2),
         (new(5, 16, 16, 2, 2, 2, 2, 0, 0), 3),
+        // (C, H, W, kh, kw, sh, sw, pad top, left, bottom, right, dilation h, w, ceil_mode, count_include_pad)
+        (new(2, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1, 2, 2, 0, 1), 2),   // dilation 2
+        (new(3, 8, 8, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1), 2),   // ceil_mode: a last, clipped window
+        (new(2, 7, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1), 1),   // ceil_mode with padding: the window that would start in the padding is dropped
+        (new(2, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1), 2),   // 2×2/2 with ceil_mode on odd sizes: must leave the 2×2 fast path
+        (new(2, 6, 7, 3, 3, 1, 2, 0, 1, 2, 1, 1, 1, 0, 1), 2),   // ONNX-style asymmetric pads
+        (new(2, 10, 11, 3, 2, 3, 2, 1, 1, 1, 1, 2, 3, 1, 1), 2), // dilation (2, 3) with ceil_mode
     ];
 
     private static OpCase MaxPool2d(Rng rng, int index)
@@ -239,6 +268,163 @@ public static partial class OpsTable
         };
     }
 
+    // ---------------------------------------------------------------- AvgPool2d
+
+    // (geometry, n): plain 2×2, padding with and without count_include_pad, ceil_mode (with and without padding),
+    // asymmetric pads, and a big parallel one whose 20-wide windows take the vector row sums.
+    private static readonly (Pool2dGeometry G, int N)[] AvgPoolShapes =
+    [
+        (new(1, 4, 4, 2, 2, 2, 2, 0, 0), 1),
+        (new(3, 7, 9, 3, 3, 2, 2, 1, 1), 2),
+        (new(3, 7, 9, 3, 3, 2, 2, 1, 1) { CountIncludePad = false }, 2),
+        (new(2, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1), 2),
+        (new(2, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0), 2),
+        (new(2, 7, 7, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1), 1),
+        (new(2, 6, 7, 3, 3, 1, 2, 0, 1, 2, 1, 1, 1, 0, 0), 2),
+        (new(2, 6, 7, 3, 3, 1, 2, 0, 1, 2, 1, 1, 1, 0, 1), 2),
+        (new(8, 64, 64, 3, 20, 2, 4, 1, 2), 8),
+    ];
+
+    private static OpCase AvgPool2d(Rng rng, int index)
+    {
+        var (g, n) = AvgPoolShapes[index];
+        var geo = g;
+        int inLen = n * g.Channels * g.InH * g.InW, outLen = n * g.Channels * g.OutH * g.OutW;
+        return new OpCase
+        {
+            Description = $"AvgPool2d n={n} {g}",
+            Inputs = [new("x", Data.Uniform(rng, inLen), Role.Input)],
+            OutputLength = outLen,
+            FiniteDifferenceSamples = inLen > 10_000 ? 10 : 40,
+            FastForward = (i, y) => AvgPool2dKernels.Forward(i[0], y, geo, n),
+            ReferenceForward = i =>
+            {
+                var y = new double[outLen];
+                ReferenceKernels.AvgPool2dForward(i[0], y, geo, n);
+                return y;
+            },
+            FastBackward = (i, y, dy, gr) => AvgPool2dKernels.Backward(dy, gr[0], geo, n),
+            ReferenceBackward = (i, dy) =>
+            {
+                var dx = new double[inLen];
+                ReferenceKernels.AvgPool2dBackward(dy, dx, geo, n);
+                return [dx];
+            },
+        };
+    }
+
+    // ---------------------------------------------------------------- AdaptiveAvgPool2d
+
+    // (geometry, n): overlapping windows, global pooling, identity, uneven splits, output larger than input, big.
+    private static readonly (AdaptivePool2dGeometry G, int N)[] AdaptiveShapes =
+    [
+        (new(2, 7, 7, 3, 3), 2),
+        (new(3, 8, 8, 1, 1), 2),
+        (new(2, 5, 9, 5, 9), 1),
+        (new(2, 10, 6, 4, 4), 2),
+        (new(1, 3, 3, 5, 5), 1),
+        (new(16, 32, 32, 7, 7), 8),
+    ];
+
+    private static OpCase AdaptiveAvgPool2d(Rng rng, int index)
+    {
+        var (g, n) = AdaptiveShapes[index];
+        var geo = g;
+        int inLen = n * g.Channels * g.InH * g.InW, outLen = n * g.Channels * g.OutH * g.OutW;
+        return new OpCase
+        {
+            Description = $"AdaptiveAvgPool2d n={n} {g}",
+            Inputs = [new("x", Data.Uniform(rng, inLen), Role.Input)],
+            OutputLength = outLen,
+            FiniteDifferenceSamples = inLen > 10_000 ? 10 : 40,
+            FastForward = (i, y) => AdaptiveAvgPool2dKernels.Forward(i[0], y, geo, n),
+            ReferenceForward = i =>
+            {
+                var y = new double[outLen];
+                ReferenceKernels.AdaptiveAvgPool2dForward(i[0], y, geo, n);
+                return y;
+            },
+            FastBackward = (i, y, dy, gr) => AdaptiveAvgPool2dKernels.Backward(dy, gr[0], geo, n),
+            ReferenceBackward = (i, dy) =>
+            {
+                var dx = new double[inLen];
+                ReferenceKernels.AdaptiveAvgPool2dBackward(dy, dx, geo, n);
+                return [dx];
+            },
+        };
+    }
+
+    // ---------------------------------------------------------------- element-wise activations
+
+    // Lengths around the 16-float vector width, and one long enough for the transcendental kernels to split across cores.
+    private static readonly int[] ActivationLengths = [1, 15, 16, 33, 1000, 100_003];
+
+    // (length, negative slope): PyTorch's default, a large one, 0 (ReLU), a negative one (backward given x), and long ones.
+    private static readonly (int Len, float Slope)[] LeakyCases = [(1, 0.01f), (33, 0.2f), (1000, 0f), (1000, -0.5f), (100_003, 0.01f), (1_100_003, 0.3f)];
+
+    private static OpCase LeakyRelu(Rng rng, int index)
+    {
+        var (len, slope) = LeakyCases[index];
+        var act = Activation.LeakyRelu(slope);
+        // A negative slope flips the sign of y, so its derivative must come from x.
+        return Elementwise($"LeakyRelu len={len} slope={slope}", Data.AwayFromZero(rng, len, 0.05f),
+            (x, y) => ActivationKernels.Forward(x, y, act),
+            (x, y, dy, dx) => ActivationKernels.Backward(act.DerivativeFromOutput ? y : x, dy, dx, act),
+            v => ReferenceKernels.LeakyRelu(v, slope), v => ReferenceKernels.LeakyReluGrad(v, slope));
+    }
+
+    private static OpCase Sigmoid(Rng rng, int index) =>
+        Elementwise($"Sigmoid len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
+            (x, y) => ActivationKernels.Forward(x, y, Activation.Sigmoid),
+            (x, y, dy, dx) => ActivationKernels.Backward(y, dy, dx, Activation.Sigmoid),
+            ReferenceKernels.Sigmoid, ReferenceKernels.SigmoidGrad);
+
+    private static OpCase Tanh(Rng rng, int index) =>
+        Elementwise($"Tanh len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 3f),
+            (x, y) => ActivationKernels.Forward(x, y, Activation.Tanh),
+            (x, y, dy, dx) => ActivationKernels.Backward(y, dy, dx, Activation.Tanh),
+            Math.Tanh, ReferenceKernels.TanhGrad);
+
+    // Even cases exact (erf), odd cases approximate='tanh'.
+    private static OpCase Gelu(Rng rng, int index)
+    {
+        int len = ActivationLengths[index / 2];
+        bool tanh = index % 2 == 1;
+        return Elementwise($"Gelu len={len} approximate={(tanh ? "tanh" : "none")}", Data.Uniform(rng, len, 5f),
+            (x, y) => GeluKernels.Forward(x, y, tanh),
+            (x, y, dy, dx) => GeluKernels.Backward(x, dy, dx, tanh),
+            tanh ? ReferenceKernels.GeluTanh : ReferenceKernels.Gelu, tanh ? ReferenceKernels.GeluTanhGrad : ReferenceKernels.GeluGrad);
+    }
+
+    private static OpCase Silu(Rng rng, int index) =>
+        Elementwise($"Silu len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
+            (x, y) => SiluKernels.Forward(x, y),
+            (x, y, dy, dx) => SiluKernels.Backward(x, dy, dx),
+            ReferenceKernels.Silu, ReferenceKernels.SiluGrad);
+
+    /// <summary>An element-wise op: fast backward (x, y, dy, dx); reference f and f′ at the input.</summary>
+    private static OpCase Elementwise(string description, float[] x, Action<float[], float[]> forward, Action<float[], float[], float[], float[]> backward,
+        Func<double, double> f, Func<double, double> fPrime) => new()
+    {
+        Description = description,
+        Inputs = [new("x", x, Role.Input)],
+        OutputLength = x.Length,
+        FastForward = (i, y) => forward(i[0], y),
+        ReferenceForward = i =>
+        {
+            var y = new double[i[0].Length];
+            ReferenceKernels.Map(i[0], y, f);
+            return y;
+        },
+        FastBackward = (i, y, dy, gr) => backward(i[0], y, dy, gr[0]!),
+        ReferenceBackward = (i, dy) =>
+        {
+            var dx = new double[i[0].Length];
+            ReferenceKernels.MapGrad(i[0], dy, dx, fPrime);
+            return [dx];
+        },
+    };
+
     // ---------------------------------------------------------------- ReLU
 
     // Lengths around the 16-float vector width, and long buffers.
@@ -274,26 +460,53 @@ public static partial class OpsTable
 
     private static readonly (int N, int C)[] RowShapes = [(1, 1), (1, 10), (3, 7), (5, 33), (64, 10), (2, 200)];
 
+    // (outer, dim, inner): rows (inner 1), a class dim in the middle of NCHW-like shapes, a singleton dim, and one large
+    // enough to split across cores.
+    private static readonly (int Outer, int Dim, int Inner)[] SoftmaxShapes =
+        [(1, 1, 1), (3, 7, 1), (2, 5, 3), (4, 3, 17), (1, 4, 40), (3, 33, 20), (5, 1, 6), (8, 16, 1024), (700, 100, 1)];
+
     private static OpCase LogSoftmax(Rng rng, int index)
     {
-        var (n, c) = RowShapes[index];
+        if (index < RowShapes.Length)
+        {
+            var (n, c) = RowShapes[index];
+            return SoftmaxCase($"LogSoftmax n={n} c={c}", rng, n, c, 1, log: true,
+                (x, y) => LogSoftmaxKernels.Forward(x, y, n, c), (y, dy, dx) => LogSoftmaxKernels.Backward(y, dy, dx, n, c));
+        }
+        var (o, d, inner) = SoftmaxShapes[index - RowShapes.Length];
+        return SoftmaxCase($"LogSoftmax (outer, dim, inner)=({o}, {d}, {inner})", rng, o, d, inner, log: true,
+            (x, y) => LogSoftmaxKernels.Forward(x, y, o, d, inner), (y, dy, dx) => LogSoftmaxKernels.Backward(y, dy, dx, o, d, inner));
+    }
+
+    private static OpCase Softmax(Rng rng, int index)
+    {
+        var (o, d, inner) = SoftmaxShapes[index];
+        return SoftmaxCase($"Softmax (outer, dim, inner)=({o}, {d}, {inner})", rng, o, d, inner, log: false,
+            (x, y) => SoftmaxKernels.Forward(x, y, o, d, inner), (y, dy, dx) => SoftmaxKernels.Backward(y, dy, dx, o, d, inner));
+    }
+
+    private static OpCase SoftmaxCase(string description, Rng rng, int outer, int dim, int inner, bool log,
+        Action<float[], float[]> forward, Action<float[], float[], float[]> backward)
+    {
+        int len = outer * dim * inner;
         return new OpCase
         {
-            Description = $"LogSoftmax n={n} c={c}",
-            Inputs = [new("x", Data.Uniform(rng, n * c, 4f), Role.Input)],
-            OutputLength = n * c,
-            FastForward = (i, y) => LogSoftmaxKernels.Forward(i[0], y, n, c),
+            Description = description,
+            Inputs = [new("x", Data.Uniform(rng, len, 4f), Role.Input)],
+            OutputLength = len,
+            FiniteDifferenceSamples = len > 10_000 ? 10 : 40,
+            FastForward = (i, y) => forward(i[0], y),
             ReferenceForward = i =>
             {
-                var y = new double[n * c];
-                ReferenceKernels.LogSoftmaxForward(i[0], y, n, c);
+                var y = new double[len];
+                ReferenceKernels.SoftmaxForward(i[0], y, outer, dim, inner, log);
                 return y;
             },
-            FastBackward = (i, y, dy, gr) => LogSoftmaxKernels.Backward(y, dy, gr[0], n, c),
+            FastBackward = (i, y, dy, gr) => backward(y, dy, gr[0]!),
             ReferenceBackward = (i, dy) =>
             {
-                var dx = new double[n * c];
-                ReferenceKernels.LogSoftmaxBackward(i[0], dy, dx, n, c);
+                var dx = new double[len];
+                ReferenceKernels.SoftmaxBackward(i[0], dy, dx, outer, dim, inner, log);
                 return [dx];
             },
         };

@@ -17,7 +17,9 @@ public class OpsTableTests
     [Fact]
     public void EveryOpHasCases()
     {
-        Assert.Equal(["Linear", "Conv2d", "MaxPool2d", "Relu", "LogSoftmax", "CrossEntropy", "Nll", "NllOfLogSoftmax", "Mse", "L1", "SmoothL1", "Bce", "BceWithLogits", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Add", "Mul", "Cat"], OpsTable.All.Select(s => s.Name));
+        Assert.Equal(["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Silu",
+            "Softmax", "LogSoftmax", "CrossEntropy", "Nll", "NllOfLogSoftmax", "Mse", "L1", "SmoothL1", "Bce", "BceWithLogits",
+            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Add", "Mul", "Cat"], OpsTable.All.Select(s => s.Name));
         foreach (var spec in OpsTable.All) Assert.True(spec.CaseCount >= 6, $"{spec.Name} has only {spec.CaseCount} cases");
     }
 
@@ -34,10 +36,12 @@ public class OpsTableTests
         {
             // Optimizer updates, checked against PyTorch trajectories in SgdTests and Optim/OptimizerParityTests.
             if (type.Name is "SgdKernels" or "AdamKernels") continue;
+            // ActivationKernels computes every fusable activation: each kind needs its own entry.
             var ops = type.Name switch
             {
                 "LossKernels" => type.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static).Select(m => m.Name).Distinct(),
                 "BatchNormKernels" => ["BatchNorm1d", "BatchNorm2d"], // one kernel class, two layers (and layouts)
+                "ActivationKernels" => Enum.GetNames<GraphCompiler.Backends.Cpu.ActivationKind>().Where(k => k != "None"),
                 _ => [type.Name[..^"Kernels".Length]],
             };
             foreach (string op in ops) Assert.True(names.Contains(op), $"{type.Name}: op '{op}' has no OpsTable entry");

@@ -1,4 +1,4 @@
-// 2-D convolution on the CPU (NCHW, groups = 1, dilation = 1): im2col + packed GEMM forward, GEMM + col2im backward.
+// 2-D convolution on the CPU (NCHW, any stride, padding, dilation and groups): im2col + packed GEMM forward, GEMM + col2im backward.
 using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -9,8 +9,8 @@ using static GraphCompiler.Backends.Cpu.BufferChecks;
 namespace GraphCompiler.Backends.Cpu;
 
 /// <summary>
-/// Legend: N batch, C in channels, F out channels, H×W input, P = OutH·OutW output pixels, K = C·kh·kw patch size.
-/// Per image: forward y (F, P) = w (F, K) · col (K, P); backward input dcol (K, P) = wᵀ · dy, then col2im; backward
+/// Legend: N batch, C in channels, F out channels, H×W input, P = OutH·OutW output pixels, G groups, K = C/G·kh·kw patch size.
+/// Per image and group (each group is an independent convolution of C/G channels into F/G): forward y (F, P) = w (F, K) · col (K, P); backward input dcol (K, P) = wᵀ · dy, then col2im; backward
 /// weights dw (F, K) += dy (F, P) · colᵀ. Each image is one GEMM, so the batch is split across cores and each GEMM
 /// stays on its thread; a single image (or a small batch) lets the GEMM itself go parallel instead. With unit column
 /// stride, im2col copies whole rows of a zero-padded plane and the forward writes col directly in the GEMM's packed
@@ -42,37 +42,48 @@ public static class Conv2dKernels
         {
             fixed (float* px = x, pw = w, pb = b, py = y)
             {
-                var body = new ForwardBody((nint)px, (nint)pw, (nint)pb, (nint)py, w.Length, b.Length, g, activation);
+                var body = new ForwardBody((nint)px, (nint)pw, (nint)pb, (nint)py, b.Length, g, activation);
                 ForEachImage(g, n, ref body);
             }
         }
     }
 
-    private readonly unsafe struct ForwardBody(nint xp, nint wp, nint bp, nint yp, int wLen, int bLen, Conv2dGeometry geo, Activation activation)
+    private readonly unsafe struct ForwardBody(nint xp, nint wp, nint bp, nint yp, int bLen, Conv2dGeometry geo, Activation activation)
         : IImageBody
     {
         public void Run(int img, bool nested)
         {
-            int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
-            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
-            var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);  // x (C, H, W)
-            var yi = new Span<float>((float*)yp + (long)img * outSize, outSize);        // y (F, P)
-            var bias = new ReadOnlySpan<float>((float*)bp, bLen);                       // b (F)
-            if (bLen > 0)
-                for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(bias[co]);
-            var wSpan = new ReadOnlySpan<float>((float*)wp, wLen);                      // w (F, K)
-            // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
-            if (geo.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+            Conv2dGeometry gg = geo.PerGroup;
+            int k = gg.PatchSize, p = gg.OutH * gg.OutW, f = gg.OutChannels;
+            int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
+            long imgIn = (long)img * inSize * geo.Groups, imgOut = (long)img * outSize * geo.Groups;
+            for (int grp = 0; grp < geo.Groups; grp++)
             {
-                Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
-                Im2PackedB(xi, packed, geo);
-                Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0, activation);
-            }
-            else
-            {
-                Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
-                Im2Col(xi, col, geo);
-                Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested, activation);
+                var xi = new ReadOnlySpan<float>((float*)xp + imgIn + (long)grp * inSize, inSize);  // x (C/G, H, W)
+                var yi = new Span<float>((float*)yp + imgOut + (long)grp * outSize, outSize);        // y (F/G, P)
+                var wSpan = new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k);          // w (F/G, K)
+                if (bLen > 0)
+                    for (int co = 0; co < f; co++) yi.Slice(co * p, p).Fill(((float*)bp)[grp * f + co]);
+                if (IsDepthwise(gg))
+                {
+                    if (bLen == 0) yi.Clear(); // the direct path accumulates onto y
+                    DepthwiseForward(xi, wSpan, yi, gg);
+                    Epilogue.Apply(yi, activation);
+                    continue;
+                }
+                // The pre-packed GEMM runs on this thread: use it unless this image alone is big enough to split across cores.
+                if (gg.StrideW == 1 && p <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                {
+                    Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(k, p));      // col (K, P), GEMM-packed
+                    Im2PackedB(xi, packed, gg);
+                    Gemm.MultiplyPackedB(false, f, p, k, wSpan, k, packed, yi, p, accumulate: bLen > 0, activation);
+                }
+                else
+                {
+                    Span<float> col = Scratch(ref t_col, k * p);                            // col (K, P)
+                    Im2Col(xi, col, gg);
+                    Gemm.Multiply(false, false, f, p, k, wSpan, k, col, p, yi, p, accumulate: bLen > 0, allowParallel: !nested, activation);
+                }
             }
         }
     }
@@ -94,31 +105,44 @@ public static class Conv2dKernels
         {
             fixed (float* pdy = dy, pw = w, pdx = dx, pa = xAct)
             {
-                var body = new BackwardInputBody((nint)pdy, (nint)pw, (nint)pdx, (nint)pa, w.Length, g, activation);
+                var body = new BackwardInputBody((nint)pdy, (nint)pw, (nint)pdx, (nint)pa, g, activation);
                 ForEachImage(g, n, ref body);
             }
         }
     }
 
-    private readonly unsafe struct BackwardInputBody(nint dyp, nint wp, nint dxp, nint ap, int wLen, Conv2dGeometry geo, Activation activation)
+    private readonly unsafe struct BackwardInputBody(nint dyp, nint wp, nint dxp, nint ap, Conv2dGeometry geo, Activation activation)
         : IImageBody
     {
         public void Run(int img, bool nested)
         {
-            int k = geo.PatchSize, p = geo.OutH * geo.OutW, f = geo.OutChannels;
-            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
-            var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
-            var dxi = new Span<float>((float*)dxp + (long)img * inSize, inSize);           // dx (C, H, W)
-            Span<float> dcol = Scratch(ref t_col, k * p);                                  // dcol (K, P)
-            Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp, wLen), k, dyi, p, dcol, p,
-                accumulate: false, allowParallel: !nested);
-            Col2Im(dcol, dxi, geo);
+            Conv2dGeometry gg = geo.PerGroup;
+            int k = gg.PatchSize, p = gg.OutH * gg.OutW, f = gg.OutChannels;
+            int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
+            long imgIn = (long)img * inSize * geo.Groups, imgOut = (long)img * outSize * geo.Groups;
+            for (int grp = 0; grp < geo.Groups; grp++)
+            {
+                var dyi = new ReadOnlySpan<float>((float*)dyp + imgOut + (long)grp * outSize, outSize); // dy (F/G, P)
+                var dxi = new Span<float>((float*)dxp + imgIn + (long)grp * inSize, inSize);            // dx (C/G, H, W)
+                if (IsDepthwise(gg))
+                {
+                    DepthwiseBackwardInput(dyi, new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k), dxi, gg);
+                    continue;
+                }
+                Span<float> dcol = Scratch(ref t_col, k * p);                                           // dcol (K, P)
+                Gemm.Multiply(true, false, k, p, f, new ReadOnlySpan<float>((float*)wp + (long)grp * f * k, f * k), k, dyi, p, dcol, p,
+                    accumulate: false, allowParallel: !nested);
+                Col2Im(dcol, dxi, gg);
+            }
             if (activation != Activation.None)
-                Epilogue.MaskGradient(new ReadOnlySpan<float>((float*)ap + (long)img * inSize, inSize), dxi, activation);
+            {
+                long len = (long)inSize * geo.Groups;
+                Epilogue.MaskGradient(new ReadOnlySpan<float>((float*)ap + imgIn, (int)len), new Span<float>((float*)dxp + imgIn, (int)len), activation);
+            }
         }
     }
 
-    /// <summary>dw (F, C, kh, kw) += Σ_images dy (F, P) · colᵀ; db (F) += Σ dy. Accumulates.</summary>
+    /// <summary>dw (F, C/G, kh, kw) += Σ_images dy (F, P) · colᵀ, group by group; db (F) += Σ dy. Accumulates.</summary>
     public static void BackwardParams(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, Span<float> db, in Conv2dGeometry g, int n)
     {
         Check(g, n, x.Length, dy.Length, dw.Length);
@@ -162,31 +186,38 @@ public static class Conv2dKernels
 
         public void Chunk(int chunk, bool nested)
         {
-            int f = geo.OutChannels, k = geo.PatchSize, p = geo.OutH * geo.OutW;
-            int inSize = geo.InChannels * geo.InH * geo.InW, outSize = f * p;
+            Conv2dGeometry gg = geo.PerGroup;
+            int f = gg.OutChannels, k = gg.PatchSize, p = gg.OutH * gg.OutW, groups = geo.Groups;
+            int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
             var part = new Span<float>((float*)partp + (long)chunk * partialSize, partialSize);
-            Span<float> dwPart = part.Slice(0, f * k), dbPart = part.Slice(f * k, f); // dw (F, K), db (F)
+            Span<float> dwPart = part.Slice(0, groups * f * k), dbPart = part.Slice(groups * f * k, groups * f); // dw (F, K), db (F)
             dbPart.Clear();
             var (start, end) = ChunkRange(chunk, chunks, n);
             for (int img = start; img < end; img++)
             {
-                var dyi = new ReadOnlySpan<float>((float*)dyp + (long)img * outSize, outSize); // dy (F, P)
-                var xi = new ReadOnlySpan<float>((float*)xp + (long)img * inSize, inSize);     // x (C, H, W)
-                if (geo.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                for (int grp = 0; grp < groups; grp++)
                 {
-                    Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
-                    Im2PackedBTransposed(xi, packed, geo);
-                    Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwPart, k, accumulate: img > start);
+                    long group = (long)img * groups + grp;
+                    var dyi = new ReadOnlySpan<float>((float*)dyp + group * outSize, outSize); // dy (F/G, P)
+                    var xi = new ReadOnlySpan<float>((float*)xp + group * inSize, inSize);     // x (C/G, H, W)
+                    Span<float> dwg = dwPart.Slice(grp * f * k, f * k);                        // dw (F/G, K)
+                    if (IsDepthwise(gg)) DepthwiseBackwardWeights(dyi, xi, dwg, gg, accumulate: img > start);
+                    else if (gg.StrideW == 1 && k <= Gemm.MaxPackedN && (nested || (long)f * p * k < Gemm.ParallelThresholdMacs))
+                    {
+                        Span<float> packed = Scratch(ref t_col, Gemm.PackedBLength(p, k));     // colᵀ (P, K), GEMM-packed
+                        Im2PackedBTransposed(xi, packed, gg);
+                        Gemm.MultiplyPackedB(false, f, k, p, dyi, p, packed, dwg, k, accumulate: img > start);
+                    }
+                    else
+                    {
+                        Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
+                        Im2Col(xi, col, gg);
+                        // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
+                        Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwg, k, accumulate: img > start, allowParallel: !nested);
+                    }
+                    if (hasBias)
+                        for (int co = 0; co < f; co++) dbPart[grp * f + co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
                 }
-                else
-                {
-                    Span<float> col = Scratch(ref t_col, k * p);                               // col (K, P)
-                    Im2Col(xi, col, geo);
-                    // colᵀ is read through the GEMM's transposing packer, so no transposed copy is made.
-                    Gemm.Multiply(false, true, f, k, p, dyi, p, col, p, dwPart, k, accumulate: img > start, allowParallel: !nested);
-                }
-                if (hasBias)
-                    for (int co = 0; co < f; co++) dbPart[co] += TensorPrimitives.Sum(dyi.Slice(co * p, p));
             }
             if (end == start) dwPart.Clear();
         }
@@ -194,8 +225,7 @@ public static class Conv2dKernels
 
     private static void Check(in Conv2dGeometry g, int n, int inputLength, int outputLength, int weightLength)
     {
-        if (g.OutH <= 0 || g.OutW <= 0 || g.StrideH <= 0 || g.StrideW <= 0)
-            throw new ArgumentException($"Conv2d geometry {g} gives no output pixels.");
+        if (!g.IsValid(out string problem)) throw new ArgumentException($"Conv2d geometry {g} is invalid: {problem}.");
         if (inputLength < (long)n * g.InChannels * g.InH * g.InW) throw new ArgumentException($"Conv2d input has {inputLength} elements, {g} with N={n} needs {(long)n * g.InChannels * g.InH * g.InW}.");
         if (outputLength < (long)n * g.OutChannels * g.OutH * g.OutW) throw new ArgumentException($"Conv2d output has {outputLength} elements, {g} with N={n} needs {(long)n * g.OutChannels * g.OutH * g.OutW}.");
         if (weightLength < (long)g.OutChannels * g.PatchSize) throw new ArgumentException($"Conv2d weight has {weightLength} elements, {g} needs {(long)g.OutChannels * g.PatchSize}.");
@@ -241,7 +271,7 @@ public static class Conv2dKernels
         return slot.AsSpan(0, length);
     }
 
-    // For kernel column kj, the output columns whose input column ow·s − pad + kj lies inside [0, W).
+    // For the kernel tap kOffset columns into the window, the output columns whose input column ow·s − pad + kOffset lies inside [0, W).
     private static (int Start, int End) ValidRange(int kOffset, int stride, int pad, int inSize, int outSize)
     {
         int start = Math.Max(0, (pad - kOffset + stride - 1) / stride);
@@ -250,7 +280,7 @@ public static class Conv2dKernels
         return (start, Math.Max(start, end));
     }
 
-    /// <summary>col (K, P): row (c, ki, kj) holds x[c, oh·sh − ph + ki, ow·sw − pw + kj] for every output pixel, 0 in the padding.</summary>
+    /// <summary>col (K, P): row (c, ki, kj) holds x[c, oh·sh − ph + ki·dh, ow·sw − pw + kj·dw] for every output pixel, 0 in the padding.</summary>
     internal static void Im2Col(ReadOnlySpan<float> x, Span<float> col, in Conv2dGeometry g)
     {
         if (g.StrideW == 1) { Im2ColStride1(x, col, g); return; }
@@ -264,16 +294,16 @@ public static class Conv2dKernels
                 for (int kj = 0; kj < g.KernelW; kj++, r++)
                 {
                     var dst = col.Slice(r * p, p);
-                    var (o0, o1) = ValidRange(kj, g.StrideW, g.PadW, g.InW, ow);
+                    var (o0, o1) = ValidRange(kj * g.DilationW, g.StrideW, g.PadW, g.InW, ow);
                     for (int y = 0; y < oh; y++)
                     {
                         var d = dst.Slice(y * ow, ow);
-                        int ih = y * g.StrideH - g.PadH + ki;
+                        int ih = y * g.StrideH - g.PadH + ki * g.DilationH;
                         if ((uint)ih >= (uint)g.InH || o0 >= o1) { d.Clear(); continue; }
                         d.Slice(0, o0).Clear();
                         d.Slice(o1).Clear();
                         var src = plane.Slice(ih * g.InW);
-                        int iw0 = o0 * g.StrideW - g.PadW + kj;
+                        int iw0 = o0 * g.StrideW - g.PadW + kj * g.DilationW;
                         if (g.StrideW == 1) src.Slice(iw0, o1 - o0).CopyTo(d.Slice(o0));
                         else for (int o = o0, iw = iw0; o < o1; o++, iw += g.StrideW) d[o] = src[iw];
                     }
@@ -297,15 +327,15 @@ public static class Conv2dKernels
                 for (int kj = 0; kj < g.KernelW; kj++, r++)
                 {
                     var src = dcol.Slice(r * p, p);
-                    var (o0, o1) = ValidRange(kj, g.StrideW, g.PadW, g.InW, ow);
+                    var (o0, o1) = ValidRange(kj * g.DilationW, g.StrideW, g.PadW, g.InW, ow);
                     if (o0 >= o1) continue;
                     for (int y = 0; y < oh; y++)
                     {
-                        int ih = y * g.StrideH - g.PadH + ki;
+                        int ih = y * g.StrideH - g.PadH + ki * g.DilationH;
                         if ((uint)ih >= (uint)g.InH) continue;
                         var s = src.Slice(y * ow, ow);
                         var dst = plane.Slice(ih * g.InW);
-                        int iw0 = o0 * g.StrideW - g.PadW + kj;
+                        int iw0 = o0 * g.StrideW - g.PadW + kj * g.DilationW;
                         if (g.StrideW == 1)
                         {
                             var d = dst.Slice(iw0, o1 - o0);
@@ -322,10 +352,10 @@ public static class Conv2dKernels
     // plane, so copying the input once into padding turns the whole transform into short vector copies with no
     // per-segment clipping — the clipped version spent more time in bookkeeping than the GEMM spent computing.
 
-    /// <summary>padded (C, H + 2ph, W + 2pw) = x with a zero border (or, for the adjoint, the border dropped).</summary>
+    /// <summary>padded (C, H + pads, W + pads) = x with a zero border (or, for the adjoint, the border dropped).</summary>
     private static unsafe Span<float> PaddedScratch(in Conv2dGeometry g, out int hp, out int wp)
     {
-        hp = g.InH + 2 * g.PadH; wp = g.InW + 2 * g.PadW;
+        hp = g.InH + g.PadH + g.PadBottom; wp = g.InW + g.PadW + g.PadRight;
         return Scratch(ref t_padded, g.InChannels * hp * wp);
     }
 
@@ -342,7 +372,7 @@ public static class Conv2dKernels
                 for (int ki = 0; ki < g.KernelH; ki++)
                     for (int kj = 0; kj < g.KernelW; kj++)
                     {
-                        float* src = pp + (c * hp + ki) * wp + kj;
+                        float* src = pp + (c * hp + ki * g.DilationH) * wp + kj * g.DilationW;
                         for (int oy = 0; oy < oh; oy++, d += ow) CopyRow(src + oy * sh * wp, d, ow);
                     }
         }
@@ -351,7 +381,7 @@ public static class Conv2dKernels
     private static unsafe void FillPadded(float* x, float* padded, in Conv2dGeometry g, int hp, int wp)
     {
         int h = g.InH, w = g.InW;
-        if (g.PadH == 0 && g.PadW == 0)
+        if (hp == h && wp == w)
         {
             long bytes = (long)g.InChannels * h * w * sizeof(float);
             Buffer.MemoryCopy(x, padded, bytes, bytes);
@@ -385,7 +415,7 @@ public static class Conv2dKernels
                         int pc = r / kcMax * kcMax, kc = Math.Min(kcMax, k - pc);
                         float* row = pk + (long)pc * nPadded + (r - pc) * nr; // row r of sliver 0; sliver s is kc·nr further on
                         long sliverStride = (long)kc * nr;
-                        float* src = pp + (c * hp + ki) * wp + kj;
+                        float* src = pp + (c * hp + ki * g.DilationH) * wp + kj * g.DilationW;
                         for (int oy = 0; oy < oh; oy++)
                         {
                             // Output row oy is pixels [oy·ow, oy·ow + ow); split it where it crosses a sliver boundary.
@@ -421,7 +451,7 @@ public static class Conv2dKernels
         for (int c = 0; c < g.InChannels; c++)
             for (int ki = 0; ki < g.KernelH; ki++)
                 for (int kj = 0; kj < g.KernelW; kj++)
-                    rowOffsets[r++] = (c * hp + ki) * wp + kj;
+                    rowOffsets[r++] = (c * hp + ki * g.DilationH) * wp + kj * g.DilationW;
         bool simd = Avx.IsSupported;
         fixed (float* px = x, pp = padded, pk = packed)
         fixed (int* off = rowOffsets)
@@ -477,7 +507,7 @@ public static class Conv2dKernels
                 for (int ki = 0; ki < g.KernelH; ki++)
                     for (int kj = 0; kj < g.KernelW; kj++)
                     {
-                        float* dst = pp + (c * hp + ki) * wp + kj;
+                        float* dst = pp + (c * hp + ki * g.DilationH) * wp + kj * g.DilationW;
                         for (int oy = 0; oy < oh; oy++, s += ow) AddRow(s, dst + oy * sh * wp, ow);
                     }
             // Gradients that landed in the border belong to padding, not to x.
@@ -485,6 +515,110 @@ public static class Conv2dKernels
                 for (int i = 0; i < h; i++)
                     CopyRow(pp + (c * hp + i + g.PadH) * wp + g.PadW, px + (c * h + i) * w, w);
         }
+    }
+
+    // A group with one input channel (depthwise, any channel multiplier) and unit stride: K = kh·kw is tiny, so an
+    // im2col + GEMM would mostly move data and waste the 8-row register tile on one row. Instead each output row is
+    // accumulated directly from kh·kw shifted rows of the zero-padded plane, 16 outputs per register.
+
+    private static bool IsDepthwise(in Conv2dGeometry perGroup) => perGroup.InChannels == 1 && perGroup.StrideH == 1 && perGroup.StrideW == 1;
+
+    /// <summary>y (M, P) += Σ_taps w[m, tap] · shifted padded x, for one input channel and its M output channels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseForward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (1, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* px = x, pp = padded, pw = w, py = y)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int m = 0; m < g.OutChannels; m++)
+            {
+                float* wm = pw + m * taps;
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    float* yr = py + ((long)m * oh + oy) * ow;
+                    int ox = 0;
+                    if (Vector512.IsHardwareAccelerated)
+                        for (; ox + 16 <= ow; ox += 16)
+                        {
+                            var acc = Vector512.Load(yr + ox);
+                            for (int ki = 0; ki < g.KernelH; ki++)
+                            {
+                                float* src = pp + (oy + ki * g.DilationH) * wp + ox;
+                                for (int kj = 0; kj < g.KernelW; kj++)
+                                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(wm[ki * g.KernelW + kj]), Vector512.Load(src + kj * g.DilationW), acc);
+                            }
+                            acc.Store(yr + ox);
+                        }
+                    for (; ox < ow; ox++)
+                    {
+                        float s = yr[ox];
+                        for (int ki = 0; ki < g.KernelH; ki++)
+                            for (int kj = 0; kj < g.KernelW; kj++)
+                                s += wm[ki * g.KernelW + kj] * pp[(oy + ki * g.DilationH) * wp + ox + kj * g.DilationW];
+                        yr[ox] = s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dx (1, H, W) = Σ_m Σ_taps w[m, tap] · dy[m] scattered to the shifted positions, cropped out of the padding. Overwrites dx.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseBackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // dpadded (1, Hp, Wp)
+        padded.Clear();
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* pd = dy, pp = padded, pw = w, px = dx)
+        {
+            for (int m = 0; m < g.OutChannels; m++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float wt = pw[m * taps + ki * g.KernelW + kj];
+                        for (int oy = 0; oy < oh; oy++)
+                            AxpyRow(wt, pd + ((long)m * oh + oy) * ow, pp + (oy + ki * g.DilationH) * wp + kj * g.DilationW, ow);
+                    }
+            for (int i = 0; i < g.InH; i++)
+                CopyRow(pp + (i + g.PadH) * wp + g.PadW, px + i * g.InW, g.InW);
+        }
+    }
+
+    /// <summary>dw (M, kh·kw) (+)= Σ_pixels dy[m] · shifted padded x: one dot product per output row and tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DepthwiseBackwardWeights(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, in Conv2dGeometry g, bool accumulate)
+    {
+        Span<float> padded = PaddedScratch(g, out int hp, out int wp); // padded (1, Hp, Wp)
+        int oh = g.OutH, ow = g.OutW, taps = g.KernelH * g.KernelW;
+        fixed (float* px = x, pp = padded, pd = dy, pw = dw)
+        {
+            FillPadded(px, pp, g, hp, wp);
+            for (int m = 0; m < g.OutChannels; m++)
+                for (int ki = 0; ki < g.KernelH; ki++)
+                    for (int kj = 0; kj < g.KernelW; kj++)
+                    {
+                        float s = 0f;
+                        for (int oy = 0; oy < oh; oy++)
+                            s += TensorPrimitives.Dot(new ReadOnlySpan<float>(pd + ((long)m * oh + oy) * ow, ow),
+                                new ReadOnlySpan<float>(pp + (oy + ki * g.DilationH) * wp + kj * g.DilationW, ow));
+                        float* slot = pw + m * taps + ki * g.KernelW + kj;
+                        *slot = accumulate ? *slot + s : s;
+                    }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AxpyRow(float a, float* src, float* dst, int len)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var av = Vector512.Create(a);
+            for (; i + 16 <= len; i += 16) Vector512.Store(Vector512.FusedMultiplyAdd(av, Vector512.Load(src + i), Vector512.Load(dst + i)), dst + i);
+        }
+        for (; i < len; i++) dst[i] += a * src[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

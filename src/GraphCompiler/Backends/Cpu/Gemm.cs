@@ -66,7 +66,7 @@ public static class Gemm
         bool parallel = allowParallel && Environment.ProcessorCount > 1 && (long)m * n * k >= ParallelThresholdMacs;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, epilogue == Activation.Relu);
+            var job = new Job(transA, transB, m, n, k, pa, lda, pb, ldb, pc, ldc, epilogue);
             job.Run(accumulate, parallel);
         }
     }
@@ -106,7 +106,7 @@ public static class Gemm
     /// Saves the packing pass when the producer of B can write the packed layout itself.
     /// </summary>
     internal static unsafe void MultiplyPackedB(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate, Activation epilogue = Activation.None)
+        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate, Activation epilogue = default)
     {
         if (m <= 0 || n <= 0) return;
         if (n > Nc) throw new ArgumentException($"Pre-packed B supports n ≤ {Nc}, got {n}.", nameof(n));
@@ -123,7 +123,7 @@ public static class Gemm
         }
         fixed (float* pa = a, pb = packedB, pc = c)
         {
-            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc, epilogue == Activation.Relu);
+            var job = new Job(transA, false, m, n, k, pa, lda, null, n, pc, ldc, epilogue);
             job.RunPackedB(pb, accumulate);
         }
     }
@@ -164,11 +164,11 @@ public static class Gemm
     }
 
     /// <summary>
-    /// One multiply's operands as raw pointers, so worker threads can share them. <c>relu</c>: the last depth block's
-    /// stores clamp at zero (the only activation so far; the epilogue is a flag down to the register store).
+    /// One multiply's operands as raw pointers, so worker threads can share them. <c>epilogue</c>: applied by the last
+    /// depth block's stores — ReLU and LeakyReLU in registers, sigmoid and tanh on each finished tile while it is in L1.
     /// </summary>
     private readonly unsafe struct Job(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc,
-        bool relu)
+        Activation epilogue)
     {
         private readonly float* _a = a, _b = b, _c = c;
 
@@ -185,7 +185,7 @@ public static class Gemm
                 {
                     int kc = Math.Min(kb, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
-                    bool act = relu && pc + kc >= k;  // the epilogue runs with the last K block's store
+                    bool act = epilogue.Kind != ActivationKind.None && pc + kc >= k;  // the epilogue runs with the last K block's store
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
                     PackB(bp, pc, kc, jc, nc);
                     if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc, act);
@@ -203,7 +203,7 @@ public static class Gemm
             {
                 int kc = Math.Min(kb, k - pc);
                 float* bp = packedB + (long)pc * nPadded;
-                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0, relu && pc + kc >= k);
+                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0, epilogue.Kind != ActivationKind.None && pc + kc >= k);
             }
         }
 
@@ -240,7 +240,7 @@ public static class Gemm
                     for (int ir = 0; ir < mc; ir += mr)
                     {
                         int mh = Math.Min(mr, mc - ir);
-                        MicroTile(kc, ap + (long)ir * kc, bp + (long)jr * kc, cBlock + (long)ir * ldc + jr, ldc, mh, nw, acc, act);
+                        MicroTile(kc, ap + (long)ir * kc, bp + (long)jr * kc, cBlock + (long)ir * ldc + jr, ldc, mh, nw, acc, act ? epilogue : default);
                     }
                 }
             }
@@ -330,30 +330,34 @@ public static class Gemm
     }
 
     [SkipLocalsInit] // the edge tile is fully written by the kernel before it is read
-    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc, bool relu)
+    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc, Activation act)
     {
         int mr = Mr, nr = Nr;
+        // ReLU and LeakyReLU fit in the register store; the transcendental ones run over the finished tile instead.
+        bool inRegisters = act.Kind is ActivationKind.Relu or ActivationKind.LeakyRelu;
         if (mh == mr && nw == nr)
         {
-            if (Use512) Kernel8x32(kc, a, b, c, ldc, acc, relu);
-            else Kernel6x16(kc, a, b, c, ldc, acc, relu);
+            if (Use512) Kernel8x32(kc, a, b, c, ldc, acc, inRegisters ? act : default);
+            else Kernel6x16(kc, a, b, c, ldc, acc, inRegisters ? act : default);
+            if (!inRegisters && act.Kind != ActivationKind.None)
+                for (int i = 0; i < mh; i++) Epilogue.Apply(new Span<float>(c + (long)i * ldc, nw), act);
             return;
         }
         // Edge tile: compute the full tile into a scratch tile, then copy the valid part out.
         float* tile = stackalloc float[8 * 32];
-        if (Use512) Kernel8x32(kc, a, b, tile, nr, false, false);
-        else Kernel6x16(kc, a, b, tile, nr, false, false);
+        if (Use512) Kernel8x32(kc, a, b, tile, nr, false, default);
+        else Kernel6x16(kc, a, b, tile, nr, false, default);
         for (int i = 0; i < mh; i++)
         {
             float* src = tile + i * nr, dst = c + (long)i * ldc;
             if (acc) for (int j = 0; j < nw; j++) dst[j] += src[j];
             else for (int j = 0; j < nw; j++) dst[j] = src[j];
-            if (relu) for (int j = 0; j < nw; j++) dst[j] = MathF.Max(dst[j], 0f);
+            if (act.Kind != ActivationKind.None) Epilogue.Apply(new Span<float>(dst, nw), act);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc, bool relu)
+    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc, Activation act)
     {
         // 16 accumulators: rows 0..7 × two 16-wide halves. Each step: 2 loads of B, 8 broadcasts of A, 16 FMAs.
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -379,26 +383,31 @@ public static class Gemm
             c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71);
             a += 8; b += 32;
         }
-        Store512(c, c00, c01, acc, relu); c += ldc;
-        Store512(c, c10, c11, acc, relu); c += ldc;
-        Store512(c, c20, c21, acc, relu); c += ldc;
-        Store512(c, c30, c31, acc, relu); c += ldc;
-        Store512(c, c40, c41, acc, relu); c += ldc;
-        Store512(c, c50, c51, acc, relu); c += ldc;
-        Store512(c, c60, c61, acc, relu); c += ldc;
-        Store512(c, c70, c71, acc, relu);
+        Store512(c, c00, c01, acc, act); c += ldc;
+        Store512(c, c10, c11, acc, act); c += ldc;
+        Store512(c, c20, c21, acc, act); c += ldc;
+        Store512(c, c30, c31, acc, act); c += ldc;
+        Store512(c, c40, c41, acc, act); c += ldc;
+        Store512(c, c50, c51, acc, act); c += ldc;
+        Store512(c, c60, c61, acc, act); c += ldc;
+        Store512(c, c70, c71, acc, act);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, bool relu)
+    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, Activation act)
     {
         if (acc) { lo += Vector512.Load(c); hi += Vector512.Load(c + 16); }
-        if (relu) { lo = Vector512.Max(lo, Vector512<float>.Zero); hi = Vector512.Max(hi, Vector512<float>.Zero); }
+        if (act.Kind == ActivationKind.Relu) { lo = Vector512.Max(lo, Vector512<float>.Zero); hi = Vector512.Max(hi, Vector512<float>.Zero); }
+        else if (act.Kind == ActivationKind.LeakyRelu)
+        {
+            var slope = Vector512.Create(act.Slope);
+            lo = Epilogue.LeakyRelu(lo, slope); hi = Epilogue.LeakyRelu(hi, slope);
+        }
         lo.Store(c); hi.Store(c + 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc, bool relu)
+    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc, Activation act)
     {
         // 12 accumulators of the 16 ymm registers AVX2 has; the rest hold B and the broadcast.
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -420,19 +429,24 @@ public static class Gemm
             c50 = Vector256.FusedMultiplyAdd(av, b0, c50); c51 = Vector256.FusedMultiplyAdd(av, b1, c51);
             a += 6; b += 16;
         }
-        Store256(c, c00, c01, acc, relu); c += ldc;
-        Store256(c, c10, c11, acc, relu); c += ldc;
-        Store256(c, c20, c21, acc, relu); c += ldc;
-        Store256(c, c30, c31, acc, relu); c += ldc;
-        Store256(c, c40, c41, acc, relu); c += ldc;
-        Store256(c, c50, c51, acc, relu);
+        Store256(c, c00, c01, acc, act); c += ldc;
+        Store256(c, c10, c11, acc, act); c += ldc;
+        Store256(c, c20, c21, acc, act); c += ldc;
+        Store256(c, c30, c31, acc, act); c += ldc;
+        Store256(c, c40, c41, acc, act); c += ldc;
+        Store256(c, c50, c51, acc, act);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, bool relu)
+    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, Activation act)
     {
         if (acc) { lo += Vector256.Load(c); hi += Vector256.Load(c + 8); }
-        if (relu) { lo = Vector256.Max(lo, Vector256<float>.Zero); hi = Vector256.Max(hi, Vector256<float>.Zero); }
+        if (act.Kind == ActivationKind.Relu) { lo = Vector256.Max(lo, Vector256<float>.Zero); hi = Vector256.Max(hi, Vector256<float>.Zero); }
+        else if (act.Kind == ActivationKind.LeakyRelu)
+        {
+            var slope = Vector256.Create(act.Slope);
+            lo = Epilogue.LeakyRelu(lo, slope); hi = Epilogue.LeakyRelu(hi, slope);
+        }
         lo.Store(c); hi.Store(c + 8);
     }
 

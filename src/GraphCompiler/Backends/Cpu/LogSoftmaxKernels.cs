@@ -1,4 +1,4 @@
-// log_softmax over the last dimension on the CPU: a max-shifted log-sum-exp per row, and its vector-Jacobian product.
+// log_softmax on the CPU: a max-shifted log-sum-exp per row (last dim) or over any dim, and its vector-Jacobian product.
 using System.Numerics.Tensors;
 using static GraphCompiler.Backends.Cpu.BufferChecks;
 
@@ -40,6 +40,14 @@ public static class LogSoftmaxKernels
             TensorPrimitives.MultiplyAdd(p, -s, dyi, dx.Slice(i * c, c));
         }
     }
+
+    /// <summary>y (outer, dim, inner) = x − logΣexp(x) over dim, for a softmax over any dimension. y may be x.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int outer, int dim, int inner) =>
+        SoftmaxKernels.Run(x, default, y, outer, dim, inner, log: true, backward: false);
+
+    /// <summary>dx (outer, dim, inner) = dy − exp(y)·Σ_dim dy, with y the forward output. dx may be dy.</summary>
+    public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int outer, int dim, int inner) =>
+        SoftmaxKernels.Run(y, dy, dx, outer, dim, inner, log: true, backward: true);
 
     /// <summary>log Σ exp(x), shifted by the max so no term overflows; scratch receives exp(x − max).</summary>
     internal static float LogSumExp(ReadOnlySpan<float> x, Span<float> scratch)

@@ -1,4 +1,5 @@
-// 2-D max pooling on the CPU: forward records each window's winner so backward is a plain scatter.
+// 2-D max pooling on the CPU (any window, stride, padding, dilation, ceil mode): forward records each window's winner so
+// backward is a plain scatter.
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -44,36 +45,46 @@ public static class MaxPool2dKernels
 
     private static void ForwardPlane(ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, in Pool2dGeometry g)
     {
-        if (g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 })
+        if (g.IsPlain2x2)
         {
             if (g.OutW % 16 != 0 && Avx2.IsSupported) ForwardPlane2x2Gather(x, y, argmax, g.InW, g.OutH, g.OutW);
             else ForwardPlane2x2(x, y, argmax, g.InW, g.OutH, g.OutW);
             return;
         }
-        int ow = g.OutW;
+        int ow = g.OutW, dh = g.DilationH, dw = g.DilationW;
         for (int oy = 0; oy < g.OutH; oy++)
         {
             int h0 = oy * g.StrideH - g.PadH;
-            int hs = Math.Max(h0, 0), he = Math.Min(h0 + g.KernelH, g.InH);
+            var (ks, ke) = Taps(h0, dh, g.KernelH, g.InH);
             for (int ox = 0; ox < ow; ox++)
             {
                 int w0 = ox * g.StrideW - g.PadW;
-                int ws = Math.Max(w0, 0), we = Math.Min(w0 + g.KernelW, g.InW);
+                var (js, je) = Taps(w0, dw, g.KernelW, g.InW);
                 float best = float.NegativeInfinity;
                 int arg = -1; // stays −1 only if the window lies wholly in the padding
-                for (int ih = hs; ih < he; ih++)
+                for (int ki = ks; ki < ke; ki++)
                 {
+                    int ih = h0 + ki * dh;
                     var row = x.Slice(ih * g.InW);
-                    for (int iw = ws; iw < we; iw++)
+                    for (int kj = js, iw = w0 + js * dw; kj < je; kj++, iw += dw)
                     {
                         float v = row[iw];
-                        if (v > best || arg < 0) { best = v; arg = ih * g.InW + iw; }
+                        // The first maximum in window order wins; a NaN wins and stays, as in PyTorch.
+                        if (v > best || arg < 0 || float.IsNaN(v)) { best = v; arg = ih * g.InW + iw; }
                     }
                 }
                 y[oy * ow + ox] = best;
                 argmax[oy * ow + ox] = arg;
             }
         }
+    }
+
+    /// <summary>The kernel taps [start, end) whose input index origin + tap·dilation lies inside [0, size).</summary>
+    internal static (int Start, int End) Taps(int origin, int dilation, int kernel, int size)
+    {
+        int start = origin >= 0 ? 0 : (-origin + dilation - 1) / dilation;
+        int end = origin > size - 1 ? 0 : Math.Min(kernel, (size - 1 - origin) / dilation + 1);
+        return (start, Math.Max(start, end));
     }
 
     /// <summary>
@@ -238,7 +249,7 @@ public static class MaxPool2dKernels
             throw new ArgumentException($"MaxPool2d output has {y.Length} elements, its gradient {dy.Length}.", nameof(y));
         int inPlane = g.InH * g.InW, outPlane = g.OutH * g.OutW;
         // 2×2/2 windows that tile the plane exactly cover every input once: write each window whole, no clear, no scatter.
-        bool tiled = g is { KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2, PadH: 0, PadW: 0 } && g.InH % 2 == 0 && g.InW % 2 == 0;
+        bool tiled = g.IsPlain2x2 && g.InH % 2 == 0 && g.InW % 2 == 0;
         unsafe
         {
             fixed (float* pdy = dy, pdx = dx, py = y)
@@ -336,8 +347,7 @@ public static class MaxPool2dKernels
 
     private static int Check(in Pool2dGeometry g, int n, int inputLength, int outputLength, int argmaxLength)
     {
-        if (g.OutH <= 0 || g.OutW <= 0 || g.StrideH <= 0 || g.StrideW <= 0)
-            throw new ArgumentException($"MaxPool2d geometry {g} gives no output pixels.");
+        if (!g.IsValid(out string problem)) throw new ArgumentException($"MaxPool2d geometry {g} is invalid: {problem}.");
         int planes = checked(n * g.Channels);
         if (inputLength < (long)planes * g.InH * g.InW) throw new ArgumentException($"MaxPool2d input has {inputLength} elements, {g} with N={n} needs {(long)planes * g.InH * g.InW}.");
         if (outputLength < (long)planes * g.OutH * g.OutW) throw new ArgumentException($"MaxPool2d output has {outputLength} elements, {g} with N={n} needs {(long)planes * g.OutH * g.OutW}.");

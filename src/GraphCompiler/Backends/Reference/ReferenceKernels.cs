@@ -50,35 +50,36 @@ public static partial class ReferenceKernels
         }
     }
 
-    // ---- Conv2d: y[n, f, oy, ox] = b[f] + Σ_{c, ki, kj} x[n, c, oy·sh − ph + ki, ox·sw − pw + kj] · w[f, c, ki, kj] ----
+    // ---- Conv2d: y[n, f, oy, ox] = b[f] + Σ_{c in f's group, ki, kj} x[n, c, oy·sh − ph + ki·dh, ox·sw − pw + kj·dw] · w[f, c mod C/G, ki, kj] ----
 
     public static void Conv2dForward(ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> b, Span<double> y, in Conv2dGeometry g, int n)
     {
-        int oh = g.OutH, ow = g.OutW;
+        int oh = g.OutH, ow = g.OutW, cg = g.InChannels / g.Groups, fg = g.OutChannels / g.Groups;
         for (int img = 0; img < n; img++)
             for (int f = 0; f < g.OutChannels; f++)
                 for (int oy = 0; oy < oh; oy++)
                     for (int ox = 0; ox < ow; ox++)
                     {
                         double s = b.IsEmpty ? 0 : b[f];
-                        for (int c = 0; c < g.InChannels; c++)
+                        for (int cl = 0; cl < cg; cl++)
                             for (int ki = 0; ki < g.KernelH; ki++)
                                 for (int kj = 0; kj < g.KernelW; kj++)
                                 {
-                                    int ih = oy * g.StrideH - g.PadH + ki, iw = ox * g.StrideW - g.PadW + kj;
+                                    int c = f / fg * cg + cl;
+                                    int ih = oy * g.StrideH - g.PadH + ki * g.DilationH, iw = ox * g.StrideW - g.PadW + kj * g.DilationW;
                                     if (ih < 0 || ih >= g.InH || iw < 0 || iw >= g.InW) continue;
-                                    s += x[((img * g.InChannels + c) * g.InH + ih) * g.InW + iw] * w[((f * g.InChannels + c) * g.KernelH + ki) * g.KernelW + kj];
+                                    s += x[((img * g.InChannels + c) * g.InH + ih) * g.InW + iw] * w[((f * cg + cl) * g.KernelH + ki) * g.KernelW + kj];
                                 }
                         y[((img * g.OutChannels + f) * oh + oy) * ow + ox] = s;
                     }
     }
 
-    /// <summary>dx (n, C, H, W), dw (F, C, kh, kw), db (F, may be empty) from dy (n, F, OutH, OutW).</summary>
+    /// <summary>dx (n, C, H, W), dw (F, C/G, kh, kw), db (F, may be empty) from dy (n, F, OutH, OutW).</summary>
     public static void Conv2dBackward(ReadOnlySpan<double> x, ReadOnlySpan<double> w, ReadOnlySpan<double> dy,
         Span<double> dx, Span<double> dw, Span<double> db, in Conv2dGeometry g, int n)
     {
         dx.Clear(); dw.Clear(); db.Clear();
-        int oh = g.OutH, ow = g.OutW;
+        int oh = g.OutH, ow = g.OutW, cg = g.InChannels / g.Groups, fg = g.OutChannels / g.Groups;
         for (int img = 0; img < n; img++)
             for (int f = 0; f < g.OutChannels; f++)
                 for (int oy = 0; oy < oh; oy++)
@@ -86,21 +87,22 @@ public static partial class ReferenceKernels
                     {
                         double d = dy[((img * g.OutChannels + f) * oh + oy) * ow + ox];
                         if (!db.IsEmpty) db[f] += d;
-                        for (int c = 0; c < g.InChannels; c++)
+                        for (int cl = 0; cl < cg; cl++)
                             for (int ki = 0; ki < g.KernelH; ki++)
                                 for (int kj = 0; kj < g.KernelW; kj++)
                                 {
-                                    int ih = oy * g.StrideH - g.PadH + ki, iw = ox * g.StrideW - g.PadW + kj;
+                                    int c = f / fg * cg + cl;
+                                    int ih = oy * g.StrideH - g.PadH + ki * g.DilationH, iw = ox * g.StrideW - g.PadW + kj * g.DilationW;
                                     if (ih < 0 || ih >= g.InH || iw < 0 || iw >= g.InW) continue;
                                     int xi = ((img * g.InChannels + c) * g.InH + ih) * g.InW + iw;
-                                    int wi = ((f * g.InChannels + c) * g.KernelH + ki) * g.KernelW + kj;
+                                    int wi = ((f * cg + cl) * g.KernelH + ki) * g.KernelW + kj;
                                     dx[xi] += d * w[wi];
                                     dw[wi] += d * x[xi];
                                 }
                     }
     }
 
-    // ---- MaxPool2d: y = max over each window, padding counts as −∞, first maximum wins ----
+    // ---- MaxPool2d: y = max over each (dilated) window, padding counts as −∞, first maximum wins ----
 
     public static void MaxPool2dForward(ReadOnlySpan<double> x, Span<double> y, Span<int> argmax, in Pool2dGeometry g, int n)
     {
@@ -114,7 +116,7 @@ public static partial class ReferenceKernels
                     for (int ki = 0; ki < g.KernelH; ki++)
                         for (int kj = 0; kj < g.KernelW; kj++)
                         {
-                            int ih = oy * g.StrideH - g.PadH + ki, iw = ox * g.StrideW - g.PadW + kj;
+                            int ih = oy * g.StrideH - g.PadH + ki * g.DilationH, iw = ox * g.StrideW - g.PadW + kj * g.DilationW;
                             if (ih < 0 || ih >= g.InH || iw < 0 || iw >= g.InW) continue;
                             double v = x[(plane * g.InH + ih) * g.InW + iw];
                             if (arg < 0 || v > best) { best = v; arg = ih * g.InW + iw; }
