@@ -1,8 +1,11 @@
 // The CifarNet training step on ILGPU's CPU accelerator at batch 64: the time of the correctness path that checks the
 // GPU kernels without a GPU (an emulator, one "thread" per output element), not a speed path; few iterations, as one
-// step takes seconds.
+// step takes seconds. It runs in process: the kernels are compiled at setup, so no separate boilerplate build is needed.
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Cifar;
 using GraphCompiler.Backends.Ilgpu;
 using GraphCompiler.Nn;
@@ -10,9 +13,15 @@ using GraphCompiler.Optim;
 
 namespace GraphCompiler.Benchmarks;
 
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(FewIterations))]
 public class IlgpuTrainStepBenchmarks
 {
+    private sealed class FewIterations : ManualConfig
+    {
+        public FewIterations() => AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1)
+            .WithIterationCount(3).WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     private const int Batch = 64;
     private IlgpuTrainer _cifar = null!;
     private float[] _x = null!;
