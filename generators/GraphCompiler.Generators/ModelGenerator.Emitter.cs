@@ -92,7 +92,7 @@ namespace GraphCompiler.Generators
             private static void EmitLayers(Writer w, ModelSpec spec, EquatableArray<LayerDecl> layers)
             {
                 foreach (LayerDecl l in layers)
-                    w.Line($"private readonly {l.Kind} {Field(l.Property)};");
+                    w.Line($"private readonly {l.Op.LayerType} {Field(l.Property)};");
                 w.Line("private readonly Parameter[] _parameters;");
                 w.Line();
                 w.Line("/// <summary>Creates the model with PyTorch's default initialisation (Kaiming-uniform, a = √5), drawn in declaration order from <paramref name=\"seed\"/>.</summary>");
@@ -100,12 +100,7 @@ namespace GraphCompiler.Generators
                 w.Open();
                 w.Line("var rng = new Rng(seed);");
                 foreach (LayerDecl l in layers)
-                {
-                    string args = l.Kind == LayerKind.Linear
-                        ? $"{l.Arg(0)}, {l.Arg(1)}"
-                        : $"{l.Arg(0)}, {l.Arg(1)}, kernel: {l.Arg(2)}, stride: {l.Arg(3)}, padding: {l.Arg(4)}";
-                    w.Line($"{Field(l.Property)} = new {l.Kind}(\"{l.StateName}\", {args}, bias: {(l.Bias ? "true" : "false")}, rng);");
-                }
+                    w.Line($"{Field(l.Property)} = new {l.Op.LayerType}(\"{l.StateName}\", {l.Op.LayerConstructorArgs(l)}, rng);");
                 w.Line(layers.Count == 0
                     ? "_parameters = [];"
                     : $"_parameters = [{string.Join(", ", layers.Select(l => $".. {Field(l.Property)}.Parameters()"))}];");
@@ -113,7 +108,7 @@ namespace GraphCompiler.Generators
                 foreach (LayerProperty p in spec.Properties)
                 {
                     w.Line();
-                    w.Line($"{p.Modifiers} {p.Kind} {p.Name} => {Field(p.Name)};");
+                    w.Line($"{p.Modifiers} {p.Type} {p.Name} => {Field(p.Name)};");
                 }
                 w.Line();
                 w.Line("/// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>");

@@ -16,8 +16,6 @@ namespace GraphCompiler.Generators
     {
         internal sealed class Parser
         {
-            private const string LinearAttribute = "GraphCompiler.LinearAttribute";
-            private const string Conv2dAttribute = "GraphCompiler.Conv2dAttribute";
             private const string ForwardAttribute = "GraphCompiler.ForwardAttribute";
 
             private readonly SemanticModel _model;
@@ -89,50 +87,63 @@ namespace GraphCompiler.Generators
                     _failed ? null : decl, EquatableArray.From(_sites), EquatableArray.From(_diagnostics));
             }
 
+            /// <summary>
+            /// Reads a layer attribute (any <c>GraphCompiler.XAttribute</c> whose X is in <see cref="OpsTable.Layers"/>): constructor
+            /// arguments by their parameter names and properties by name are bound to the op's <see cref="OpDef.LayerParams"/>.
+            /// </summary>
             private LayerDecl? ParseLayer(IPropertySymbol prop, out LayerProperty? property)
             {
                 property = null;
                 foreach (AttributeData attr in prop.GetAttributes())
                 {
-                    string? name = attr.AttributeClass?.ToDisplayString();
-                    LayerKind kind;
-                    if (name == LinearAttribute) kind = LayerKind.Linear;
-                    else if (name == Conv2dAttribute) kind = LayerKind.Conv2d;
-                    else continue;
+                    INamedTypeSymbol? cls = attr.AttributeClass;
+                    if (cls is null || cls.ContainingNamespace?.ToDisplayString() != "GraphCompiler" || !cls.Name.EndsWith("Attribute")) continue;
+                    string kind = cls.Name.Substring(0, cls.Name.Length - "Attribute".Length);
+                    if (!OpsTable.Layers.TryGetValue(kind, out OpDef? op)) continue;
 
                     var syntax = attr.ApplicationSyntaxReference?.GetSyntax() as AttributeSyntax;
                     int site = Site(syntax ?? (SyntaxNode?)prop.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax());
-                    var argSites = new List<int>();
-                    if (syntax?.ArgumentList is { } list)
-                        foreach (AttributeArgumentSyntax a in list.Arguments.Where(a => a.NameEquals is null))
-                            argSites.Add(Site(a.Expression));
-
-                    var args = attr.ConstructorArguments.Select(a => a.Value is int v ? v : 0).ToList();
-                    int Named(string key, int fallback) =>
-                        attr.NamedArguments.FirstOrDefault(kv => kv.Key == key).Value.Value is int v ? v : fallback;
-                    bool bias = attr.NamedArguments.FirstOrDefault(kv => kv.Key == "Bias").Value.Value is bool b ? b : true;
-                    string stateName = attr.NamedArguments.FirstOrDefault(kv => kv.Key == "Name").Value.Value as string ?? SnakeCase(prop.Name);
-                    if (kind == LayerKind.Conv2d)
+                    var args = new List<ArgValue>();
+                    IMethodSymbol? ctor = attr.AttributeConstructor;
+                    var positional = syntax?.ArgumentList?.Arguments.Where(a => a.NameEquals is null).ToList() ?? new List<AttributeArgumentSyntax>();
+                    for (int i = 0; i < attr.ConstructorArguments.Length && ctor is not null; i++)
                     {
-                        args.Add(Named("Stride", 1));
-                        args.Add(Named("Padding", 0));
+                        string name = ctor.Parameters[i].Name;
+                        // Source order may differ from parameter order when arguments are written as 'kernel: 5'.
+                        AttributeArgumentSyntax? written = positional.FirstOrDefault(a => a.NameColon?.Name.Identifier.Text == name)
+                            ?? (i < positional.Count && positional[i].NameColon is null ? positional[i] : null);
+                        args.Add(new ArgValue(name, attr.ConstructorArguments[i].Value, written is null ? -1 : Site(written.Expression)));
                     }
+                    foreach (KeyValuePair<string, TypedConstant> named in attr.NamedArguments)
+                    {
+                        if (named.Key == "Name") continue;
+                        AttributeArgumentSyntax? written = syntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == named.Key);
+                        args.Add(new ArgValue(named.Key, named.Value.Value, written is null ? -1 : Site(written.Expression)));
+                    }
+                    double[]? values = OpParams.Bind($"[{kind}] on '{prop.Name}'", op.LayerParams, args, out int[] argSites, out string error, out int errorSite);
+                    if (values is null)
+                    {
+                        Report(DiagnosticIds.UnsupportedConstruct, error, errorSite >= 0 ? _sites[errorSite] : _sites[site]);
+                        _failed = true;
+                        return null;
+                    }
+                    string stateName = attr.NamedArguments.FirstOrDefault(kv => kv.Key == "Name").Value.Value as string ?? LayerDecl.SnakeCase(prop.Name);
 
-                    string expectedType = kind == LayerKind.Linear ? "GraphCompiler.Nn.Linear" : "GraphCompiler.Nn.Conv2d";
+                    string expectedType = "GraphCompiler.Nn." + op.LayerType;
                     var decl = prop.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() as PropertyDeclarationSyntax;
                     bool isPartial = decl is not null && decl.Modifiers.Any(SyntaxKind.PartialKeyword);
                     if (!isPartial || prop.Type.ToDisplayString() != expectedType || !prop.IsReadOnly || prop.IsStatic)
                     {
                         Report(DiagnosticIds.LayerNotPartial,
-                            $"Layer '{prop.Name}' must be declared 'public partial {expectedType.Substring(expectedType.LastIndexOf('.') + 1)} {prop.Name} {{ get; }}' " +
+                            $"Layer '{prop.Name}' must be declared 'public partial {op.LayerType} {prop.Name} {{ get; }}' " +
                             $"(found '{prop.Type.ToDisplayString()}'{(isPartial ? "" : ", not partial")}{(prop.IsReadOnly ? "" : ", with a setter")})",
                             prop.Locations[0]);
                     }
                     else
                     {
-                        property = new LayerProperty(prop.Name, decl!.Modifiers.ToString(), kind);
+                        property = new LayerProperty(prop.Name, decl!.Modifiers.ToString(), op.LayerType);
                     }
-                    return new LayerDecl(prop.Name, kind, stateName, EquatableArray.From(args), bias, site, EquatableArray.From(argSites));
+                    return new LayerDecl(prop.Name, kind, stateName, new EquatableArray<double>(values), site, new EquatableArray<int>(argSites));
                 }
                 return null;
             }
@@ -226,7 +237,7 @@ namespace GraphCompiler.Generators
                 string op = member.Name.Identifier.Text;
                 int site = Site(LocationInfo.FromSpan(call.SyntaxTree, TextSpan.FromBounds(member.Name.SpanStart, call.Span.End)));
                 string? layer = null;
-                var ints = new List<int>();
+                double[] values = new double[0];
                 if (op == "Apply")
                 {
                     ExpressionSyntax? arg = call.ArgumentList.Arguments.Count == 1 ? call.ArgumentList.Arguments[0].Expression : null;
@@ -253,42 +264,32 @@ namespace GraphCompiler.Generators
                         Unsupported(call, $"this call of '{op}' (it does not resolve to GraphCompiler's Tensor.{op})");
                         return -1;
                     }
-                    var values = new int?[target.Parameters.Length];
-                    for (int i = 0; i < call.ArgumentList.Arguments.Count; i++)
+                    var args = new List<ArgValue>();
+                    foreach (ArgumentSyntax a in call.ArgumentList.Arguments)
                     {
-                        ArgumentSyntax a = call.ArgumentList.Arguments[i];
-                        int index = i;
-                        if (a.NameColon is { } named)
-                        {
-                            index = -1;
-                            for (int j = 0; j < target.Parameters.Length; j++)
-                                if (target.Parameters[j].Name == named.Name.Identifier.Text) index = j;
-                        }
-                        if (index < 0 || index >= values.Length)
-                        {
-                            Unsupported(a, $"this argument of '{op}'");
-                            return -1;
-                        }
-                        if (_model.GetConstantValue(a.Expression) is not { HasValue: true, Value: int v })
+                        Optional<object?> constant = _model.GetConstantValue(a.Expression);
+                        if (!constant.HasValue)
                         {
                             Unsupported(a.Expression, $"a non-constant argument of '{op}' (shapes are fixed at build time, so use a constant)");
                             return -1;
                         }
-                        values[index] = v;
+                        args.Add(new ArgValue(a.NameColon?.Name.Identifier.Text, constant.Value, Site(a.Expression)));
                     }
-                    for (int i = 0; i < values.Length; i++)
+                    double[]? bound = OpParams.Bind(op, OpsTable.Functional[op].Params, args, out _, out string error, out int errorSite);
+                    if (bound is null)
                     {
-                        if (values[i] is int v) ints.Add(v);
-                        else if (target.Parameters[i].HasExplicitDefaultValue && target.Parameters[i].ExplicitDefaultValue is int d) ints.Add(d);
-                        // An optional parameter without a value (e.g. MaxPool2d's stride = kernel) stays absent.
+                        Report(DiagnosticIds.UnsupportedConstruct, error, errorSite >= 0 ? _sites[errorSite] : _sites[site]);
+                        _failed = true;
+                        return -1;
                     }
+                    values = bound;
                 }
                 else
                 {
                     Unsupported(member.Name, $"a call of '{op}'");
                     return -1;
                 }
-                _calls.Add(new OpCall(op, receiver, layer, EquatableArray.From(ints), site));
+                _calls.Add(new OpCall(op, receiver, layer, new EquatableArray<double>(values), site));
                 return _calls.Count;
             }
 
@@ -317,24 +318,6 @@ namespace GraphCompiler.Generators
 
             private void Report(string id, string message, LocationInfo location) =>
                 _diagnostics.Add(new DiagnosticInfo(id, message, location, null));
-
-            /// <summary>PyTorch's attribute naming: <c>Fc1</c> → <c>fc1</c>, <c>FeatureHead</c> → <c>feature_head</c>.</summary>
-            internal static string SnakeCase(string name)
-            {
-                var sb = new StringBuilder();
-                for (int i = 0; i < name.Length; i++)
-                {
-                    char c = name[i];
-                    if (char.IsUpper(c))
-                    {
-                        if (i > 0 && (char.IsLower(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1]) && char.IsUpper(name[i - 1]))))
-                            sb.Append('_');
-                        sb.Append(char.ToLowerInvariant(c));
-                    }
-                    else sb.Append(c);
-                }
-                return sb.ToString();
-            }
         }
     }
 }

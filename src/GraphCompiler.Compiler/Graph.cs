@@ -5,7 +5,7 @@ namespace GraphCompiler.Compiler
 {
     public sealed class Node
     {
-        public Node(int id, OpDef? op, Node? input, LayerDecl? layer, int[] args, int site)
+        public Node(int id, OpDef? op, Node? input, LayerDecl? layer, double[] args, int site)
         {
             Id = id;
             Op = op;
@@ -24,7 +24,28 @@ namespace GraphCompiler.Compiler
 
         public LayerDecl? Layer { get; }
 
-        public int[] Args { get; }
+        /// <summary>The call's arguments, one per <see cref="OpDef.Params"/> entry (NaN: an absent optional one).</summary>
+        public double[] Args { get; }
+
+        private int ArgIndex(string name)
+        {
+            int i = OpParams.IndexOf(Op!.Params, name);
+            if (i < 0) throw new System.ArgumentException($"{Op.Name} has no parameter '{name}'", nameof(name));
+            return i;
+        }
+
+        /// <summary>The integer argument <paramref name="name"/> of the call.</summary>
+        public int Int(string name) => (int)Args[ArgIndex(name)];
+
+        /// <summary>The integer argument <paramref name="name"/>, or <paramref name="fallback"/> when it was absent (e.g. stride = kernel).</summary>
+        public int Int(string name, int fallback) => Has(name) ? Int(name) : fallback;
+
+        public double Float(string name) => Args[ArgIndex(name)];
+
+        public bool Bool(string name) => Args[ArgIndex(name)] != 0;
+
+        /// <summary>Whether an optional argument without a default was given.</summary>
+        public bool Has(string name) => !double.IsNaN(Args[ArgIndex(name)]);
 
         public int Site { get; }
 

@@ -1,37 +1,117 @@
 // What the compiler core takes in: a model's layers and forward calls, free of Roslyn types, with "sites" standing for source locations.
 namespace GraphCompiler.Compiler
 {
-    public enum LayerKind
-    {
-        Linear,
-        Conv2d,
-    }
-
     /// <summary>
-    /// A parameterised layer declared by an attribute. <see cref="Args"/>: Linear (in, out); Conv2d (in, out, kernel, stride, padding).
-    /// <see cref="ArgSites"/> gives a source site per argument, so an error lands on the offending number.
+    /// A parameterised layer declared by an attribute, e.g. <c>[Conv2d(3, 32, kernel: 5, Padding = 2)]</c>. <see cref="Kind"/> is
+    /// the attribute's name without "Attribute" and keys <see cref="OpsTable.Layers"/>; <see cref="Args"/> holds one value per
+    /// parameter of that op's <see cref="OpDef.LayerParams"/> (defaults filled in, NaN for an absent optional one), and
+    /// <see cref="ArgSites"/> the source site of each (-1 when it was not written), so an error lands on the offending number.
     /// </summary>
     public sealed record LayerDecl(
         string Property,
-        LayerKind Kind,
+        string Kind,
         string StateName,
-        EquatableArray<int> Args,
-        bool Bias,
+        EquatableArray<double> Args,
         int Site,
         EquatableArray<int> ArgSites)
     {
-        public int Arg(int i) => Args[i];
+        /// <summary>The op that defines this kind of layer.</summary>
+        public OpDef Op => OpsTable.Layers[Kind];
 
-        public int ArgSite(int i) => i < ArgSites.Count ? ArgSites[i] : Site;
+        private int Index(string name)
+        {
+            int i = OpParams.IndexOf(Op.LayerParams, name);
+            if (i < 0) throw new System.ArgumentException($"{Kind} has no parameter '{name}'", nameof(name));
+            return i;
+        }
+
+        public int Int(string name) => (int)Args[Index(name)];
+
+        public double Float(string name) => Args[Index(name)];
+
+        public bool Bool(string name) => Args[Index(name)] != 0;
+
+        /// <summary>Whether an optional parameter without a default was given.</summary>
+        public bool Has(string name) => !double.IsNaN(Args[Index(name)]);
+
+        /// <summary>Where the parameter was written, or the attribute when it was not.</summary>
+        public int ArgSite(string name)
+        {
+            int i = Index(name);
+            return i < ArgSites.Count && ArgSites[i] >= 0 ? ArgSites[i] : Site;
+        }
+
+        /// <summary>Whether the layer has a bias parameter (a "bias" flag that is true).</summary>
+        public bool Bias => OpParams.IndexOf(Op.LayerParams, "bias") >= 0 && Bool("bias");
 
         public string Describe() => $"{Kind} '{Property}'";
+
+        /// <summary>
+        /// A layer of <paramref name="kind"/> with the given arguments by name and defaults for the rest, as the parser would
+        /// build it from an attribute (for tests and tools that build models without source).
+        /// </summary>
+        public static LayerDecl Of(string property, string kind, params (string Name, double Value)[] args)
+        {
+            OpDef op = OpsTable.Layers[kind];
+            var values = new ArgValue[args.Length];
+            for (int i = 0; i < args.Length; i++)
+            {
+                OpParam? p = null;
+                foreach (OpParam q in op.LayerParams) if (q.Matches(args[i].Name)) p = q;
+                object value = p?.Kind == ParamKind.Int ? (int)args[i].Value : p?.Kind == ParamKind.Bool ? args[i].Value != 0 : (object)args[i].Value;
+                values[i] = new ArgValue(args[i].Name, value, -1);
+            }
+            double[] bound = OpParams.Bind(kind, op.LayerParams, values, out int[] sites, out string error, out _)
+                ?? throw new System.ArgumentException(error, nameof(args));
+            return new LayerDecl(property, kind, SnakeCase(property), new EquatableArray<double>(bound), -1, new EquatableArray<int>(sites));
+        }
+
+        /// <summary>PyTorch's attribute naming: <c>Fc1</c> → <c>fc1</c>, <c>FeatureHead</c> → <c>feature_head</c>.</summary>
+        public static string SnakeCase(string name)
+        {
+            var sb = new System.Text.StringBuilder();
+            for (int i = 0; i < name.Length; i++)
+            {
+                char c = name[i];
+                if (char.IsUpper(c))
+                {
+                    if (i > 0 && (char.IsLower(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1]) && char.IsUpper(name[i - 1]))))
+                        sb.Append('_');
+                    sb.Append(char.ToLowerInvariant(c));
+                }
+                else sb.Append(c);
+            }
+            return sb.ToString();
+        }
     }
 
     /// <summary>
     /// One call in the forward body, e.g. <c>.MaxPool2d(2)</c> or <c>.Apply(Conv1)</c>. Value 0 is the forward's input;
-    /// call i produces value i + 1.
+    /// call i produces value i + 1. <see cref="Args"/> holds one value per <see cref="OpDef.Params"/> entry of the op
+    /// (bound by <see cref="OpParams.Bind"/>: defaults filled in, NaN for an absent optional one).
     /// </summary>
-    public sealed record OpCall(string Op, int Input, string? Layer, EquatableArray<int> IntArgs, int Site);
+    public sealed record OpCall(string Op, int Input, string? Layer, EquatableArray<double> Args, int Site)
+    {
+        /// <summary>A call with its arguments bound by name to the op's parameters (for tests and tools).</summary>
+        public static OpCall Of(string op, int input, params (string Name, double Value)[] args)
+        {
+            OpDef def = OpsTable.Functional[op];
+            var values = new ArgValue[args.Length];
+            for (int i = 0; i < args.Length; i++)
+            {
+                int index = OpParams.IndexOf(def.Params, args[i].Name);
+                ParamKind kind = index >= 0 ? def.Params[index].Kind : ParamKind.Float;
+                object value = kind == ParamKind.Int ? (int)args[i].Value : kind == ParamKind.Bool ? args[i].Value != 0 : (object)args[i].Value;
+                values[i] = new ArgValue(args[i].Name, value, -1);
+            }
+            double[] bound = OpParams.Bind(op, def.Params, values, out _, out string error, out _)
+                ?? throw new System.ArgumentException(error, nameof(args));
+            return new OpCall(op, input, null, new EquatableArray<double>(bound), -1);
+        }
+
+        /// <summary>An <c>Apply(layer)</c> call.</summary>
+        public static OpCall Apply(string layer, int input) => new OpCall("Apply", input, layer, EquatableArray<double>.Empty, -1);
+    }
 
     /// <summary>Everything the core needs to compile one model. <see cref="Fuse"/> false skips the fusion passes.</summary>
     public sealed record ModelDecl(

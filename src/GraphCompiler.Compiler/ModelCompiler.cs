@@ -55,7 +55,7 @@ namespace GraphCompiler.Compiler
         public static Graph? BuildGraph(ModelDecl model, List<CoreDiagnostic> errors)
         {
             var graph = new Graph(model);
-            var input = new Node(0, null, null, null, new int[0], model.InputSite)
+            var input = new Node(0, null, null, null, new double[0], model.InputSite)
             {
                 Shape = model.Input,
                 Name = "Input",
@@ -77,7 +77,7 @@ namespace GraphCompiler.Compiler
                             call.Site));
                         return null;
                     }
-                    op = OpsTable.ForLayer(layer.Kind);
+                    op = layer.Op;
                 }
                 else if (!OpsTable.Functional.TryGetValue(call.Op, out op))
                 {
@@ -87,7 +87,7 @@ namespace GraphCompiler.Compiler
                     return null;
                 }
                 uses[call.Input]++;
-                graph.Nodes.Add(new Node(graph.Nodes.Count, op, graph.Nodes[call.Input], layer, call.IntArgs.ToArray(), call.Site));
+                graph.Nodes.Add(new Node(graph.Nodes.Count, op, graph.Nodes[call.Input], layer, call.Args.ToArray(), call.Site));
             }
             uses[model.OutputValue]++;
             for (int v = 0; v < uses.Length; v++)

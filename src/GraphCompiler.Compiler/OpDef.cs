@@ -29,6 +29,37 @@ namespace GraphCompiler.Compiler
         public virtual int ParameterCount(Node node) => 0;
 
         /// <summary>
+        /// The arguments of the op's forward-body call, in the order of its <c>Tensor</c> method (whose C# parameter names
+        /// must equal these; a test checks it). Calls bind to them by position or name; <see cref="Node.Int"/> and friends
+        /// read them back.
+        /// </summary>
+        public virtual IReadOnlyList<OpParam> Params => OpParams.None;
+
+        /// <summary>
+        /// For a layer (applied with <c>Apply</c>): the arguments of its attribute, the constructor's parameters first and then
+        /// the settable properties, matched ignoring case (the attribute's <c>Name</c> property, the state_dict prefix, is
+        /// not one of them). Empty for a functional op.
+        /// </summary>
+        public virtual IReadOnlyList<OpParam> LayerParams => OpParams.None;
+
+        /// <summary>The runtime layer class in <c>GraphCompiler.Nn</c> that holds a layer's parameters.</summary>
+        public virtual string LayerType => Name;
+
+        /// <summary>
+        /// The C# arguments that construct the runtime layer after its state_dict name and before the Rng: by default every
+        /// layer parameter as <c>name: value</c> (an absent optional one is left out), so the runtime constructor's parameter
+        /// names must equal <see cref="LayerParams"/>.
+        /// </summary>
+        public virtual string LayerConstructorArgs(LayerDecl layer)
+        {
+            var parts = new List<string>();
+            for (int i = 0; i < LayerParams.Count; i++)
+                if (!double.IsNaN(layer.Args[i]))
+                    parts.Add($"{LayerParams[i].Name}: {LayerParams[i].Literal(layer.Args[i])}");
+            return string.Join(", ", parts);
+        }
+
+        /// <summary>
         /// For element-wise activations: the kernels' <c>Activation</c> member that computes the op, so another kernel can
         /// apply it as an epilogue. Its derivative must be a function of its output (ReLU: [y &gt; 0]).
         /// </summary>
@@ -55,6 +86,13 @@ namespace GraphCompiler.Compiler
         public static readonly OpDef Flatten = new Ops.FlattenOp();
         public static readonly OpDef LogSoftmax = new Ops.LogSoftmaxOp();
 
+        /// <summary>Layers by the name of their attribute without "Attribute" (<c>[Conv2d(...)]</c> → "Conv2d").</summary>
+        public static readonly IReadOnlyDictionary<string, OpDef> Layers = new Dictionary<string, OpDef>
+        {
+            ["Linear"] = Linear,
+            ["Conv2d"] = Conv2d,
+        };
+
         /// <summary>Ops callable by name in a forward body (layers are reached through <c>Apply</c>).</summary>
         public static readonly IReadOnlyDictionary<string, OpDef> Functional = new Dictionary<string, OpDef>
         {
@@ -65,7 +103,5 @@ namespace GraphCompiler.Compiler
         };
 
         public static readonly IReadOnlyList<OpDef> All = new[] { Linear, Conv2d, MaxPool2d, Relu, Flatten, LogSoftmax };
-
-        public static OpDef ForLayer(LayerKind kind) => kind == LayerKind.Linear ? Linear : Conv2d;
     }
 }

@@ -7,7 +7,7 @@ namespace GraphCompiler.Generators.Models
     internal sealed record DiagnosticInfo(string Id, string Message, LocationInfo? Location, LocationInfo? Additional);
 
     /// <summary>A layer property as declared, so the generated part can repeat its modifiers exactly.</summary>
-    internal sealed record LayerProperty(string Name, string Modifiers, LayerKind Kind);
+    internal sealed record LayerProperty(string Name, string Modifiers, string Type);
 
     /// <summary>
     /// Everything the generator knows of one [Model] class. <see cref="Decl"/> is null when the forward body could not

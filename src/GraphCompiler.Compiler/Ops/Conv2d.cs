@@ -8,12 +8,18 @@ namespace GraphCompiler.Compiler.Ops
     {
         public override string Name => "Conv2d";
 
+        public override IReadOnlyList<OpParam> LayerParams { get; } = new[]
+        {
+            OpParam.Int("inChannels"), OpParam.Int("outChannels"), OpParam.Int("kernel"),
+            OpParam.Int("stride", 1), OpParam.Int("padding", 0), OpParam.Bool("bias", true),
+        };
+
         public override string Describe(Node node) => node.Layer!.Describe();
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
         {
             LayerDecl layer = node.Layer!;
-            int cIn = layer.Arg(0), cOut = layer.Arg(1), k = layer.Arg(2), s = layer.Arg(3), p = layer.Arg(4);
+            int cIn = layer.Int("inChannels"), cOut = layer.Int("outChannels"), k = layer.Int("kernel"), s = layer.Int("stride"), p = layer.Int("padding");
             if (cIn <= 0 || cOut <= 0 || k <= 0 || s <= 0 || p < 0)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
@@ -32,7 +38,7 @@ namespace GraphCompiler.Compiler.Ops
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.ConvChannels,
                     $"{layer.Describe()} expects {cIn} input channels but receives {x[1]} from {node.Input.Derivation}",
-                    layer.ArgSite(0), node.Site));
+                    layer.ArgSite("inChannels"), node.Site));
                 return null;
             }
             int h = x[2] + 2 * p, w = x[3] + 2 * p;
@@ -41,7 +47,7 @@ namespace GraphCompiler.Compiler.Ops
                 errors.Add(new CoreDiagnostic(DiagnosticIds.KernelTooLarge,
                     $"{layer.Describe()} has a {k}x{k} kernel but its input is only {x[2]}x{x[3]} ({h}x{w} with padding {p}); " +
                     $"it receives {node.Input.Derivation}",
-                    layer.ArgSite(2), node.Site));
+                    layer.ArgSite("kernel"), node.Site));
                 return null;
             }
             return new Shape(Shape.Batch, cOut, (h - k) / s + 1, (w - k) / s + 1);
@@ -51,9 +57,9 @@ namespace GraphCompiler.Compiler.Ops
         {
             LayerDecl layer = node.Layer!;
             Shape x = node.Input!.Shape;
-            int k = layer.Arg(2), s = layer.Arg(3), p = layer.Arg(4);
+            int k = layer.Int("kernel"), s = layer.Int("stride"), p = layer.Int("padding");
             return l.Geometry(node, "Conv2dGeometry", $"{x.Comment} → {node.Shape.Comment}, kernel {k}, stride {s}, padding {p}",
-                layer.Arg(0), layer.Arg(1), x[2], x[3], k, k, s, s, p, p);
+                layer.Int("inChannels"), layer.Int("outChannels"), x[2], x[3], k, k, s, s, p, p);
         }
 
         public override bool AcceptsEpilogue => true;
@@ -77,12 +83,12 @@ namespace GraphCompiler.Compiler.Ops
         }
 
         private static string WeightComment(Node node) =>
-            $"({node.Layer!.Arg(1)}, {node.Layer.Arg(0)}, {node.Layer.Arg(2)}, {node.Layer.Arg(2)})";
+            $"({node.Layer!.Int("outChannels")}, {node.Layer.Int("inChannels")}, {node.Layer.Int("kernel")}, {node.Layer.Int("kernel")})";
 
         public override int ParameterCount(Node node)
         {
             LayerDecl layer = node.Layer!;
-            return layer.Arg(1) * layer.Arg(0) * layer.Arg(2) * layer.Arg(2) + (layer.Bias ? layer.Arg(1) : 0);
+            return layer.Int("outChannels") * layer.Int("inChannels") * layer.Int("kernel") * layer.Int("kernel") + (layer.Bias ? layer.Int("outChannels") : 0);
         }
     }
 }

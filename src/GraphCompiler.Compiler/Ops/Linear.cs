@@ -8,12 +8,15 @@ namespace GraphCompiler.Compiler.Ops
     {
         public override string Name => "Linear";
 
+        public override IReadOnlyList<OpParam> LayerParams { get; } =
+            new[] { OpParam.Int("inFeatures"), OpParam.Int("outFeatures"), OpParam.Bool("bias", true) };
+
         public override string Describe(Node node) => node.Layer!.Describe();
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
         {
             LayerDecl layer = node.Layer!;
-            int inF = layer.Arg(0), outF = layer.Arg(1);
+            int inF = layer.Int("inFeatures"), outF = layer.Int("outFeatures");
             if (inF <= 0 || outF <= 0)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
@@ -32,7 +35,7 @@ namespace GraphCompiler.Compiler.Ops
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.LinearFeatures,
                     $"{layer.Describe()} expects {inF} input features but receives {x[1]} ({node.Input.Origin})",
-                    layer.ArgSite(0), node.Site));
+                    layer.ArgSite("inFeatures"), node.Site));
                 return null;
             }
             return new Shape(Shape.Batch, outF);
@@ -44,7 +47,7 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Forward(Lowering l, Node node)
         {
-            int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
+            int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
             l.Emit("LinearKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}) + b")} → {node.Shape.Comment}",
                 new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF) }
                     .Concat(l.EpilogueArgs(node)).ToArray());
@@ -52,7 +55,7 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Backward(Lowering l, Node node)
         {
-            int inF = node.Layer!.Arg(0), outF = node.Layer.Arg(1);
+            int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
             l.EmitParamGrad(node, "LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
             l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
@@ -61,6 +64,6 @@ namespace GraphCompiler.Compiler.Ops
         }
 
         public override int ParameterCount(Node node) =>
-            node.Layer!.Arg(0) * node.Layer.Arg(1) + (node.Layer.Bias ? node.Layer.Arg(1) : 0);
+            node.Layer!.Int("inFeatures") * node.Layer.Int("outFeatures") + (node.Layer.Bias ? node.Layer.Int("outFeatures") : 0);
     }
 }

@@ -5,20 +5,16 @@ namespace GraphCompiler.Compiler.Ops
 {
     public sealed class LogSoftmaxOp : OpDef
     {
-
         public override string Name => "LogSoftmax";
 
-        public override string Describe(Node node) => $"LogSoftmax(dim: {node.Args[0]})";
+        public override IReadOnlyList<OpParam> Params { get; } = new[] { OpParam.Int("dim") };
+
+        public override string Describe(Node node) => $"LogSoftmax(dim: {node.Int("dim")})";
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
         {
             Shape x = node.Input!.Shape;
-            if (node.Args.Length != 1)
-            {
-                errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument, "LogSoftmax takes one argument, the dimension", node.Site));
-                return null;
-            }
-            int dim = node.Args[0];
+            int dim = node.Int("dim");
             if (dim < -x.Rank || dim >= x.Rank)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.DimOutOfRange,

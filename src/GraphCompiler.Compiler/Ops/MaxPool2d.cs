@@ -10,16 +10,18 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string NameStem => "Pool";
 
+        public override IReadOnlyList<OpParam> Params { get; } = new[] { OpParam.Int("kernel"), OpParam.Int("stride", null) };
+
         public override string Describe(Node node) =>
-            node.Args.Length > 1 ? $"MaxPool2d({node.Args[0]}, stride: {node.Args[1]})" : $"MaxPool2d({node.Args[0]})";
+            node.Has("stride") ? $"MaxPool2d({Kernel(node)}, stride: {Stride(node)})" : $"MaxPool2d({Kernel(node)})";
 
-        private static int Kernel(Node node) => node.Args[0];
+        private static int Kernel(Node node) => node.Int("kernel");
 
-        private static int Stride(Node node) => node.Args.Length > 1 ? node.Args[1] : node.Args[0];
+        private static int Stride(Node node) => node.Int("stride", Kernel(node));
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors)
         {
-            if (node.Args.Length < 1 || node.Args.Length > 2 || Kernel(node) <= 0 || Stride(node) <= 0)
+            if (Kernel(node) <= 0 || Stride(node) <= 0)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.NonPositiveArgument,
                     "MaxPool2d takes a positive kernel size and an optional positive stride", node.Site));

@@ -6,8 +6,7 @@ namespace GraphCompiler.Tests.Compiler;
 
 public class FusionTests
 {
-    private static LayerDecl Linear(string name, int inF, int outF) =>
-        new(name, LayerKind.Linear, name.ToLowerInvariant(), EquatableArray.Of(inF, outF), true, 0, EquatableArray<int>.Empty);
+    private static LayerDecl Linear(string name, int inF, int outF) => ModelCompilerTests.Linear(name, inF, outF);
 
     private static readonly int[] None = [];
 
@@ -15,7 +14,7 @@ public class FusionTests
     private static Graph Build(Shape input, LayerDecl[] layers, params (string Op, string? Layer, int[] Args)[] calls)
     {
         var decl = new ModelDecl("Net", input, 0, EquatableArray.From(layers),
-            EquatableArray.From(calls.Select((c, i) => new OpCall(c.Op, i, c.Layer, EquatableArray.From(c.Args), i + 1))), calls.Length);
+            EquatableArray.From(calls.Select((c, i) => ModelCompilerTests.Call(c.Op, c.Layer, c.Args, i))), calls.Length);
         var errors = new List<CoreDiagnostic>();
         Graph graph = ModelCompiler.BuildGraph(decl, errors)!;
         Assert.True(ModelCompiler.InferShapes(graph, errors));

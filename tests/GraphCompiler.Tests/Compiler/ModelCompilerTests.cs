@@ -6,16 +6,25 @@ namespace GraphCompiler.Tests.Compiler;
 
 public class ModelCompilerTests
 {
-    private static LayerDecl Linear(string name, int inF, int outF) =>
-        new(name, LayerKind.Linear, name.ToLowerInvariant(), EquatableArray.Of(inF, outF), true, 0, EquatableArray<int>.Empty);
+    internal static LayerDecl Linear(string name, int inF, int outF) =>
+        LayerDecl.Of(name, "Linear", ("inFeatures", inF), ("outFeatures", outF));
 
     private static LayerDecl Conv(string name, int cIn, int cOut, int k, int s, int p) =>
-        new(name, LayerKind.Conv2d, name.ToLowerInvariant(), EquatableArray.Of(cIn, cOut, k, s, p), true, 0, EquatableArray<int>.Empty);
+        LayerDecl.Of(name, "Conv2d", ("inChannels", cIn), ("outChannels", cOut), ("kernel", k), ("stride", s), ("padding", p));
+
+    /// <summary>Call <paramref name="i"/> of a chain (it reads value i), with positional arguments bound to the op's parameters.</summary>
+    internal static OpCall Call(string op, string? layer, int[] args, int i)
+    {
+        if (op == "Apply") return OpCall.Apply(layer!, i) with { Site = i + 1 };
+        double[] bound = OpParams.Bind(op, OpsTable.Functional[op].Params, args.Select(a => new ArgValue(null, a, -1)).ToArray(),
+            out _, out string error, out _) ?? throw new ArgumentException(error);
+        return new OpCall(op, i, null, new EquatableArray<double>(bound), i + 1);
+    }
 
     /// <summary>A chain of calls: each consumes the previous value.</summary>
     private static ModelDecl Chain(Shape input, LayerDecl[] layers, params (string Op, string? Layer, int[] Args)[] calls) =>
         new("Net", input, 0, EquatableArray.From(layers),
-            EquatableArray.From(calls.Select((c, i) => new OpCall(c.Op, i, c.Layer, EquatableArray.From(c.Args), i + 1))), calls.Length);
+            EquatableArray.From(calls.Select((c, i) => Call(c.Op, c.Layer, c.Args, i))), calls.Length);
 
     private static readonly int[] None = [];
 
