@@ -1,6 +1,6 @@
 // The CifarNet training step on ILGPU's CPU accelerator at batch 64: the time of the correctness path that checks the
 // GPU kernels without a GPU (an emulator, one "thread" per output element), not a speed path; few iterations, as one
-// step takes seconds. It runs in process (no boilerplate build, which timed out under load) with a long timeout.
+// step takes tens of seconds. It runs in process (no boilerplate build, which timed out under load) with a long timeout.
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
