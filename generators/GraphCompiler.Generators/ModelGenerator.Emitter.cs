@@ -348,12 +348,12 @@ namespace GraphCompiler.Generators
             /// </summary>
             private static void EmitDeclaration(Writer w, ModelDecl d)
             {
-                string Doubles(IEnumerable<double> values) =>
-                    $"{Core}EquatableArray.Of<double>({string.Join(", ", values.Select(v => double.IsNaN(v) ? "double.NaN" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))})";
+                string InputList(IEnumerable<int> values) => $"{Core}EquatableArray.Of<int>({string.Join(", ", values)})";
+                string Array(IEnumerable<double> values) => $"{Core}EquatableArray.Of<double>({string.Join(", ", values.Select(Number))})";
                 string Layer(LayerDecl l) =>
-                    $"new {Core}LayerDecl(\"{l.Property}\", \"{l.Kind}\", \"{l.StateName}\", {Doubles(l.Args)}, -1, {Core}EquatableArray<int>.Empty)";
+                    $"new {Core}LayerDecl(\"{l.Property}\", \"{l.Kind}\", \"{l.StateName}\", {Array(l.Args)}, -1, {Core}EquatableArray<int>.Empty)";
                 string Call(OpCall c) =>
-                    $"new {Core}OpCall(\"{c.Op}\", {c.Input}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Doubles(c.Args)}, -1)";
+                    $"new {Core}OpCall(\"{c.Op}\", {InputList(c.Inputs)}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Array(c.Args)}, -1)";
                 w.Line("/// <summary>The model as the compiler core reads it; compiling it gives <see cref=\"CompiledSchedule\"/>.</summary>");
                 w.Line($"public static readonly {Core}ModelDecl Declaration = new(");
                 w.Indent++;
@@ -376,6 +376,10 @@ namespace GraphCompiler.Generators
                 w.Line();
                 w.Line($"{Core}Schedule ICompiledModel.Schedule => CompiledSchedule;");
             }
+
+            /// <summary>A bound argument as a C# double literal: NaN marks an optional argument that was not given.</summary>
+            private static string Number(double v) =>
+                double.IsNaN(v) ? "double.NaN" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
             /// <summary>Argument lines separated by commas, then the closing parenthesis of the call they belong to.</summary>
             private static void Items(Writer w, IEnumerable<string> items)

@@ -54,6 +54,7 @@ root.SetAction(parse =>
         Console.Write(new CifarNet(seed).Summarize(batchSize, Loss.CrossEntropy));
         return 0;
     }
+    Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     string? dataDir = parse.GetValue(dataOption);
     IDataset train, test;
     if (dataDir is not null)
@@ -78,7 +79,6 @@ root.SetAction(parse =>
         Console.WriteLine($"  {row.Name,-10} {row.Description,-20} [N, {string.Join(", ", row.OutputShape)}]");
 
     // Cross-entropy on logits, Adam (SGD on ILGPU devices); the loss is printed every 20 steps to show it falling.
-    Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     Optimizer optimizer = CreateOptimizer(parse.GetValue(optimizerOption), device, model, parse.GetValue(lrOption));
     var loader = new DataLoader(train, batchSize, shuffle: true, seed: seed, numWorkers: parse.GetValue(workersOption));
 

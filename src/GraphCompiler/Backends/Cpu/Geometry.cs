@@ -83,9 +83,13 @@ public readonly record struct Pool2dGeometry(int Channels, int InH, int InW, int
 
     public int DilationW { get; init; } = 1;
 
-    public bool CeilMode { get; init; }
+    // Stored as ints so the struct stays blittable: ILGPU passes geometries to device kernels by value, and bool is not.
+    private readonly int _ceilMode;
+    private readonly int _countIncludePad = 1;
 
-    public bool CountIncludePad { get; init; } = true;
+    public bool CeilMode { get => _ceilMode != 0; init => _ceilMode = value ? 1 : 0; }
+
+    public bool CountIncludePad { get => _countIncludePad != 0; init => _countIncludePad = value ? 1 : 0; }
 
     public int OutH => OutSize(InH, KernelH, StrideH, PadH, PadBottom, DilationH, CeilMode);
 

@@ -359,7 +359,9 @@ public sealed class IlgpuModel : IDisposable
     {
         Arg a = s.Args[i];
         GeometryDecl? g = _schedule.Geometries.FirstOrDefault(d => d.Name == a.Text);
-        if (g is null || g.Type != type || g.Values.Count != values) throw Unsupported(s, $"argument {i} is not a {type}");
+        if (g is null || g.Type != type) throw Unsupported(s, $"argument {i} is not a {type}");
+        if (g.Values.Count != values)
+            throw Unsupported(s, $"{g.Name} uses {type} options the ILGPU kernels do not have yet (dilation, groups, asymmetric padding, ceil mode or count_include_pad)");
         return g.Values.ToArray();
     }
 
