@@ -195,7 +195,7 @@ public partial class DiagnosticTests
                 return x.Apply(Fc1);
             }
         }
-        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax(), Reshape() with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)");
+        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax(), Reshape(), Softmax(), AvgPool2d(), AdaptiveAvgPool2d(), LeakyRelu(), Sigmoid(), Tanh(), Gelu(), Silu() with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)");
 
     [Fact]
     public void GC2002_model_not_partial() => Expect("""

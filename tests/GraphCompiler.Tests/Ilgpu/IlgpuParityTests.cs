@@ -146,6 +146,16 @@ public class IlgpuParityTests
         public void Forward(ModelWorkspace ws) => inner.Forward(ws);
 
         public void Backward(ModelWorkspace ws) => inner.Backward(ws);
+
+        public IReadOnlyList<KernelSummary> Kernels => inner.Kernels;
+
+        public long PeakBytes(int batch, bool training) => inner.PeakBytes(batch, training);
+
+        public bool Training => inner.Training;
+
+        public void Train(bool mode = true) => inner.Train(mode);
+
+        public void Eval() => inner.Eval();
     }
 
     [Fact]
