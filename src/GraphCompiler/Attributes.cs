@@ -69,57 +69,41 @@ public sealed class Conv2dAttribute : Attribute
     public string? Name { get; set; }
 }
 
+/// <summary>The settings BatchNorm1d and BatchNorm2d share, with PyTorch's defaults.</summary>
+public abstract class BatchNormAttribute : Attribute
+{
+    protected BatchNormAttribute(int numFeatures) => NumFeatures = numFeatures;
+
+    /// <summary>C, the channels (or features) normalised.</summary>
+    public int NumFeatures { get; }
+
+    /// <summary>Added to the variance before its square root.</summary>
+    public float Eps { get; set; } = 1e-5f;
+
+    /// <summary>The running statistics' update factor: running = (1 − momentum)·running + momentum·batch.</summary>
+    public float Momentum { get; set; } = 0.1f;
+
+    /// <summary>Whether the layer has a learnable weight and bias.</summary>
+    public bool Affine { get; set; } = true;
+
+    /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
+    public bool TrackRunningStats { get; set; } = true;
+
+    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
+    public string? Name { get; set; }
+}
+
 /// <summary>
 /// Declares a <see cref="Nn.BatchNorm1d"/> layer on a <c>partial</c> property: input (N, C) or (N, C, L) with
-/// C = <see cref="NumFeatures"/>. Parameters <c>weight</c>, <c>bias</c>; buffers <c>running_mean</c>, <c>running_var</c>,
-/// <c>num_batches_tracked</c>, as in PyTorch.
+/// C = <see cref="BatchNormAttribute.NumFeatures"/>. Parameters <c>weight</c>, <c>bias</c>; buffers <c>running_mean</c>,
+/// <c>running_var</c>, <c>num_batches_tracked</c>, as in PyTorch.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class BatchNorm1dAttribute : Attribute
-{
-    public BatchNorm1dAttribute(int numFeatures) => NumFeatures = numFeatures;
+public sealed class BatchNorm1dAttribute(int numFeatures) : BatchNormAttribute(numFeatures);
 
-    public int NumFeatures { get; }
-
-    /// <summary>Added to the variance before its square root.</summary>
-    public float Eps { get; set; } = 1e-5f;
-
-    /// <summary>The running statistics' update factor: running = (1 − momentum)·running + momentum·batch.</summary>
-    public float Momentum { get; set; } = 0.1f;
-
-    /// <summary>Whether the layer has a learnable weight and bias.</summary>
-    public bool Affine { get; set; } = true;
-
-    /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
-    public bool TrackRunningStats { get; set; } = true;
-
-    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
-    public string? Name { get; set; }
-}
-
-/// <summary>Declares a <see cref="Nn.BatchNorm2d"/> layer on a <c>partial</c> property: input (N, C, H, W) with C = <see cref="NumFeatures"/>.</summary>
+/// <summary>Declares a <see cref="Nn.BatchNorm2d"/> layer on a <c>partial</c> property: input (N, C, H, W) with C = <see cref="BatchNormAttribute.NumFeatures"/>.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class BatchNorm2dAttribute : Attribute
-{
-    public BatchNorm2dAttribute(int numFeatures) => NumFeatures = numFeatures;
-
-    public int NumFeatures { get; }
-
-    /// <summary>Added to the variance before its square root.</summary>
-    public float Eps { get; set; } = 1e-5f;
-
-    /// <summary>The running statistics' update factor: running = (1 − momentum)·running + momentum·batch.</summary>
-    public float Momentum { get; set; } = 0.1f;
-
-    /// <summary>Whether the layer has a learnable weight and bias.</summary>
-    public bool Affine { get; set; } = true;
-
-    /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
-    public bool TrackRunningStats { get; set; } = true;
-
-    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
-    public string? Name { get; set; }
-}
+public sealed class BatchNorm2dAttribute(int numFeatures) : BatchNormAttribute(numFeatures);
 
 /// <summary>Declares a <see cref="Nn.LayerNorm"/> over the last dimension, of size <see cref="NormalizedShape"/>, on a <c>partial</c> property.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]

@@ -7,30 +7,8 @@ namespace GraphCompiler.Backends.Cpu;
 public static class AddKernels
 {
     /// <summary>y = a + b, broadcast as <paramref name="g"/> says, for <paramref name="n"/> samples. y may be a or b when it has their shape.</summary>
-    public static void Forward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n)
-    {
-        Broadcast.CheckForward(a, b, y, g, n, "Add");
-        if (g.IsSame)
-        {
-            int len = n * g.YPerSample;
-            TensorPrimitives.Add(a[..len], b[..len], y[..len]);
-            return;
-        }
-        for (int s = 0; s < n; s++)
-        {
-            ReadOnlySpan<float> sa = a.Slice(s * g.APerSample, g.APerSample), sb = b.Slice(s * g.BPerSample, g.BPerSample);
-            Span<float> sy = y.Slice(s * g.YPerSample, g.YPerSample);
-            for (int r = 0; r < g.Rows; r++)
-            {
-                var (ao, bo) = g.Offsets(r);
-                Span<float> row = sy.Slice(r * g.Inner, g.Inner);
-                if (g.AInner == 1 && g.BInner == 1) TensorPrimitives.Add(sa.Slice(ao, g.Inner), sb.Slice(bo, g.Inner), row);
-                else if (g.AInner == 1) TensorPrimitives.Add(sa.Slice(ao, g.Inner), sb[bo], row);
-                else if (g.BInner == 1) TensorPrimitives.Add(sb.Slice(bo, g.Inner), sa[ao], row);
-                else row.Fill(sa[ao] + sb[bo]);
-            }
-        }
-    }
+    public static void Forward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n) =>
+        Broadcast.Forward<Broadcast.Plus>(a, b, y, g, n, "Add");
 
     /// <summary>da = dy summed over the dims a was broadcast along (overwrites da).</summary>
     public static void BackwardLeft(ReadOnlySpan<float> dy, Span<float> da, BroadcastGeometry g, int n) => Reduce(dy, da, g, n, "da");
@@ -77,9 +55,64 @@ public static class AddKernels
     }
 }
 
-/// <summary>Argument checks shared by the broadcasting kernels.</summary>
+/// <summary>The broadcasting forward loop and the argument checks shared by the element-wise binary kernels.</summary>
 internal static class Broadcast
 {
+    /// <summary>A commutative element-wise operation, on spans (SIMD) and on scalars.</summary>
+    public interface IOperation
+    {
+        static abstract void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination);
+
+        static abstract void Apply(ReadOnlySpan<float> x, float y, Span<float> destination);
+
+        static abstract float Apply(float x, float y);
+    }
+
+    public readonly struct Plus : IOperation
+    {
+        public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => TensorPrimitives.Add(x, y, destination);
+
+        public static void Apply(ReadOnlySpan<float> x, float y, Span<float> destination) => TensorPrimitives.Add(x, y, destination);
+
+        public static float Apply(float x, float y) => x + y;
+    }
+
+    public readonly struct Times : IOperation
+    {
+        public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination) => TensorPrimitives.Multiply(x, y, destination);
+
+        public static void Apply(ReadOnlySpan<float> x, float y, Span<float> destination) => TensorPrimitives.Multiply(x, y, destination);
+
+        public static float Apply(float x, float y) => x * y;
+    }
+
+    /// <summary>y = a ∘ b, broadcast as <paramref name="g"/> says, for <paramref name="n"/> samples, one run of the inner dim at a time.</summary>
+    public static void Forward<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n, string op)
+        where TOp : struct, IOperation
+    {
+        CheckForward(a, b, y, g, n, op);
+        if (g.IsSame)
+        {
+            int len = n * g.YPerSample;
+            TOp.Apply(a[..len], b[..len], y[..len]);
+            return;
+        }
+        for (int s = 0; s < n; s++)
+        {
+            ReadOnlySpan<float> sa = a.Slice(s * g.APerSample, g.APerSample), sb = b.Slice(s * g.BPerSample, g.BPerSample);
+            Span<float> sy = y.Slice(s * g.YPerSample, g.YPerSample);
+            for (int r = 0; r < g.Rows; r++)
+            {
+                var (ao, bo) = g.Offsets(r);
+                Span<float> row = sy.Slice(r * g.Inner, g.Inner);
+                if (g.AInner == 1 && g.BInner == 1) TOp.Apply(sa.Slice(ao, g.Inner), sb.Slice(bo, g.Inner), row);
+                else if (g.AInner == 1) TOp.Apply(sa.Slice(ao, g.Inner), sb[bo], row);
+                else if (g.BInner == 1) TOp.Apply(sb.Slice(bo, g.Inner), sa[ao], row);
+                else row.Fill(TOp.Apply(sa[ao], sb[bo]));
+            }
+        }
+    }
+
     public static void CheckForward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n, string op)
     {
         ArgumentNullException.ThrowIfNull(g);

@@ -6,30 +6,8 @@ namespace GraphCompiler.Backends.Cpu;
 public static class MulKernels
 {
     /// <summary>y = a · b, broadcast as <paramref name="g"/> says, for <paramref name="n"/> samples. y may be a or b when it has their shape.</summary>
-    public static void Forward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n)
-    {
-        Broadcast.CheckForward(a, b, y, g, n, "Mul");
-        if (g.IsSame)
-        {
-            int len = n * g.YPerSample;
-            TensorPrimitives.Multiply(a[..len], b[..len], y[..len]);
-            return;
-        }
-        for (int s = 0; s < n; s++)
-        {
-            ReadOnlySpan<float> sa = a.Slice(s * g.APerSample, g.APerSample), sb = b.Slice(s * g.BPerSample, g.BPerSample);
-            Span<float> sy = y.Slice(s * g.YPerSample, g.YPerSample);
-            for (int r = 0; r < g.Rows; r++)
-            {
-                var (ao, bo) = g.Offsets(r);
-                Span<float> row = sy.Slice(r * g.Inner, g.Inner);
-                if (g.AInner == 1 && g.BInner == 1) TensorPrimitives.Multiply(sa.Slice(ao, g.Inner), sb.Slice(bo, g.Inner), row);
-                else if (g.AInner == 1) TensorPrimitives.Multiply(sa.Slice(ao, g.Inner), sb[bo], row);
-                else if (g.BInner == 1) TensorPrimitives.Multiply(sb.Slice(bo, g.Inner), sa[ao], row);
-                else row.Fill(sa[ao] * sb[bo]);
-            }
-        }
-    }
+    public static void Forward(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, BroadcastGeometry g, int n) =>
+        Broadcast.Forward<Broadcast.Times>(a, b, y, g, n, "Mul");
 
     /// <summary>da = dy · b summed over the dims a was broadcast along (overwrites da).</summary>
     public static void BackwardLeft(ReadOnlySpan<float> dy, ReadOnlySpan<float> b, Span<float> da, BroadcastGeometry g, int n) =>
