@@ -11,7 +11,7 @@ namespace GraphCompiler.Nn;
 /// <see cref="TrackRunningStats"/>. In training mode it uses the batch's statistics and updates the running ones; in eval
 /// mode it uses the running ones (or, without them, the batch's, as PyTorch does).
 /// </summary>
-public abstract class BatchNorm
+public abstract class BatchNorm : Module
 {
     protected BatchNorm(string name, int numFeatures, float eps, float? momentum, bool affine, bool trackRunningStats, Rng? rng)
     {
@@ -37,10 +37,11 @@ public abstract class BatchNorm
             RunningVar.Data.AsSpan().Fill(1f);
             NumBatchesTracked = ModelBuffer.Int64(name + ".num_batches_tracked", []);
         }
+        Register(Weight, Bias);
     }
 
     /// <summary>The state_dict prefix, e.g. <c>bn1</c>.</summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     public int NumFeatures { get; }
 
@@ -67,21 +68,6 @@ public abstract class BatchNorm
 
     /// <summary>int64 scalar counting training batches; null without <see cref="TrackRunningStats"/>.</summary>
     public ModelBuffer? NumBatchesTracked { get; }
-
-    /// <summary>Whether any parameter still learns.</summary>
-    public bool Trainable => (Weight?.RequiresGrad ?? false) || (Bias?.RequiresGrad ?? false);
-
-    /// <summary>Sets <see cref="Parameter.RequiresGrad"/> on every parameter (PyTorch's <c>requires_grad_</c>).</summary>
-    public void RequiresGrad(bool requiresGrad)
-    {
-        foreach (Parameter p in Parameters()) p.RequiresGrad = requiresGrad;
-    }
-
-    public IEnumerable<Parameter> Parameters()
-    {
-        if (Weight is not null) yield return Weight;
-        if (Bias is not null) yield return Bias;
-    }
 
     /// <summary>The buffers in PyTorch's order: running_mean, running_var, num_batches_tracked.</summary>
     public IEnumerable<ModelBuffer> Buffers()

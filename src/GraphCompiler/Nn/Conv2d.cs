@@ -5,7 +5,7 @@ namespace GraphCompiler.Nn;
 /// 2-D cross-correlation over NCHW input, weight of shape (out, in / groups, k, k), as <c>torch.nn.Conv2d</c>. A padding of
 /// <see cref="GraphCompiler.Padding.Same"/> is PyTorch's <c>padding='same'</c>.
 /// </summary>
-public sealed class Conv2d
+public sealed class Conv2d : Module
 {
     public Conv2d(string name, int inChannels, int outChannels, int kernel, int stride, int padding, int dilation, int groups, bool bias, Rng rng)
     {
@@ -27,9 +27,10 @@ public sealed class Conv2d
             Bias = new Parameter(name + ".bias", [outChannels]);
             Init.BiasUniform(Bias.Data, fanIn, rng);
         }
+        Register(Weight, Bias);
     }
 
-    public string Name { get; }
+    public override string Name { get; }
     public int InChannels { get; }
     public int OutChannels { get; }
     public int KernelSize { get; }
@@ -46,21 +47,6 @@ public sealed class Conv2d
 
     /// <summary>(out_channels), or null when declared with <c>Bias = false</c>.</summary>
     public Parameter? Bias { get; }
-
-    /// <summary>Whether any parameter still learns; the generated Backward skips a layer's gradient work when not.</summary>
-    public bool Trainable => Weight.RequiresGrad || (Bias?.RequiresGrad ?? false);
-
-    /// <summary>Sets <see cref="Parameter.RequiresGrad"/> on every parameter (PyTorch's <c>requires_grad_</c>).</summary>
-    public void RequiresGrad(bool requiresGrad)
-    {
-        foreach (Parameter p in Parameters()) p.RequiresGrad = requiresGrad;
-    }
-
-    public IEnumerable<Parameter> Parameters()
-    {
-        yield return Weight;
-        if (Bias is not null) yield return Bias;
-    }
 
     /// <summary>The geometry of this layer on an input of <paramref name="inH"/>×<paramref name="inW"/> ('same' resolved as PyTorch does).</summary>
     public Backends.Cpu.Conv2dGeometry Geometry(int inH, int inW)

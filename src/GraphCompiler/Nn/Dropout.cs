@@ -9,7 +9,7 @@ namespace GraphCompiler.Nn;
 /// counter in the non-persistent int64 buffer <c>&lt;name&gt;.step</c>, so a training checkpoint that saves the buffer
 /// resumes with the same masks an uninterrupted run draws. PyTorch's state_dict has no entry for dropout, and neither has ours.
 /// </summary>
-public sealed class Dropout
+public sealed class Dropout : Module
 {
     /// <summary>A dropout whose mask seed is drawn from <paramref name="rng"/> (generated models pass their initialisation generator).</summary>
     public Dropout(string name, float p, Rng rng)
@@ -27,7 +27,7 @@ public sealed class Dropout
         StepBuffer = ModelBuffer.Int64(name + ".step", [], persistent: false);
     }
 
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>The probability of zeroing an element.</summary>
     public float P { get; }
@@ -40,12 +40,6 @@ public sealed class Dropout
 
     /// <summary>Training mode (true at first): masks drawn; false: the identity. The model's <c>Train()</c>/<c>Eval()</c> set it.</summary>
     public bool Training { get; set; } = true;
-
-    /// <summary>Dropout has no parameters; always false (lets a model's frozen-layer logic treat every layer alike).</summary>
-    public bool Trainable => false;
-
-    /// <summary>None: dropout learns nothing.</summary>
-    public IEnumerable<Parameter> Parameters() => [];
 
     /// <summary>The layer's buffers: its non-persistent step counter.</summary>
     public IEnumerable<ModelBuffer> Buffers()

@@ -8,7 +8,7 @@ namespace GraphCompiler.Nn;
 /// same in training and eval mode. Parameters <c>weight</c> (ones) and <c>bias</c> (zeros), of shape normalized_shape,
 /// when <see cref="ElementwiseAffine"/>.
 /// </summary>
-public sealed class LayerNorm
+public sealed class LayerNorm : Module
 {
     public LayerNorm(string name, int[] normalizedShape, float eps = 1e-5f, bool elementwiseAffine = true)
     {
@@ -27,6 +27,7 @@ public sealed class LayerNorm
             Weight.Data.AsSpan().Fill(1f);
             Bias = new Parameter(name + ".bias", NormalizedShape);
         }
+        Register(Weight, Bias);
     }
 
     /// <summary>
@@ -39,7 +40,7 @@ public sealed class LayerNorm
         _ = rng;
     }
 
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>The trailing dimensions normalised together.</summary>
     public int[] NormalizedShape { get; }
@@ -56,19 +57,6 @@ public sealed class LayerNorm
 
     /// <summary>normalized_shape, zeros at first; null without <see cref="ElementwiseAffine"/>.</summary>
     public Parameter? Bias { get; }
-
-    public bool Trainable => (Weight?.RequiresGrad ?? false) || (Bias?.RequiresGrad ?? false);
-
-    public void RequiresGrad(bool requiresGrad)
-    {
-        foreach (Parameter p in Parameters()) p.RequiresGrad = requiresGrad;
-    }
-
-    public IEnumerable<Parameter> Parameters()
-    {
-        if (Weight is not null) yield return Weight;
-        if (Bias is not null) yield return Bias;
-    }
 
     /// <summary>Normalises x (rows, <see cref="Size"/>) into y, writing each row's mean and 1/σ (rows) for <see cref="Backward"/>. y may be x.</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> invStd, int rows) =>

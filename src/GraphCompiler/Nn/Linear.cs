@@ -2,7 +2,7 @@
 namespace GraphCompiler.Nn;
 
 /// <summary>y = x·Wᵀ + b with W of shape (out_features, in_features), as <c>torch.nn.Linear</c>.</summary>
-public sealed class Linear
+public sealed class Linear : Module
 {
     public Linear(string name, int inFeatures, int outFeatures, bool bias, Rng rng)
     {
@@ -16,9 +16,10 @@ public sealed class Linear
             Bias = new Parameter(name + ".bias", [outFeatures]);
             Init.BiasUniform(Bias.Data, inFeatures, rng);
         }
+        Register(Weight, Bias);
     }
 
-    public string Name { get; }
+    public override string Name { get; }
     public int InFeatures { get; }
     public int OutFeatures { get; }
 
@@ -27,21 +28,6 @@ public sealed class Linear
 
     /// <summary>(out_features), or null when declared with <c>Bias = false</c>.</summary>
     public Parameter? Bias { get; }
-
-    /// <summary>Whether any parameter still learns; the generated Backward skips a layer's gradient work when not.</summary>
-    public bool Trainable => Weight.RequiresGrad || (Bias?.RequiresGrad ?? false);
-
-    /// <summary>Sets <see cref="Parameter.RequiresGrad"/> on every parameter (PyTorch's <c>requires_grad_</c>).</summary>
-    public void RequiresGrad(bool requiresGrad)
-    {
-        foreach (Parameter p in Parameters()) p.RequiresGrad = requiresGrad;
-    }
-
-    public IEnumerable<Parameter> Parameters()
-    {
-        yield return Weight;
-        if (Bias is not null) yield return Bias;
-    }
 
     public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures}, bias={Bias is not null})";
 }
