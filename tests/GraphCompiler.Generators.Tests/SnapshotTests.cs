@@ -1,4 +1,4 @@
-// The generated code of both reference models and of the layer-set model, compared line by line with checked-in snapshots, and compiled.
+// The generated code of both reference models, the layer-set model and ResNetMini, compared line by line with checked-in snapshots, and compiled.
 using Xunit;
 
 namespace GraphCompiler.Generators.Tests;
@@ -28,6 +28,17 @@ public class SnapshotTests
         string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
         Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
         Snapshot.Verify("GraphCompiler.Tests.Models.LayersNet", result.Generated("GraphCompiler.Tests.Models.LayersNet.g.cs"));
+    }
+
+    /// <summary>The ResNet-style model (BatchNorm, residual adds, adaptive pooling, bias-free convs, state_dict names from <c>Name</c>).</summary>
+    [Fact]
+    public void ResNetMini_generated_code_matches_the_snapshot_and_compiles()
+    {
+        var result = GeneratorHarness.Run(File.ReadAllText(Path.Combine(GeneratorHarness.RepoRoot, "tests", "GraphCompiler.Tests", "Models", "ResNetMini.cs")));
+        Assert.Empty(result.GeneratorDiagnostics);
+        string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
+        Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
+        Snapshot.Verify("GraphCompiler.Tests.Models.ResNetMini", result.Generated("GraphCompiler.Tests.Models.ResNetMini.g.cs"));
     }
 
     [Fact]

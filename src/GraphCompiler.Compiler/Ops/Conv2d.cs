@@ -112,14 +112,14 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             Arg g = Geometry(l, node);
-            l.Emit("Conv2dKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)} + b")} → {node.Shape.Comment}",
+            l.Emit("Conv2dKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)}{(node.Layer!.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
                 new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Arg.N }.Concat(l.EpilogueArgs(node)).ToArray());
         }
 
         public override void Backward(Lowering l, Node node)
         {
             Arg g = Arg.Geo(node.Name + "Geometry");
-            l.EmitParamGrad(node, "Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x, db += Σ dy",
+            l.EmitParamGrad(node, "Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x{(node.Layer!.Bias ? ", db += Σ dy" : "")}",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g, Arg.N);
             l.EmitInputGrad(node, "Conv2dKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
                 new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, Arg.N }.Concat(l.GradEpilogueArgs(node)).ToArray());

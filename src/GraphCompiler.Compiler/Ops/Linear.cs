@@ -48,7 +48,7 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
-            l.Emit("LinearKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}) + b")} → {node.Shape.Comment}",
+            l.Emit("LinearKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}){(node.Layer.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
                 new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF) }
                     .Concat(l.EpilogueArgs(node)).ToArray());
         }
@@ -56,7 +56,7 @@ namespace GraphCompiler.Compiler.Ops
         public override void Backward(Lowering l, Node node)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
-            l.EmitParamGrad(node, "LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x, db ({outF}) += Σ dy",
+            l.EmitParamGrad(node, "LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x{(node.Layer.Bias ? $", db ({outF}) += Σ dy" : "")}",
                 l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
             l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
                 new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), Arg.N, Arg.Int(inF), Arg.Int(outF) }
