@@ -77,11 +77,11 @@ public static class SoftmaxKernels
 
     private static void ForwardRow(ReadOnlySpan<float> x, Span<float> y, Span<float> e, bool log)
     {
-        float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, e);
-        TensorPrimitives.Exp(e, e);
+        // log: (x − max) − log Σ, never x − (max + log Σ), whose rounding costs float's spacing at |max|.
+        TensorPrimitives.Subtract(x, TensorPrimitives.Max(x), log ? y : e);
+        TensorPrimitives.Exp(log ? y : e, e);
         float sum = TensorPrimitives.Sum(e);
-        if (log) TensorPrimitives.Subtract(x, max + MathF.Log(sum), y);
+        if (log) TensorPrimitives.Subtract(y, MathF.Log(sum), y);
         else TensorPrimitives.Multiply(e, 1f / sum, y);
     }
 
@@ -110,16 +110,17 @@ public static class SoftmaxKernels
         sum.Clear();
         for (int d = 0; d < dim; d++)
         {
-            TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, e);
-            TensorPrimitives.Exp(e, e);
+            // log keeps x − max in y: the result is (x − max) − log Σ, never x − (max + log Σ) (see ForwardRow).
+            Span<float> shifted = log ? y.Slice(d * inner, inner) : e;
+            TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, shifted);
+            TensorPrimitives.Exp(shifted, e);
             TensorPrimitives.Add(sum, e, sum);
             if (!log) e.CopyTo(y.Slice(d * inner, inner));
         }
         if (log)
         {
             TensorPrimitives.Log(sum, sum);
-            TensorPrimitives.Add(max, sum, max); // log Σ exp
-            for (int d = 0; d < dim; d++) TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, y.Slice(d * inner, inner));
+            for (int d = 0; d < dim; d++) TensorPrimitives.Subtract(y.Slice(d * inner, inner), sum, y.Slice(d * inner, inner));
         }
         else
         {
