@@ -21,13 +21,13 @@ public static class LogSoftmaxKernels
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, int n, int c)
     {
         CheckLength(x, (long)n * c, nameof(x)); CheckLength(y, (long)n * c, nameof(y));
-        Span<float> e = RowScratch(c); // exp(x − max) (c)
+        Span<float> scratch = RowScratch(2 * c), shifted = scratch.Slice(0, c), e = scratch.Slice(c, c); // x − max, exp(x − max)
         for (int i = 0; i < n; i++)
         {
-            var yi = y.Slice(i * c, c);
-            TensorPrimitives.Subtract(x.Slice(i * c, c), TensorPrimitives.Max(x.Slice(i * c, c)), yi);
-            TensorPrimitives.Exp(yi, e);
-            TensorPrimitives.Subtract(yi, MathF.Log(TensorPrimitives.Sum(e)), yi);
+            var xi = x.Slice(i * c, c);
+            TensorPrimitives.Subtract(xi, TensorPrimitives.Max(xi), shifted);
+            TensorPrimitives.Exp(shifted, e);
+            TensorPrimitives.Subtract(shifted, MathF.Log(TensorPrimitives.Sum(e)), y.Slice(i * c, c));
         }
     }
 

@@ -51,7 +51,7 @@ public static class SoftmaxKernels
         public void Run(int start, int end)
         {
             int slab = dim * inner;
-            Span<float> scratch = Scratch(inner == 1 ? dim : 3 * inner);
+            Span<float> scratch = Scratch(inner == 1 ? 2 * dim : 3 * inner);
             for (int o = start; o < end; o++)
             {
                 long off = (long)o * slab;
@@ -61,7 +61,7 @@ public static class SoftmaxKernels
                 if (inner == 1)
                 {
                     if (!backward) ForwardRow(src, dst, scratch, log);
-                    else BackwardRow(src, grad, dst, scratch, log);
+                    else BackwardRow(src, grad, dst, scratch.Slice(0, dim), log);
                 }
                 else if (!backward) ForwardSlab(src, dst, scratch, dim, inner, log);
                 else BackwardSlab(src, grad, dst, scratch, dim, inner, log);
@@ -75,13 +75,14 @@ public static class SoftmaxKernels
         return t_scratch.AsSpan(0, length);
     }
 
-    private static void ForwardRow(ReadOnlySpan<float> x, Span<float> y, Span<float> e, bool log)
+    private static void ForwardRow(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch, bool log)
     {
         // log: (x − max) − log Σ, never x − (max + log Σ), whose rounding costs float's spacing at |max|.
-        TensorPrimitives.Subtract(x, TensorPrimitives.Max(x), log ? y : e);
-        TensorPrimitives.Exp(log ? y : e, e);
+        Span<float> shifted = scratch.Slice(0, x.Length), e = scratch.Slice(x.Length, x.Length);
+        TensorPrimitives.Subtract(x, TensorPrimitives.Max(x), shifted);
+        TensorPrimitives.Exp(shifted, e);
         float sum = TensorPrimitives.Sum(e);
-        if (log) TensorPrimitives.Subtract(y, MathF.Log(sum), y);
+        if (log) TensorPrimitives.Subtract(shifted, MathF.Log(sum), y);
         else TensorPrimitives.Multiply(e, 1f / sum, y);
     }
 
