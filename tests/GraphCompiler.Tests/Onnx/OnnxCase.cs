@@ -41,7 +41,9 @@ public sealed class OnnxCase
             ReadNumbered(d, "input"),
             ReadNumbered(d, "output"))).ToArray();
         if (sets.Length == 0) throw new InvalidDataException($"{name}: no test_data_set_* folder.");
-        return new OnnxCase(name, new OnnxNode(model.Graph.Node[0], name), sets);
+        // The default ("" or "ai.onnx") domain's opset decides some semantics, e.g. Softmax's axis before and since opset 13.
+        long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
+        return new OnnxCase(name, new OnnxNode(model.Graph.Node[0], name, opset), sets);
     }
 
     // input_0.pb, input_1.pb, … in index order (a lexical sort would put input_10 before input_2).
@@ -54,9 +56,12 @@ public sealed class OnnxCase
 }
 
 /// <summary>A node with typed access to its attributes: each getter checks the attribute's declared type.</summary>
-public sealed class OnnxNode(NodeProto proto, string caseName)
+public sealed class OnnxNode(NodeProto proto, string caseName, long opset)
 {
     public NodeProto Proto { get; } = proto;
+
+    /// <summary>The model's opset version for the default domain: the version of the op's spec that applies.</summary>
+    public long Opset { get; } = opset;
 
     public string OpType => Proto.OpType;
 

@@ -20,10 +20,17 @@ public static class OnnxRunners
         ["Gemm"] = new(GemmUnsupported, Gemm),
         ["MatMul"] = new(MatMulUnsupported, MatMul),
         ["Relu"] = new((_, _) => null, Relu),
+        ["LeakyRelu"] = Activated(node => Activation.LeakyRelu(node.Float("alpha", 0.01f))),
+        ["Sigmoid"] = Activated(_ => Activation.Sigmoid),
+        ["Tanh"] = Activated(_ => Activation.Tanh),
         ["Flatten"] = new((_, _) => null, Flatten),
-        ["LogSoftmax"] = new(LogSoftmaxUnsupported, LogSoftmax),
+        ["Softmax"] = new(SoftmaxUnsupported, Softmax),
+        ["LogSoftmax"] = new(SoftmaxUnsupported, LogSoftmax),
+        ["BatchNormalization"] = new(BatchNormUnsupported, BatchNormalization),
+        ["LayerNormalization"] = new(LayerNormUnsupported, LayerNormalization),
         ["Conv"] = new(ConvUnsupported, Conv),
         ["MaxPool"] = new(MaxPoolUnsupported, MaxPool),
+        ["AveragePool"] = new(AveragePoolUnsupported, AveragePool),
         ["NegativeLogLikelihoodLoss"] = new(LossUnsupported, NegativeLogLikelihoodLoss),
         ["SoftmaxCrossEntropyLoss"] = new(LossUnsupported, SoftmaxCrossEntropyLoss),
     };
@@ -32,11 +39,7 @@ public static class OnnxRunners
     /// Cases a kernel is known to fail, with the defect: reported among the skipped cases (never as passing) until the
     /// kernel is fixed, when the entry must go.
     /// </summary>
-    public static readonly IReadOnlyDictionary<string, string> KnownKernelDefects = new Dictionary<string, string>
-    {
-        ["test_logsoftmax_large_number"] = "known defect: LogSoftmaxKernels.Forward computes x − (max + log Σ) in float32; at |x| ≈ 1e4 "
-            + "rounding max + log Σ costs 2.4e-4 (ONNX −1.4401896, ours −1.4404297); (x − max) − log Σ fixes it",
-    };
+    public static readonly IReadOnlyDictionary<string, string> KnownKernelDefects = new Dictionary<string, string>();
 
     /// <summary>Why <paramref name="c"/> cannot run yet, or null when every data set can.</summary>
     public static string? WhySkipped(OnnxCase c)
@@ -128,6 +131,8 @@ public static class OnnxRunners
 
     // ---------------------------------------------------------------- element-wise and layout
 
+    private static int Product(IEnumerable<int> dims) => dims.Aggregate(1, (p, q) => p * q);
+
     private static OnnxTensor[] Relu(OnnxNode node, OnnxTensor[] x)
     {
         var y = new float[x[0].Count];
@@ -135,17 +140,23 @@ public static class OnnxRunners
         return [Output(node, 0, x[0].Shape, y)];
     }
 
+    private static OnnxRunner Activated(Func<OnnxNode, Activation> activation) => new((node, x) => NotFloat(x[0]), (node, x) =>
+    {
+        var y = new float[x[0].Count];
+        ActivationKernels.Forward(x[0].AsFloat(), y, activation(node));
+        return [Output(node, 0, x[0].Shape, y)];
+    });
+
     // Flatten moves no data: what is checked is the shape rule, (Π dims[..axis], Π dims[axis..]), and row-major order.
     private static OnnxTensor[] Flatten(OnnxNode node, OnnxTensor[] x)
     {
         int[] s = x[0].Shape;
         int axis = (int)node.Int("axis", 1);
         if (axis < 0) axis += s.Length;
-        int outer = s[..axis].Aggregate(1, (p, q) => p * q), inner = s[axis..].Aggregate(1, (p, q) => p * q);
-        return [Output(node, 0, [outer, inner], (float[])x[0].AsFloat().Clone())];
+        return [Output(node, 0, [Product(s[..axis]), Product(s[axis..])], (float[])x[0].AsFloat().Clone())];
     }
 
-    // ---------------------------------------------------------------- LogSoftmax over the last axis
+    // ---------------------------------------------------------------- Softmax and LogSoftmax over any axis
 
     private static int Axis(OnnxNode node, int rank, long fallback)
     {
@@ -153,24 +164,113 @@ public static class OnnxRunners
         return (int)(axis < 0 ? axis + rank : axis);
     }
 
-    private static string? LogSoftmaxUnsupported(OnnxNode node, OnnxTensor[] x)
+    /// <summary>
+    /// The (outer, dim, inner) view the kernels reduce over dim. Since opset 13 the op reduces over the one axis (default
+    /// −1); before, the input is flattened to 2-D at axis (default 1) and each row of Π dims[axis..] is reduced.
+    /// </summary>
+    private static (int Outer, int Dim, int Inner) SoftmaxView(OnnxNode node, int[] s)
     {
-        int rank = x[0].Shape.Length, axis = Axis(node, rank, -1);
-        if (axis != rank - 1 && x[0].Shape[(axis + 1)..].Any(d => d != 1))
-            return $"LogSoftmax axis={node.Int("axis", -1)} of {x[0].ShapeText}: LogSoftmaxKernels reduces over the last axis only";
-        return NotFloat(x[0]);
+        bool singleAxis = node.Opset >= 13;
+        int axis = Axis(node, s.Length, singleAxis ? -1 : 1);
+        return singleAxis ? (Product(s[..axis]), s[axis], Product(s[(axis + 1)..])) : (Product(s[..axis]), Product(s[axis..]), 1);
+    }
+
+    private static string? SoftmaxUnsupported(OnnxNode node, OnnxTensor[] x) =>
+        x[0].Shape.Length == 0 ? $"{node.OpType} of a scalar: needs at least one axis" : NotFloat(x[0]);
+
+    private static OnnxTensor[] Softmax(OnnxNode node, OnnxTensor[] x)
+    {
+        var (outer, dim, inner) = SoftmaxView(node, x[0].Shape);
+        var y = new float[x[0].Count];
+        SoftmaxKernels.Forward(x[0].AsFloat(), y, outer, dim, inner);
+        return [Output(node, 0, x[0].Shape, y)];
     }
 
     private static OnnxTensor[] LogSoftmax(OnnxNode node, OnnxTensor[] x)
     {
-        int[] s = x[0].Shape;
-        int c = s[Axis(node, s.Length, -1)], rows = x[0].Count / c;
-        var y = new float[x[0].Count];
-        LogSoftmaxKernels.Forward(x[0].AsFloat(), y, rows, c);
-        return [Output(node, 0, s, y)];
+        var (outer, dim, inner) = SoftmaxView(node, x[0].Shape);
+        float[] input = x[0].AsFloat();
+        var y = new float[input.Length];
+        LogSoftmaxKernels.Forward(input, y, outer, dim, inner);
+        if (inner == 1)
+        {
+            // Rows are contiguous: the per-row kernel models use for the last dim must give the very same values.
+            var rows = new float[input.Length];
+            LogSoftmaxKernels.Forward(input, rows, outer, dim);
+            if (!rows.AsSpan().SequenceEqual(y))
+                throw new InvalidOperationException($"LogSoftmaxKernels: the (n, c) and (outer, dim, inner) overloads differ on {x[0].ShapeText}.");
+        }
+        return [Output(node, 0, x[0].Shape, y)];
     }
 
-    // ---------------------------------------------------------------- Conv and MaxPool (2-D, NCHW)
+    // ---------------------------------------------------------------- BatchNormalization and LayerNormalization
+
+    private static string? BatchNormUnsupported(OnnxNode node, OnnxTensor[] x)
+    {
+        if (x[0].Shape.Length < 2) return $"BatchNormalization of {x[0].ShapeText}: needs (N, C, …)";
+        bool training = node.Int("training_mode", 0) != 0;
+        if (!training && node.OutputCount > 1)
+            return $"BatchNormalization (opset {node.Opset}) with {node.OutputCount} outputs outside training_mode: the pre-14 saved-statistics outputs";
+        return x.Take(5).Select(NotFloat).FirstOrDefault(r => r is not null);
+    }
+
+    private static OnnxTensor[] BatchNormalization(OnnxNode node, OnnxTensor[] x)
+    {
+        int[] s = x[0].Shape;
+        int n = s[0], c = s[1], spatial = Product(s[2..]);
+        float eps = node.Float("epsilon", 1e-5f);
+        float[] scale = x[1].AsFloat(), bias = x[2].AsFloat(), inputMean = x[3].AsFloat(), inputVar = x[4].AsFloat();
+        var y = new float[x[0].Count];
+        var mean = new float[c];
+        var invStd = new float[c];
+        if (node.Int("training_mode", 0) == 0)
+        {
+            BatchNormKernels.ForwardInference(x[0].AsFloat(), scale, bias, inputMean, inputVar, y, mean, invStd, n, c, spatial, eps);
+            return [Output(node, 0, s, y)];
+        }
+        // ONNX: running = input·momentum + batch·(1 − momentum); the kernel's momentum (PyTorch's) weighs the batch.
+        float momentum = node.Float("momentum", 0.9f);
+        float[] runningMean = (float[])inputMean.Clone(), runningVar = (float[])inputVar.Clone();
+        BatchNormKernels.ForwardTraining(x[0].AsFloat(), scale, bias, y, mean, invStd, runningMean, runningVar, n, c, spatial, eps, 1f - momentum);
+        // The kernel, as PyTorch, averages in the unbiased batch variance; ONNX's spec the biased one, (m − 1)/m of it.
+        double m = (double)n * spatial;
+        for (int k = 0; k < c; k++)
+        {
+            double kept = (double)momentum * inputVar[k];
+            runningVar[k] = (float)(kept + (runningVar[k] - kept) * (m - 1) / m);
+        }
+        OnnxTensor[] outputs = [Output(node, 0, s, y), Output(node, 1, [c], runningMean), Output(node, 2, [c], runningVar)];
+        return outputs[..node.OutputCount];
+    }
+
+    private static string? LayerNormUnsupported(OnnxNode node, OnnxTensor[] x)
+    {
+        int[] s = x[0].Shape;
+        int axis = Axis(node, s.Length, -1), size = Product(s[axis..]);
+        if (node.Int("stash_type", 1) != 1) return $"LayerNormalization stash_type={node.Int("stash_type", 1)}: the kernel computes its statistics in float32";
+        for (int i = 1; i < node.InputCount; i++)
+            if (x[i].Count != size) return $"LayerNormalization input {i} of {x[i].ShapeText} broadcasts to {ShapeText(s[axis..])}: the kernel takes the full normalized shape";
+        return x.Take(node.InputCount).Select(NotFloat).FirstOrDefault(r => r is not null);
+    }
+
+    private static string ShapeText(int[] shape) => $"[{string.Join(", ", shape)}]";
+
+    private static OnnxTensor[] LayerNormalization(OnnxNode node, OnnxTensor[] x)
+    {
+        int[] s = x[0].Shape;
+        int axis = Axis(node, s.Length, -1), rows = Product(s[..axis]), size = Product(s[axis..]);
+        var y = new float[x[0].Count];
+        var mean = new float[rows];
+        var invStd = new float[rows];
+        LayerNormKernels.Forward(x[0].AsFloat(), x[1].AsFloat(), node.InputCount > 2 ? x[2].AsFloat() : [], y, mean, invStd, rows, size,
+            node.Float("epsilon", 1e-5f));
+        // Mean and InvStdDev keep the input's rank: the normalized dims become 1.
+        int[] statShape = [.. s[..axis], .. Enumerable.Repeat(1, s.Length - axis)];
+        OnnxTensor[] outputs = [Output(node, 0, s, y), Output(node, 1, statShape, mean), Output(node, 2, statShape, invStd)];
+        return outputs[..node.OutputCount];
+    }
+
+    // ---------------------------------------------------------------- Conv, MaxPool and AveragePool (2-D, NCHW)
 
     /// <summary>The (begin, end) padding of each spatial axis from auto_pad / pads, as the ONNX spec defines them.</summary>
     private static (int Begin, int End)[] Pads(OnnxNode node, int[] inSpatial, int[] kernel, int[] strides, int[] dilations)
@@ -183,13 +283,15 @@ public static class OnnxRunners
         {
             if (autoPad is "SAME_UPPER" or "SAME_LOWER")
             {
+                // Output ceil(in / stride); the total padding that needs, the odd one at the end (UPPER) or the start (LOWER).
                 int outSize = (inSpatial[d] + strides[d] - 1) / strides[d];
                 int total = Math.Max((outSize - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - inSpatial[d], 0);
                 int small = total / 2, large = total - small;
                 pads[d] = autoPad == "SAME_UPPER" ? (small, large) : (large, small);
             }
             else if (autoPad == "VALID") pads[d] = (0, 0);
-            else pads[d] = ((int)explicitPads[d], (int)explicitPads[d + dims]);
+            else if (autoPad == "NOTSET") pads[d] = ((int)explicitPads[d], (int)explicitPads[d + dims]);
+            else throw new InvalidDataException($"{node.OpType}: unknown auto_pad '{autoPad}'.");
         }
         return pads;
     }
@@ -197,61 +299,62 @@ public static class OnnxRunners
     private static int[] IntsOr(OnnxNode node, string name, int count, int fallback) =>
         node.Ints(name)?.Select(v => (int)v).ToArray() ?? Enumerable.Repeat(fallback, count).ToArray();
 
-    private static string? WindowUnsupported(OnnxNode node, string op, OnnxTensor x, int[] kernel)
-    {
-        if (x.Shape.Length != 4) return $"{op} over {x.ShapeText}: {x.Shape.Length - 2}-D, the CPU kernels are 2-D (NCHW) only";
-        int[] strides = IntsOr(node, "strides", 2, 1), dilations = IntsOr(node, "dilations", 2, 1);
-        if (dilations.Any(d => d != 1)) return $"{op} dilations=[{string.Join(", ", dilations)}]: the 2-D geometry has dilation 1 only";
-        var pads = Pads(node, x.Shape[2..], kernel, strides, dilations);
-        if (pads.Any(p => p.Begin != p.End))
-            return $"{op} pads (begin, end) = {string.Join(" ", pads.Select(p => $"({p.Begin}, {p.End})"))}: the 2-D geometry pads each axis symmetrically";
-        return NotFloat(x);
-    }
+    private static string? WindowUnsupported(OnnxNode node, OnnxTensor x) =>
+        x.Shape.Length != 4 ? $"{node.OpType} over {x.ShapeText}: {x.Shape.Length - 2}-D, the CPU kernels are 2-D (NCHW) only" : NotFloat(x);
 
-    private static string? ConvUnsupported(OnnxNode node, OnnxTensor[] x)
-    {
-        if (node.Int("group", 1) != 1) return $"Conv group={node.Int("group", 1)}: Conv2dKernels has groups = 1 only";
-        return WindowUnsupported(node, "Conv", x[0], x[1].Shape[2..]) ?? NotFloat(x[1]);
-    }
+    private static string? ConvUnsupported(OnnxNode node, OnnxTensor[] x) => WindowUnsupported(node, x[0]) ?? NotFloat(x[1]);
 
     private static OnnxTensor[] Conv(OnnxNode node, OnnxTensor[] x)
     {
         int[] s = x[0].Shape, ws = x[1].Shape;
-        int[] kernel = ws[2..], strides = IntsOr(node, "strides", 2, 1);
-        var pads = Pads(node, s[2..], kernel, strides, [1, 1]);
-        var g = new Conv2dGeometry(s[1], ws[0], s[2], s[3], kernel[0], kernel[1], strides[0], strides[1], pads[0].Begin, pads[1].Begin);
+        int[] kernel = ws[2..], strides = IntsOr(node, "strides", 2, 1), dilations = IntsOr(node, "dilations", 2, 1);
+        var pads = Pads(node, s[2..], kernel, strides, dilations);
+        var g = new Conv2dGeometry(s[1], ws[0], s[2], s[3], kernel[0], kernel[1], strides[0], strides[1],
+            pads[0].Begin, pads[1].Begin, pads[0].End, pads[1].End, dilations[0], dilations[1], (int)node.Int("group", 1));
         var y = new float[s[0] * g.OutChannels * g.OutH * g.OutW];
         Conv2dKernels.Forward(x[0].AsFloat(), x[1].AsFloat(), node.InputCount > 2 ? x[2].AsFloat() : [], y, g, s[0]);
         return [Output(node, 0, [s[0], g.OutChannels, g.OutH, g.OutW], y)];
     }
 
+    /// <summary>A pool's geometry: kernel_shape, strides, pads or auto_pad, dilations, ceil_mode and count_include_pad (default 0 in ONNX).</summary>
+    private static Pool2dGeometry PoolGeometry(OnnxNode node, int[] s)
+    {
+        int[] kernel = node.Ints("kernel_shape")?.Select(v => (int)v).ToArray() ?? throw new InvalidDataException($"{node.OpType} without kernel_shape.");
+        int[] strides = IntsOr(node, "strides", 2, 1), dilations = IntsOr(node, "dilations", 2, 1);
+        var pads = Pads(node, s[2..], kernel, strides, dilations);
+        return new Pool2dGeometry(s[1], s[2], s[3], kernel[0], kernel[1], strides[0], strides[1], pads[0].Begin, pads[1].Begin, pads[0].End, pads[1].End,
+            dilations[0], dilations[1], (int)node.Int("ceil_mode", 0), (int)node.Int("count_include_pad", 0));
+    }
+
     private static string? MaxPoolUnsupported(OnnxNode node, OnnxTensor[] x)
     {
-        int[] kernel = IntsOr(node, "kernel_shape", 2, 1);
         if (node.OutputCount > 1) return "MaxPool with an Indices output: the kernel's argmax is per plane, not ONNX's flattened index";
-        if (WindowUnsupported(node, "MaxPool", x[0], kernel) is { } reason) return reason;
-        if (node.Int("ceil_mode", 0) != 0)
-        {
-            int[] strides = IntsOr(node, "strides", 2, 1);
-            var pads = Pads(node, x[0].Shape[2..], kernel, strides, [1, 1]);
-            for (int d = 0; d < 2; d++)
-            {
-                int span = x[0].Shape[2 + d] + pads[d].Begin + pads[d].End - kernel[d];
-                if (span % strides[d] != 0) return "MaxPool ceil_mode=1 (rounds the output size up here): Pool2dGeometry rounds down";
-            }
-        }
-        return null;
+        return WindowUnsupported(node, x[0]);
     }
 
     private static OnnxTensor[] MaxPool(OnnxNode node, OnnxTensor[] x)
     {
         int[] s = x[0].Shape;
-        int[] kernel = IntsOr(node, "kernel_shape", 2, 1), strides = IntsOr(node, "strides", 2, 1);
-        var pads = Pads(node, s[2..], kernel, strides, [1, 1]);
-        var g = new Pool2dGeometry(s[1], s[2], s[3], kernel[0], kernel[1], strides[0], strides[1], pads[0].Begin, pads[1].Begin);
+        Pool2dGeometry g = PoolGeometry(node, s);
         int outputs = s[0] * s[1] * g.OutH * g.OutW;
         var y = new float[outputs];
         MaxPool2dKernels.Forward(x[0].AsFloat(), y, new int[outputs], g, s[0]);
+        return [Output(node, 0, [s[0], s[1], g.OutH, g.OutW], y)];
+    }
+
+    private static string? AveragePoolUnsupported(OnnxNode node, OnnxTensor[] x)
+    {
+        if (WindowUnsupported(node, x[0]) is { } reason) return reason;
+        int[] dilations = IntsOr(node, "dilations", 2, 1);
+        return dilations.Any(d => d != 1) ? $"AveragePool dilations=[{string.Join(", ", dilations)}]: AvgPool2dKernels has no dilation (as in PyTorch)" : null;
+    }
+
+    private static OnnxTensor[] AveragePool(OnnxNode node, OnnxTensor[] x)
+    {
+        int[] s = x[0].Shape;
+        Pool2dGeometry g = PoolGeometry(node, s);
+        var y = new float[s[0] * s[1] * g.OutH * g.OutW];
+        AvgPool2dKernels.Forward(x[0].AsFloat(), y, g, s[0]);
         return [Output(node, 0, [s[0], s[1], g.OutH, g.OutW], y)];
     }
 

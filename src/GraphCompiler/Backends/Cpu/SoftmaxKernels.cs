@@ -51,7 +51,7 @@ public static class SoftmaxKernels
         public void Run(int start, int end)
         {
             int slab = dim * inner;
-            Span<float> scratch = Scratch(inner == 1 ? dim : 3 * inner);
+            Span<float> scratch = Scratch(inner == 1 ? 2 * dim : 3 * inner);
             for (int o = start; o < end; o++)
             {
                 long off = (long)o * slab;
@@ -61,7 +61,7 @@ public static class SoftmaxKernels
                 if (inner == 1)
                 {
                     if (!backward) ForwardRow(src, dst, scratch, log);
-                    else BackwardRow(src, grad, dst, scratch, log);
+                    else BackwardRow(src, grad, dst, scratch.Slice(0, dim), log);
                 }
                 else if (!backward) ForwardSlab(src, dst, scratch, dim, inner, log);
                 else BackwardSlab(src, grad, dst, scratch, dim, inner, log);
@@ -75,13 +75,14 @@ public static class SoftmaxKernels
         return t_scratch.AsSpan(0, length);
     }
 
-    private static void ForwardRow(ReadOnlySpan<float> x, Span<float> y, Span<float> e, bool log)
+    private static void ForwardRow(ReadOnlySpan<float> x, Span<float> y, Span<float> scratch, bool log)
     {
-        float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, e);
-        TensorPrimitives.Exp(e, e);
+        // log: (x − max) − log Σ, never x − (max + log Σ), whose rounding costs float's spacing at |max|.
+        Span<float> shifted = scratch.Slice(0, x.Length), e = scratch.Slice(x.Length, x.Length);
+        TensorPrimitives.Subtract(x, TensorPrimitives.Max(x), shifted);
+        TensorPrimitives.Exp(shifted, e);
         float sum = TensorPrimitives.Sum(e);
-        if (log) TensorPrimitives.Subtract(x, max + MathF.Log(sum), y);
+        if (log) TensorPrimitives.Subtract(shifted, MathF.Log(sum), y);
         else TensorPrimitives.Multiply(e, 1f / sum, y);
     }
 
@@ -110,16 +111,17 @@ public static class SoftmaxKernels
         sum.Clear();
         for (int d = 0; d < dim; d++)
         {
-            TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, e);
-            TensorPrimitives.Exp(e, e);
+            // log keeps x − max in y: the result is (x − max) − log Σ, never x − (max + log Σ) (see ForwardRow).
+            Span<float> shifted = log ? y.Slice(d * inner, inner) : e;
+            TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, shifted);
+            TensorPrimitives.Exp(shifted, e);
             TensorPrimitives.Add(sum, e, sum);
             if (!log) e.CopyTo(y.Slice(d * inner, inner));
         }
         if (log)
         {
             TensorPrimitives.Log(sum, sum);
-            TensorPrimitives.Add(max, sum, max); // log Σ exp
-            for (int d = 0; d < dim; d++) TensorPrimitives.Subtract(x.Slice(d * inner, inner), max, y.Slice(d * inner, inner));
+            for (int d = 0; d < dim; d++) TensorPrimitives.Subtract(y.Slice(d * inner, inner), sum, y.Slice(d * inner, inner));
         }
         else
         {
