@@ -187,7 +187,7 @@ public static class ElementwiseChainKernels
                 var x = Vector512.Load(v + i);
                 (gelu ? GeluKernels.Value(x, tanh) : x * Sigmoid(x)).Store(v + i);
             }
-        for (; i < len; i++) v[i] = gelu ? GeluKernels.Value(v[i], tanh) : v[i] / (1f + MathF.Exp(-v[i]));
+        for (; i < len; i++) v[i] = gelu ? GeluKernels.Value(v[i], tanh) : v[i] * (1f / (1f + MathF.Exp(-v[i])));
     }
 
     /// <summary>
