@@ -171,7 +171,7 @@ namespace GraphCompiler.Generators
                 {
                     w.Line();
                     w.Line($"// {g.Comment}");
-                    w.Line($"private static readonly {g.Type} {g.Name} = new({string.Join(", ", g.Values)});");
+                    w.Line($"private static readonly {g.Type} {g.Name} = new({(g.Terms.Count > 0 ? string.Join(", ", g.Terms) : string.Join(", ", g.Values))});");
                 }
             }
 

@@ -1,4 +1,5 @@
 // The fusion passes: each rewrites the graph so that lowering emits fewer kernels, and each can be run and tested alone.
+using System.Collections.Generic;
 using System.Linq;
 
 namespace GraphCompiler.Compiler
@@ -32,6 +33,60 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>
+        /// Pass "fuse-elementwise-chains" (after "fuse-epilogues"): a maximal run of two or more element-wise activations
+        /// (<see cref="OpDef.ElementwiseStage(Node)"/>: ReLU, LeakyReLU, sigmoid, tanh, GELU, SiLU), each read only by the next,
+        /// becomes one forward kernel y = f_k(…f_1(x)) and one backward kernel dx = dy · Π f_i′ that recomputes the chain from
+        /// x, so only the chain's input and output are stored. A value read elsewhere ends the chain (it must be kept), and an
+        /// activation already applied as an epilogue is not part of one. Returns the number of chains.
+        /// </summary>
+        public static int FuseElementwiseChains(Graph graph)
+        {
+            int chains = 0;
+            foreach (Node first in graph.Nodes.Skip(1))
+            {
+                if (!Chainable(first) || first.ChainedInto is not null || first.Chain is not null) continue;
+                var run = new List<Node> { first };
+                Node last = first;
+                while (last != graph.Output && graph.Uses(last).Count == 1 && Chainable(graph.Uses(last)[0].Consumer))
+                {
+                    last = graph.Uses(last)[0].Consumer;
+                    run.Add(last);
+                }
+                if (run.Count < 2) continue;
+                foreach (Node member in run.Take(run.Count - 1)) member.ChainedInto = last;
+                last.Chain = run;
+                chains++;
+            }
+            return chains;
+        }
+
+        private static bool Chainable(Node node) => node.Op!.ElementwiseStage(node) is not null && node.Inputs.Count == 1 && node.FusedInto is null;
+
+        /// <summary>The forward kernel of the chain ending at <paramref name="tail"/>: y = f_k(…f_1(x)).</summary>
+        internal static void LowerChainForward(Lowering l, Node tail)
+        {
+            IReadOnlyList<Node> chain = tail.Chain!;
+            Arg stages = l.Chain(tail, $"{string.Join(" → ", chain.Select(n => n.Name))}: {ChainFormula(chain, "x")}",
+                chain.Select(n => n.Op!.ElementwiseStage(n)!));
+            l.Emit("ElementwiseChainKernels", "Forward", $"{tail.Name}: {ChainFormula(chain, "x")}, {tail.Shape.Comment}",
+                l.Value(chain[0].Input!), l.Value(tail), stages);
+        }
+
+        /// <summary>The backward kernel of the chain ending at <paramref name="tail"/>: dx = dy · Π f_i′, recomputed from x.</summary>
+        internal static void LowerChainBackward(Lowering l, Node tail)
+        {
+            Node first = tail.Chain![0];
+            Node x = first.Input!;
+            l.EmitGradOf(x, "ElementwiseChainKernels", "Backward", $"{tail.Name}: dx = dy · ({ChainFormula(tail.Chain, "x")})′",
+                l.Value(x), l.Grad(tail), new Arg(ArgKind.Buffer, l.ContributionName(new Use(first, 0)), x.Shape.PerSample),
+                Arg.Geo(tail.Name + "Chain"));
+        }
+
+        // tanh(sigmoid(relu(x))).
+        private static string ChainFormula(IReadOnlyList<Node> chain, string x) =>
+            chain.Aggregate(x, (inner, n) => $"{Readable(n.Op!.ElementwiseStage(n)!)}({inner})");
+
+        /// <summary>
         /// Pass "fuse-activation-grads": the backward of an activation (dx = dy · act′(y)) is applied by the input-gradient
         /// kernel of the op that consumes the activation (through aliases such as Flatten) as it writes dx, so no separate
         /// sweep over the gradient runs. Needs a consumer that <see cref="OpDef.AcceptsGradEpilogue"/>, and that consumer must
@@ -43,7 +98,8 @@ namespace GraphCompiler.Compiler
             int fused = 0;
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                if (node.Op!.Activation(node) is null) continue;
+                // A chain's backward is a kernel of its own: its last activation's is not folded into the consumer.
+                if (node.Op!.Activation(node) is null || node.Chain is not null || node.ChainedInto is not null) continue;
                 Node? consumer = Consumer(graph, node);
                 if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.Inputs.Count != 1 || consumer.GradEpilogue is not null) continue;
                 consumer.GradEpilogue = node;

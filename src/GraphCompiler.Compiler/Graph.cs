@@ -75,6 +75,15 @@ namespace GraphCompiler.Compiler
         /// <summary>Set by fusion on an activation whose backward was folded into its consumer's input-gradient kernel.</summary>
         public bool GradFused { get; set; }
 
+        /// <summary>
+        /// Set by fusion on the last node of a fused element-wise chain: the chain's nodes, first to last (this one). Its
+        /// kernels compute the whole chain from the first node's input.
+        /// </summary>
+        public IReadOnlyList<Node>? Chain { get; set; }
+
+        /// <summary>Set by fusion on the other nodes of a fused element-wise chain: its last node, whose kernels do their work.</summary>
+        public Node? ChainedInto { get; set; }
+
         /// <summary>Set by fusion on a LogSoftmax output whose backward the NLL loss folds into its gradient kernel.</summary>
         public bool LossFused { get; set; }
 

@@ -163,6 +163,20 @@ namespace GraphCompiler.Compiler
             return Arg.Geo(name);
         }
 
+        /// <summary>
+        /// Declares the stages of the element-wise chain that ends at <paramref name="tail"/> as a static
+        /// <c>ElementwiseChain</c> field of the model, <c>Tail.NameChain</c>.
+        /// </summary>
+        public Arg Chain(Node tail, string comment, IEnumerable<string> stages)
+        {
+            string name = tail.Name + "Chain";
+            _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
+            {
+                Terms = EquatableArray.From(stages.Select(s => "ElementwiseStage." + s)),
+            });
+            return Arg.Geo(name);
+        }
+
         public void Emit(string kernel, string method, string comment, params Arg[] args) =>
             _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false));
 

@@ -19,6 +19,7 @@ namespace GraphCompiler.Compiler
             if (model.Fuse)
             {
                 Fusion.FuseEpilogues(graph);
+                Fusion.FuseElementwiseChains(graph);
                 Fusion.FuseActivationGradients(graph);
                 logitsGrad = Fusion.FuseLossGradient(graph, lowering);
             }
@@ -148,10 +149,12 @@ namespace GraphCompiler.Compiler
         {
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                // Aliases and fused activations live in another node's buffer.
+                // Aliases and fused activations live in another node's buffer; inside a chain only the last value is stored.
+                if (node.ChainedInto is not null) continue;
                 if (!node.Op!.IsAlias && node.FusedInto is null)
                     l.DeclareValue(node, $"output of {Fusion.Wrap(node, node.Op.Describe(node))}");
-                node.Op.Forward(l, node);
+                if (node.Chain is not null) Fusion.LowerChainForward(l, node);
+                else node.Op.Forward(l, node);
             }
         }
 
@@ -168,8 +171,10 @@ namespace GraphCompiler.Compiler
             {
                 Node node = graph.Nodes[i];
                 l.EmitGradientSum(node);
+                if (node.ChainedInto is not null) continue;
                 l.Differentiating = node;
-                node.Op!.Backward(l, node);
+                if (node.Chain is not null) Fusion.LowerChainBackward(l, node);
+                else node.Op!.Backward(l, node);
                 l.Differentiating = null;
             }
             l.EmitGradientSum(graph.Input);

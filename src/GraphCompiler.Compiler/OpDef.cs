@@ -89,6 +89,14 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public virtual string? Activation(Node node) => null;
 
+        /// <summary>
+        /// For element-wise unary activations: the stage the fused chain kernel applies for this node, as C# after
+        /// "ElementwiseStage." (<c>Relu</c>, <c>LeakyRelu(-0.2f)</c>, <c>Gelu(true)</c>), so that a run of them becomes one
+        /// kernel (pass "fuse-elementwise-chains"). Any such activation qualifies, whether its derivative needs its input or
+        /// its output; null for every other op.
+        /// </summary>
+        public virtual string? ElementwiseStage(Node node) => null;
+
         /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it.</summary>
         public virtual bool AcceptsEpilogue => false;
 

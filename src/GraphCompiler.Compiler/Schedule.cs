@@ -48,7 +48,14 @@ namespace GraphCompiler.Compiler
     }
 
     /// <summary>A kernel's compile-time geometry, e.g. a <c>Conv2dGeometry</c> with every size filled in.</summary>
-    public sealed record GeometryDecl(string Name, string Type, EquatableArray<int> Values, string Comment);
+    public sealed record GeometryDecl(string Name, string Type, EquatableArray<int> Values, string Comment)
+    {
+        /// <summary>
+        /// The constructor's arguments as C# expressions, for a descriptor that is not a list of integers (an element-wise
+        /// chain's stages, <c>ElementwiseStage.Relu</c>); empty when <see cref="Values"/> are the arguments.
+        /// </summary>
+        public EquatableArray<string> Terms { get; init; } = EquatableArray<string>.Empty;
+    }
 
     /// <summary>
     /// A call of <c>Kernel.Method(args)</c>. <see cref="InputGradOnly"/> marks work that produces the gradient of the

@@ -20,6 +20,9 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string? Activation(Node node) => DerivativeFromOutput(node) ? Kernel(node) : null;
 
+        // The chain kernel's stages are named like the Activation members (LeakyRelu of any slope: it reads x).
+        public override string? ElementwiseStage(Node node) => Kernel(node);
+
         public override void Forward(Lowering l, Node node)
         {
             if (node.FusedInto is null)

@@ -11,6 +11,8 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string Describe(Node node) => node.Bool("approximateTanh") ? "GELU(approximate='tanh')" : "GELU";
 
+        public override string? ElementwiseStage(Node node) => node.Bool("approximateTanh") ? "Gelu(true)" : "Gelu(false)";
+
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
 
         public override void Forward(Lowering l, Node node) =>

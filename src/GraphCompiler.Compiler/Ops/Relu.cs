@@ -13,6 +13,8 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string? Activation(Node node) => "Relu";
 
+        public override string? ElementwiseStage(Node node) => "Relu";
+
         // Nothing to emit when fusion made this the epilogue of its producer (forward) or of its consumer's dx (backward).
         public override void Forward(Lowering l, Node node)
         {

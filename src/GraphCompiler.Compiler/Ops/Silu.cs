@@ -9,6 +9,8 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string Describe(Node node) => "SiLU";
 
+        public override string? ElementwiseStage(Node node) => "Silu";
+
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
 
         public override void Forward(Lowering l, Node node) =>

@@ -84,6 +84,83 @@ public class FusionTests
         Assert.Null(Fusion.FuseLossGradient(plain, new Lowering(plain)));
     }
 
+    private static Graph Graph(Shape input, LayerDecl[] layers, OpCall[] calls)
+    {
+        var errors = new List<CoreDiagnostic>();
+        Graph g = ModelCompiler.BuildGraph(new ModelDecl("Net", input, 0, EquatableArray.From(layers), EquatableArray.From(calls), calls.Length), errors)!;
+        Assert.True(ModelCompiler.InferShapes(g, errors));
+        ModelCompiler.NameValues(g);
+        return g;
+    }
+
+    [Fact]
+    public void Fuse_elementwise_chains_joins_runs_of_two_or_more_but_not_an_epilogue_or_a_single_activation()
+    {
+        // Fc1 → ReLU → Sigmoid → Tanh → Fc2 → GELU(tanh) → SiLU → LeakyReLU(−0.2) → Fc3 → Sigmoid
+        Graph g = Graph(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 4), Linear("Fc2", 4, 4), Linear("Fc3", 4, 4)],
+        [
+            OpCall.Apply("Fc1", 0), OpCall.Of("Relu", 1), OpCall.Of("Sigmoid", 2), OpCall.Of("Tanh", 3),
+            OpCall.Apply("Fc2", 4), OpCall.Of("Gelu", 5, ("approximateTanh", 1)), OpCall.Of("Silu", 6), OpCall.Of("LeakyRelu", 7, ("negativeSlope", -0.2)),
+            OpCall.Apply("Fc3", 8), OpCall.Of("Sigmoid", 9),
+        ]);
+        Assert.Equal(2, Fusion.FuseEpilogues(g));       // ReLU into Fc1, the last sigmoid into Fc3
+        Assert.Equal(2, Fusion.FuseElementwiseChains(g));
+        Node[] n = [.. g.Nodes];
+        Assert.Null(n[2].ChainedInto);                  // the ReLU is Fc1's epilogue, so the chain starts after it
+        Assert.Null(n[2].Chain);
+        Assert.Equal([n[3], n[4]], n[4].Chain!);
+        Assert.Same(n[4], n[3].ChainedInto);
+        Assert.Equal([n[6], n[7], n[8]], n[8].Chain!);  // GELU and SiLU read x, a negative slope too: all chain
+        Assert.Same(n[8], n[6].ChainedInto);
+        Assert.Same(n[8], n[7].ChainedInto);
+        Assert.Null(n[10].Chain);                       // a single activation (here an epilogue) is no chain
+        Assert.Null(n[10].ChainedInto);
+        Assert.Equal("Gelu(true)", OpsTable.Gelu.ElementwiseStage(n[6]));
+        Assert.Equal("LeakyRelu(-0.2f)", OpsTable.LeakyRelu.ElementwiseStage(n[8]));
+        Assert.Null(OpsTable.Linear.ElementwiseStage(n[1]));
+
+        // Fc2 would take the tanh's backward, but a chain's backward is a kernel of its own.
+        Assert.Equal(0, Fusion.FuseActivationGradients(g));
+        Assert.Null(n[5].GradEpilogue);
+    }
+
+    [Fact]
+    public void Fuse_elementwise_chains_ends_a_chain_at_a_value_read_twice()
+    {
+        // h = GELU(Fc1(x)); s = SiLU(h); return tanh(s) + s: s is kept, so the chain is GELU → SiLU and tanh stays alone.
+        Graph g = Graph(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 4)],
+            [OpCall.Apply("Fc1", 0), OpCall.Of("Gelu", 1), OpCall.Of("Silu", 2), OpCall.Of("Tanh", 3), OpCall.Of("Add", [4, 3])]);
+        Assert.Equal(1, Fusion.FuseElementwiseChains(g));
+        Assert.Equal([g.Nodes[2], g.Nodes[3]], g.Nodes[3].Chain!);
+        Assert.Null(g.Nodes[4].Chain);
+        Assert.Null(g.Nodes[4].ChainedInto);
+
+        // Read twice earlier: GELU's value feeds both SiLU and the sum, so nothing chains.
+        Graph h = Graph(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 4)],
+            [OpCall.Apply("Fc1", 0), OpCall.Of("Gelu", 1), OpCall.Of("Silu", 2), OpCall.Of("Add", [3, 2])]);
+        Assert.Equal(0, Fusion.FuseElementwiseChains(h));
+    }
+
+    [Fact]
+    public void A_chain_lowers_to_one_kernel_each_way_with_its_stages_as_compile_time_data()
+    {
+        var decl = new ModelDecl("Net", new Shape(Shape.Batch, 5), 0, EquatableArray.From([Linear("Fc1", 5, 4), Linear("Fc2", 4, 3)]), EquatableArray.From(
+            [OpCall.Apply("Fc1", 0), OpCall.Of("Gelu", 1), OpCall.Of("LeakyRelu", 2, ("negativeSlope", -0.2)), OpCall.Of("Tanh", 3), OpCall.Apply("Fc2", 4)]), 5);
+        Schedule s = ModelCompiler.Compile(decl).Schedule!;
+        Step forward = s.Forward.Single(x => x.Kernel == "ElementwiseChainKernels");
+        Assert.Equal(["Fc1Out", "Tanh1Out", "Tanh1Chain"], forward.Args.Select(a => a.Text));
+        Step backward = s.Backward.Single(x => x.Kernel == "ElementwiseChainKernels");
+        Assert.Equal(["Fc1Out", "Tanh1Grad", "Fc1Grad", "Tanh1Chain"], backward.Args.Select(a => a.Text));
+        Assert.Equal("Tanh1: dx = dy · (tanh(leakyrelu[-0.2](gelu[false](x))))′", backward.Comment);
+        GeometryDecl chain = s.Geometries.Single();
+        Assert.Equal("ElementwiseChain", chain.Type);
+        Assert.Equal(["ElementwiseStage.Gelu(false)", "ElementwiseStage.LeakyRelu(-0.2f)", "ElementwiseStage.Tanh"], chain.Terms);
+        // Only the chain's input and output are stored: no buffer for the GELU or LeakyReLU values.
+        Assert.DoesNotContain(s.Buffers, b => b.Name.StartsWith("Gelu") || b.Name.StartsWith("LeakyRelu"));
+        Assert.Equal(3, s.ForwardKernels);              // Fc1, the chain, Fc2
+        Assert.Null(s.Backward.Single(x => x.Comment.StartsWith("Fc2") && x.Method == "BackwardInput").Args.FirstOrDefault(a => a.Kind == ArgKind.Activation));
+    }
+
     [Fact]
     public void Mlp_kernel_counts_fused_and_unfused()
     {

@@ -169,6 +169,15 @@ public class IlgpuParityTests
     }
 
     [Fact]
+    public void A_fused_elementwise_chain_is_named_as_unsupported()
+    {
+        using var device = IlgpuDevice.Open(Device.IlgpuCpu);
+        var e = Assert.Throws<NotSupportedException>(() => new IlgpuModel(new GraphCompiler.Tests.Models.ChainNet(), device, 2));
+        Assert.StartsWith("The ILGPU backend (ilgpu-cpu (" + device.Accelerator.Name + ")) cannot run ElementwiseChainKernels.Forward (LeakyRelu1: ", e.Message);
+        Assert.EndsWith("of model 'ChainNet': no kernel for this step.", e.Message);
+    }
+
+    [Fact]
     public void Optimizers_and_losses_without_a_device_kernel_are_named_in_the_error()
     {
         var model = new Mlp();

@@ -70,6 +70,7 @@ public static partial class OpsTable
         new("Tanh", ActivationLengths.Length, Tanh),
         new("Gelu", 2 * ActivationLengths.Length, Gelu),
         new("Silu", ActivationLengths.Length, Silu),
+        new("ElementwiseChain", ChainCases.Length, ElementwiseChain),
         new("Softmax", SoftmaxShapes.Length, Softmax),
         new("LogSoftmax", RowShapes.Length + SoftmaxShapes.Length, LogSoftmax),
         new("CrossEntropy", RowShapes.Length + ClassLossOptions.Length, (rng, i) => i < RowShapes.Length ? CrossEntropy(rng, i) : CrossEntropyWithOptions(rng, i - RowShapes.Length)),
@@ -403,6 +404,52 @@ public static partial class OpsTable
             ReferenceKernels.Silu, ReferenceKernels.SiluGrad);
 
     /// <summary>An element-wise op: fast backward (x, y, dy, dx); reference f and f′ at the input.</summary>
+    // ---------------------------------------------------------------- fused element-wise chains
+
+    // Stage combinations and lengths: across the 16-float vector and the 256-float block, and split across cores (the third
+    // passes the transcendental threshold, the last the cheap one). Inputs in ±3, 0.05 away from ReLU's kink.
+    private static readonly (int Len, ElementwiseStage[] Stages)[] ChainCases =
+    [
+        (1000, [ElementwiseStage.Relu, ElementwiseStage.Sigmoid, ElementwiseStage.Tanh]),
+        (33, [ElementwiseStage.Gelu(approximateTanh: true), ElementwiseStage.Silu]),
+        (100_003, [ElementwiseStage.LeakyRelu(-0.2f), ElementwiseStage.Tanh, ElementwiseStage.Gelu(approximateTanh: false)]),
+        (15, [ElementwiseStage.Sigmoid, ElementwiseStage.LeakyRelu(0.1f)]),
+        (257, [ElementwiseStage.Silu, ElementwiseStage.Relu, ElementwiseStage.LeakyRelu(-0.5f), ElementwiseStage.Sigmoid]),
+        (1_100_003, [ElementwiseStage.Relu, ElementwiseStage.LeakyRelu(0.3f)]),
+    ];
+
+    private static OpCase ElementwiseChain(Rng rng, int index)
+    {
+        (int len, ElementwiseStage[] stages) = ChainCases[index];
+        var chain = new ElementwiseChain(stages);
+        return Elementwise($"ElementwiseChain len={len} {chain}", [.. Data.AwayFromZero(rng, len, 0.05f / 3).Select(v => 3 * v)],
+            (x, y) => ElementwiseChainKernels.Forward(x, y, chain),
+            (x, y, dy, dx) => ElementwiseChainKernels.Backward(x, dy, dx, chain),
+            x => stages.Aggregate(x, (v, s) => Stage(s).F(v)),
+            x =>
+            {
+                double d = 1;
+                foreach (ElementwiseStage s in stages)
+                {
+                    d *= Stage(s).FPrime(x);
+                    x = Stage(s).F(x);
+                }
+                return d;
+            });
+    }
+
+    /// <summary>A chain stage in double precision: its function and derivative from the reference kernels.</summary>
+    private static (Func<double, double> F, Func<double, double> FPrime) Stage(ElementwiseStage s) => s.Kind switch
+    {
+        ElementwiseStageKind.Relu => (v => Math.Max(v, 0), v => v > 0 ? 1 : 0),
+        ElementwiseStageKind.LeakyRelu => (v => ReferenceKernels.LeakyRelu(v, s.Slope), v => ReferenceKernels.LeakyReluGrad(v, s.Slope)),
+        ElementwiseStageKind.Sigmoid => (ReferenceKernels.Sigmoid, ReferenceKernels.SigmoidGrad),
+        ElementwiseStageKind.Tanh => (Math.Tanh, ReferenceKernels.TanhGrad),
+        ElementwiseStageKind.Gelu => (ReferenceKernels.Gelu, ReferenceKernels.GeluGrad),
+        ElementwiseStageKind.GeluTanh => (ReferenceKernels.GeluTanh, ReferenceKernels.GeluTanhGrad),
+        _ => (ReferenceKernels.Silu, ReferenceKernels.SiluGrad),
+    };
+
     private static OpCase Elementwise(string description, float[] x, Action<float[], float[]> forward, Action<float[], float[], float[], float[]> backward,
         Func<double, double> f, Func<double, double> fPrime) => new()
     {

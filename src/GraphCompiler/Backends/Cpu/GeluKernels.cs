@@ -59,7 +59,7 @@ public static class GeluKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Value(Vector512<float> x, bool tanh)
+    internal static Vector512<float> Value(Vector512<float> x, bool tanh)
     {
         var half = Vector512.Create(0.5f);
         if (tanh) return half * x * (Vector512<float>.One + Tanh(Vector512.Create(Sqrt2OverPi) * (x + Vector512.Create(Cubic) * x * x * x)));
@@ -67,7 +67,7 @@ public static class GeluKernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Derivative(Vector512<float> x, bool tanh)
+    internal static Vector512<float> Derivative(Vector512<float> x, bool tanh)
     {
         var half = Vector512.Create(0.5f);
         var one = Vector512<float>.One;
@@ -82,11 +82,11 @@ public static class GeluKernels
         return half * (one + Erf(x * Vector512.Create(InvSqrt2))) + x * pdf;
     }
 
-    private static float Value(float x, bool tanh) => tanh
+    internal static float Value(float x, bool tanh) => tanh
         ? 0.5f * x * (1f + Tanh(Sqrt2OverPi * (x + Cubic * x * x * x)))
         : 0.5f * x * (1f + Erf(x * InvSqrt2));
 
-    private static float Derivative(float x, bool tanh)
+    internal static float Derivative(float x, bool tanh)
     {
         if (tanh)
         {
