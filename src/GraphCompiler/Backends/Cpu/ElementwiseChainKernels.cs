@@ -185,9 +185,9 @@ public static class ElementwiseChainKernels
             for (; i <= len - 16; i += 16)
             {
                 var x = Vector512.Load(v + i);
-                (gelu ? GeluKernels.Value(x, tanh) : x * Sigmoid(x)).Store(v + i);
+                (gelu ? GeluKernels.Value(x, tanh) : SiluKernels.Value(x)).Store(v + i);
             }
-        for (; i < len; i++) v[i] = gelu ? GeluKernels.Value(v[i], tanh) : v[i] * (1f / (1f + MathF.Exp(-v[i])));
+        for (; i < len; i++) v[i] = gelu ? GeluKernels.Value(v[i], tanh) : SiluKernels.Value(v[i]);
     }
 
     /// <summary>
@@ -206,32 +206,11 @@ public static class ElementwiseChainKernels
         bool gelu = s.Kind != ElementwiseStageKind.Silu, tanh = s.Kind == ElementwiseStageKind.GeluTanh;
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
-        {
-            var one = Vector512<float>.One;
             for (; i <= len - 16; i += 16)
             {
                 var x = Vector512.Load(v + i);
-                Vector512<float> d;
-                if (gelu) d = GeluKernels.Derivative(x, tanh);
-                else
-                {
-                    var sig = Sigmoid(x);
-                    d = sig * (one + x * (one - sig));
-                }
-                (Vector512.Load(g + i) * d).Store(g + i);
+                (Vector512.Load(g + i) * (gelu ? GeluKernels.Derivative(x, tanh) : SiluKernels.Derivative(x))).Store(g + i);
             }
-        }
-        for (; i < len; i++)
-        {
-            float x = v[i];
-            if (gelu) g[i] *= GeluKernels.Derivative(x, tanh);
-            else
-            {
-                float sig = 1f / (1f + MathF.Exp(-x));
-                g[i] *= sig * (1f + x * (1f - sig));
-            }
-        }
+        for (; i < len; i++) g[i] *= gelu ? GeluKernels.Derivative(v[i], tanh) : SiluKernels.Derivative(v[i]);
     }
-
-    private static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-x));
 }

@@ -37,21 +37,34 @@ public static class SiluKernels
             float* px = (float*)x + start, pdy = (float*)dy + start, po = (float*)outp + start;
             int i = 0;
             if (Vector512.IsHardwareAccelerated)
-            {
-                var one = Vector512<float>.One;
                 for (; i <= count - 16; i += 16)
                 {
                     var v = Vector512.Load(px + i);
-                    var s = one / (one + Vector512.Exp(-v));
-                    var r = backward ? Vector512.Load(pdy + i) * s * (one + v * (one - s)) : v * s;
-                    r.Store(po + i);
+                    (backward ? Vector512.Load(pdy + i) * Derivative(v) : Value(v)).Store(po + i);
                 }
-            }
-            for (; i < count; i++)
-            {
-                float v = px[i], s = 1f / (1f + MathF.Exp(-v));
-                po[i] = backward ? pdy[i] * s * (1f + v * (1f - s)) : v * s;
-            }
+            for (; i < count; i++) po[i] = backward ? pdy[i] * Derivative(px[i]) : Value(px[i]);
         }
+    }
+
+    private static Vector512<float> Sigmoid(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-x));
+
+    private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    /// <summary>x·σ(x) (shared with the fused element-wise chains).</summary>
+    internal static Vector512<float> Value(Vector512<float> x) => x * Sigmoid(x);
+
+    /// <summary>σ(x)(1 + x(1 − σ(x))).</summary>
+    internal static Vector512<float> Derivative(Vector512<float> x)
+    {
+        var s = Sigmoid(x);
+        return s * (Vector512<float>.One + x * (Vector512<float>.One - s));
+    }
+
+    internal static float Value(float x) => x * Sigmoid(x);
+
+    internal static float Derivative(float x)
+    {
+        float s = Sigmoid(x);
+        return s * (1f + x * (1f - s));
     }
 }
