@@ -32,9 +32,6 @@ namespace GraphCompiler.Compiler
         public static readonly Arg N = new Arg(ArgKind.BatchSize, "", 0);
         /// <summary><c>n · k</c>: e.g. the rows of a softmax over a non-leading dim, N times the dims between.</summary>
         public static Arg NTimes(int k) => k == 1 ? N : new Arg(ArgKind.BatchSize, "", k);
-
-        /// <summary><c>n · k</c> rows: the batch times a per-sample count (the same as <see cref="NTimes"/>).</summary>
-        public static Arg Rows(int perSample) => NTimes(perSample);
         public static readonly Arg None = new Arg(ArgKind.Empty, "", 0);
         public static Arg Geo(string name) => new Arg(ArgKind.Geometry, name, 0);
         public static Arg Act(string name) => new Arg(ArgKind.Activation, name, 0);

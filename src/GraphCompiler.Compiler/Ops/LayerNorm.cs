@@ -54,7 +54,7 @@ namespace GraphCompiler.Compiler.Ops
             Arg mean = l.SideBuffer(node, "Mean", Stats(node), $"mean of each row {node.Name} normalised");
             Arg invStd = l.SideBuffer(node, "InvStd", Stats(node), $"1/√(var + eps) of each row {node.Name} normalised");
             l.Emit(node.Layer!.Property, "Forward", $"{node.Name}: {node.Shape.Comment} normalised over the last dimension",
-                l.Value(node.Input!), l.Value(node), mean, invStd, Arg.Rows(RowsPerSample(node)));
+                l.Value(node.Input!), l.Value(node), mean, invStd, Arg.NTimes(RowsPerSample(node)));
         }
 
         public override void Backward(Lowering l, Node node)
@@ -63,10 +63,10 @@ namespace GraphCompiler.Compiler.Ops
             int d = node.Layer!.Int("normalizedShape");
             if (node.Layer.Bool("elementwiseAffine"))
                 l.EmitParamGrad(node, node.Layer.Property, "BackwardParams", $"{node.Name}: dW ({d}) += Σ dy·x̂, db ({d}) += Σ dy",
-                    l.Grad(node), l.Value(node.Input!), mean, invStd, Arg.Rows(RowsPerSample(node)));
+                    l.Grad(node), l.Value(node.Input!), mean, invStd, Arg.NTimes(RowsPerSample(node)));
             l.EmitInputGrad(node, node.Layer.Property, "BackwardInput",
                 $"{node.Name}: dx {node.Input!.Shape.Comment} = (g − mean(g) − x̂·mean(g·x̂))/σ with g = w·dy",
-                l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Arg.Rows(RowsPerSample(node)));
+                l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Arg.NTimes(RowsPerSample(node)));
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("elementwiseAffine") ? 2 * node.Layer.Int("normalizedShape") : 0;
