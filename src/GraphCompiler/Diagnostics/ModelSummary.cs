@@ -111,7 +111,7 @@ public sealed class ModelSummary
         // no input gradient, the loss kernel in between.
         Schedule schedule = model.Schedule;
         bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);
-        bool atLogits = model.Kernels.Any(k => k.UnlessLossFused) && HasFusedForm(loss, model.OutputShape);
+        bool atLogits = model.Kernels.Any(k => k.UnlessLossFused) && loss.HasLogitsForm && model.OutputShape.Length == 1; // as Trainer: one class dim, no spatial ones
         var forward = model.Kernels.Where(k => !k.Backward).ToList();
         var step = new List<KernelSummary>(forward)
         {
@@ -126,14 +126,6 @@ public sealed class ModelSummary
         long frozen = parameters.Where(p => !p.RequiresGrad).Sum(p => (long)p.Count);
         return new ModelSummary(model.GetType().Name, batch, [batch, .. model.InputShape], loss.Name, layers, forward, step,
             trainable, frozen, model.PeakBytes(batch, training: false), model.PeakBytes(batch, training: true));
-    }
-
-    /// <summary>Whether the loss computes dLoss/dlogits itself after a LogSoftmax, as Trainer asks it (on one dummy row here).</summary>
-    private static bool HasFusedForm(Loss loss, int[] outputShape)
-    {
-        if (outputShape.Length != 1) return false;
-        int classes = outputShape[0];
-        return loss.TryComputeAtLogits(new float[classes], new int[1], new float[classes], 1, classes, out _);
     }
 
     /// <summary>The op without the layer's own name: <c>Linear 'Fc1'</c> reads <c>Linear</c> next to the name column.</summary>
