@@ -52,17 +52,7 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public static LayerDecl Of(string property, string kind, params (string Name, double Value)[] args)
         {
-            OpDef op = OpsTable.Layers[kind];
-            var values = new ArgValue[args.Length];
-            for (int i = 0; i < args.Length; i++)
-            {
-                OpParam? p = null;
-                foreach (OpParam q in op.LayerParams) if (q.Matches(args[i].Name)) p = q;
-                object value = p?.Kind == ParamKind.Int ? (int)args[i].Value : p?.Kind == ParamKind.Bool ? args[i].Value != 0 : (object)args[i].Value;
-                values[i] = new ArgValue(args[i].Name, value, -1);
-            }
-            double[] bound = OpParams.Bind(kind, op.LayerParams, values, out int[] sites, out string error, out _)
-                ?? throw new System.ArgumentException(error, nameof(args));
+            double[] bound = OpParams.BindNamed(kind, OpsTable.Layers[kind].LayerParams, args, out int[] sites);
             return new LayerDecl(property, kind, SnakeCase(property), new EquatableArray<double>(bound), -1, new EquatableArray<int>(sites));
         }
 
@@ -109,16 +99,7 @@ namespace GraphCompiler.Compiler
         public static OpCall Of(string op, int[] inputs, params (string Name, double Value)[] args)
         {
             OpDef def = OpsTable.Functional.TryGetValue(op, out OpDef? f) ? f : OpsTable.Combining[op];
-            var values = new ArgValue[args.Length];
-            for (int i = 0; i < args.Length; i++)
-            {
-                int index = OpParams.IndexOf(def.Params, args[i].Name);
-                ParamKind kind = index >= 0 ? def.Params[index].Kind : ParamKind.Float;
-                object value = kind == ParamKind.Int ? (int)args[i].Value : kind == ParamKind.Bool ? args[i].Value != 0 : (object)args[i].Value;
-                values[i] = new ArgValue(args[i].Name, value, -1);
-            }
-            double[] bound = OpParams.Bind(op, def.Params, values, out _, out string error, out _)
-                ?? throw new System.ArgumentException(error, nameof(args));
+            double[] bound = OpParams.BindNamed(op, def.Params, args, out _);
             return new OpCall(op, new EquatableArray<int>(inputs), null, new EquatableArray<double>(bound), -1);
         }
 

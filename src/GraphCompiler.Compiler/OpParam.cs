@@ -131,6 +131,23 @@ namespace GraphCompiler.Compiler
             return values;
         }
 
+        /// <summary>
+        /// <see cref="Bind"/> for arguments given by name as numbers (tests and tools that build models without source): each
+        /// value is passed as the parameter's type (int, bool as nonzero, or a number). Throws on an error.
+        /// </summary>
+        public static double[] BindNamed(string what, IReadOnlyList<OpParam> parameters, (string Name, double Value)[] args, out int[] sites)
+        {
+            var values = new ArgValue[args.Length];
+            for (int i = 0; i < args.Length; i++)
+            {
+                int index = IndexOf(parameters, args[i].Name);
+                ParamKind kind = index >= 0 ? parameters[index].Kind : ParamKind.Float;
+                object value = kind == ParamKind.Int ? (int)args[i].Value : kind == ParamKind.Bool ? args[i].Value != 0 : (object)args[i].Value;
+                values[i] = new ArgValue(args[i].Name, value, -1);
+            }
+            return Bind(what, parameters, values, out sites, out string error, out _) ?? throw new ArgumentException(error, nameof(args));
+        }
+
         private static double? Convert(OpParam p, object? value) => p.Kind switch
         {
             ParamKind.Int => value is int i ? i : value is long l && l >= int.MinValue && l <= int.MaxValue ? l : (double?)null,
