@@ -25,6 +25,7 @@ namespace GraphCompiler.Generators
                 w.Line("using System.Collections.Generic;");
                 w.Line("using GraphCompiler;");
                 w.Line("using GraphCompiler.Backends.Cpu;");
+                w.Line("using GraphCore = global::GraphCompiler.Compiler;");
                 w.Line("using GraphCompiler.Nn;");
                 w.Line();
                 if (spec.Namespace is not null)
@@ -50,11 +51,8 @@ namespace GraphCompiler.Generators
                     EmitForward(w, s);
                     w.Line();
                     EmitBackward(w, s);
-                    if (spec.Decl is not null)
-                    {
-                        w.Line();
-                        EmitDeclaration(w, spec.Decl);
-                    }
+                    w.Line();
+                    EmitSchedule(w, s);
                 }
                 w.Close();
                 return w.ToString();
@@ -166,32 +164,12 @@ namespace GraphCompiler.Generators
                 w.Line();
                 w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
                 w.Line();
-                EmitKernelList(w, s);
                 foreach (GeometryDecl g in s.Geometries)
                 {
                     w.Line();
                     w.Line($"// {g.Comment}");
-                    w.Line($"private static readonly {g.Type} {g.Name} = new({(g.Terms.Count > 0 ? string.Join(", ", g.Terms) : string.Join(", ", g.Values))});");
+                    w.Line($"private static readonly {CpuStepPrinter.GeometryType(g.Type)} {g.Name} = new({(g.Terms.Count > 0 ? string.Join(", ", g.Terms) : string.Join(", ", g.Values))});");
                 }
-            }
-
-            /// <summary>The schedule's kernel calls as data, for summaries: each call, its comment, and its guards in Backward.</summary>
-            private static void EmitKernelList(Writer w, Schedule s)
-            {
-                w.Line("/// <summary>The kernel calls of Forward, then those of Backward with the guards that decide whether each runs.</summary>");
-                w.Line("public static readonly KernelSummary[] Kernels =");
-                w.Line("[");
-                w.Indent++;
-                foreach (Step step in s.Forward)
-                    w.Line($"new(\"{step.Kernel}.{step.Method}\", \"{Escape(step.Comment)}\"),");
-                foreach (Step step in s.Backward)
-                    w.Line($"new(\"{step.Kernel}.{step.Method}\", \"{Escape(step.Comment)}\", Backward: true" +
-                        (step.InputGradOnly ? ", InputGradOnly: true" : "") + (step.UnlessLossFused ? ", UnlessLossFused: true" : "") +
-                        (step.ParamsOf is null ? "" : $", ParamsOf: \"{step.ParamsOf}\"") + (step.GradUpTo.Count == 0 ? "" : $", GradUpTo: \"{string.Join(", ", step.GradUpTo)}\"") + "),");
-                w.Indent--;
-                w.Line("];");
-                w.Line();
-                w.Line("IReadOnlyList<KernelSummary> ICompiledModel.Kernels => Kernels;");
             }
 
             private static string Escape(string text) => text.Replace("\\", "\\\\").Replace("\"", "\\\"");
@@ -279,7 +257,7 @@ namespace GraphCompiler.Generators
                 w.Line("public void Forward(Workspace ws)");
                 w.Open();
                 w.Line("int n = ws.Count;");
-                foreach (Step step in s.Forward) EmitStep(w, step, s);
+                foreach (KernelStep step in s.Forward) EmitStep(w, step, s);
                 w.Close();
             }
 
@@ -301,7 +279,7 @@ namespace GraphCompiler.Generators
                     string before = use.After.Count == 0 ? "ws.InputGrad is not null" : string.Join(" || ", use.After.Select(a => "trainsTo" + a));
                     w.Line($"bool trainsTo{use.Name} = {before} || {use.Layer}.Trainable;");
                 }
-                foreach (Step step in s.Backward)
+                foreach (KernelStep step in s.Backward)
                 {
                     string need = step.ParamsOf is not null ? $"{step.ParamsOf}.Trainable"
                         : step.InputGradOnly || step.GradUpTo.Count == 0 ? "ws.InputGrad is not null"
@@ -316,78 +294,28 @@ namespace GraphCompiler.Generators
                 w.Close();
             }
 
-            private static void EmitStep(Writer w, Step step, Schedule s)
+            private static void EmitStep(Writer w, KernelStep step, Schedule s)
             {
                 w.Line($"// {step.Comment}");
-                w.Line($"{step.Kernel}.{step.Method}({string.Join(", ", step.Args.Select(a => Render(a, s)))});");
+                w.Line(new CpuStepPrinter(s).Print(step));
             }
 
-            private static bool IsArray(string buffer, Schedule s) =>
-                buffer == Lowering.InputBuffer || buffer == Lowering.InputGradBuffer || MemoryPlanner.Dedicated(s).Contains(buffer);
-
-            private static string Render(Arg a, Schedule s) => a.Kind switch
-            {
-                // InputGrad only appears inside its null check.
-                ArgKind.Buffer => IsArray(a.Text, s) ? $"ws.{a.Text}.AsSpan(0, n * {a.Value})" : $"ws.{a.Text}[..(n * {a.Value})]",
-                ArgKind.Activation => "Activation." + a.Text,
-                ArgKind.ParamData => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Data" : $"{a.Text}.Data",
-                ArgKind.ParamGrad => a.Text.EndsWith(".Bias") ? $"{a.Text}!.Grad" : $"{a.Text}.Grad",
-                ArgKind.Int => a.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ArgKind.BatchSize => a.Value > 1 ? $"n * {a.Value}" : "n",
-                ArgKind.Bool => a.Value != 0 ? "true" : "false",
-                ArgKind.Geometry => a.Text,
-                _ => "default",
-            };
-
-            private const string Core = "global::GraphCompiler.Compiler.";
+            private const string Core = CSharpLiteral.Core;
 
             /// <summary>
-            /// The model as a C# literal of the core's <see cref="ModelDecl"/> (source sites dropped: they mean nothing at
-            /// run time), and the schedule compiled from it, so a backend that executes the schedule as data (ILGPU) runs
-            /// exactly the kernels this file prints.
+            /// The schedule this file was printed from, as data (source sites dropped: they mean nothing at run time), so a
+            /// backend that executes it (ILGPU) runs exactly the steps printed above, and summaries read it.
             /// </summary>
-            private static void EmitDeclaration(Writer w, ModelDecl d)
+            private static void EmitSchedule(Writer w, Schedule s)
             {
-                string InputList(IEnumerable<int> values) => $"{Core}EquatableArray.Of<int>({string.Join(", ", values)})";
-                string Array(IEnumerable<double> values) => $"{Core}EquatableArray.Of<double>({string.Join(", ", values.Select(Number))})";
-                string Layer(LayerDecl l) =>
-                    $"new {Core}LayerDecl(\"{l.Property}\", \"{l.Kind}\", \"{l.StateName}\", {Array(l.Args)}, -1, {Core}EquatableArray<int>.Empty)";
-                string Call(OpCall c) =>
-                    $"new {Core}OpCall(\"{c.Op}\", {InputList(c.Inputs)}, {(c.Layer is null ? "null" : $"\"{c.Layer}\"")}, {Array(c.Args)}, -1)";
-                w.Line("/// <summary>The model as the compiler core reads it; compiling it gives <see cref=\"CompiledSchedule\"/>.</summary>");
-                w.Line($"public static readonly {Core}ModelDecl Declaration = new(");
-                w.Indent++;
-                w.Line($"\"{d.Name}\",");
-                w.Line($"new {Core}Shape({string.Join(", ", d.Input.ToArray())}),");
-                w.Line("-1,");
-                w.Line($"{Core}EquatableArray.Of<{Core}LayerDecl>(");
-                w.Indent++;
-                Items(w, d.Layers.Select(Layer));
-                w.Line($"{Core}EquatableArray.Of<{Core}OpCall>(");
-                w.Indent++;
-                Items(w, d.Calls.Select(Call));
-                w.Line($"{d.OutputValue},");
-                w.Line($"Fuse: {(d.Fuse ? "true" : "false")});");
-                w.Indent--;
-                w.Line();
-                w.Line("/// <summary>The lowered schedule that Forward and Backward above were printed from, compiled once on first use.</summary>");
-                w.Line($"public static {Core}Schedule CompiledSchedule => field ??= {Core}ModelCompiler.Compile(Declaration).Schedule");
-                w.Line($"    ?? throw new System.InvalidOperationException(\"Model '{d.Name}' compiled at build time but not at run time.\");");
+                Schedule data = s with
+                {
+                    Layers = EquatableArray.From(s.Layers.Select(l => l with { Site = -1, ArgSites = EquatableArray<int>.Empty })),
+                };
+                w.Line("/// <summary>The lowered schedule that Forward and Backward above were printed from: every step, buffer and plan as data.</summary>");
+                w.Line($"public static readonly {Core}Schedule CompiledSchedule = {CSharpLiteral.Of(data, w.Indent)};");
                 w.Line();
                 w.Line($"{Core}Schedule ICompiledModel.Schedule => CompiledSchedule;");
-            }
-
-            /// <summary>A bound argument as a C# double literal: NaN marks an optional argument that was not given.</summary>
-            private static string Number(double v) =>
-                double.IsNaN(v) ? "double.NaN" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-
-            /// <summary>Argument lines separated by commas, then the closing parenthesis of the call they belong to.</summary>
-            private static void Items(Writer w, IEnumerable<string> items)
-            {
-                var list = items.ToList();
-                for (int i = 0; i < list.Count; i++) w.Line(list[i] + (i < list.Count - 1 ? "," : ""));
-                w.Indent--;
-                w.Line("),");
             }
 
             private sealed class Writer

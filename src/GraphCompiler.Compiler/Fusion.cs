@@ -10,7 +10,7 @@ namespace GraphCompiler.Compiler
         /// Pass "fuse-epilogues": an element-wise activation becomes the epilogue of the kernel that produces its input when
         /// that op accepts one (the GEMM of a Linear or Conv2d applies it to the tile it has just written). The activation then
         /// shares its producer's buffer and emits no kernel. Ops are matched by capability, not by name, so a new activation
-        /// (one <see cref="OpDef.Activation(Node)"/>) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
+        /// (one whose <see cref="OpDef.Elementwise(Node)"/> has its derivative from its output) or a new producer (<see cref="OpDef.AcceptsEpilogue"/>) plugs in unchanged.
         /// A kernel applies one activation; a second one in a row stays a kernel of its own. The producer's value must be read
         /// by the activation alone: if anything else reads the pre-activation value (a residual <c>conv + conv.Relu()</c>),
         /// writing relu(x) over it would be wrong, so the activation stays a kernel of its own.
@@ -20,8 +20,8 @@ namespace GraphCompiler.Compiler
             int fused = 0;
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                string? activation = node.Op!.Activation(node);
-                if (activation is null) continue;
+                Elementwise? activation = node.Op!.Elementwise(node);
+                if (activation is not { DerivativeFromOutput: true }) continue;
                 Node producer = node.Input!;
                 if (producer.Op is not { AcceptsEpilogue: true } || producer.Epilogue is not null || producer.FusedInto is not null
                     || !graph.SingleUse(producer)) continue;
@@ -34,7 +34,7 @@ namespace GraphCompiler.Compiler
 
         /// <summary>
         /// Pass "fuse-elementwise-chains" (after "fuse-epilogues"): a maximal run of two or more element-wise activations
-        /// (<see cref="OpDef.ElementwiseStage(Node)"/>: ReLU, LeakyReLU, sigmoid, tanh, GELU, SiLU), each read only by the next,
+        /// (<see cref="OpDef.Elementwise(Node)"/>: ReLU, LeakyReLU, sigmoid, tanh, GELU, SiLU), each read only by the next,
         /// becomes one forward kernel y = f_k(…f_1(x)) and one backward kernel dx = dy · Π f_i′ that recomputes the chain from
         /// x, so only the chain's input and output are stored. A value read elsewhere ends the chain (it must be kept), and an
         /// activation already applied as an epilogue is not part of one. Returns the number of chains.
@@ -60,16 +60,15 @@ namespace GraphCompiler.Compiler
             return chains;
         }
 
-        private static bool Chainable(Node node) => node.Op!.ElementwiseStage(node) is not null && node.Inputs.Count == 1 && node.FusedInto is null;
+        private static bool Chainable(Node node) => node.Op!.Elementwise(node) is not null && node.Inputs.Count == 1 && node.FusedInto is null;
 
         /// <summary>The forward kernel of the chain ending at <paramref name="tail"/>: y = f_k(…f_1(x)).</summary>
         internal static void LowerChainForward(Lowering l, Node tail)
         {
             IReadOnlyList<Node> chain = tail.Chain!;
-            Arg stages = l.Chain(tail, $"{string.Join(" → ", chain.Select(n => n.Name))}: {ChainFormula(chain, "x")}",
-                chain.Select(n => n.Op!.ElementwiseStage(n)!));
-            l.Emit("ElementwiseChainKernels", "Forward", $"{tail.Name}: {ChainFormula(chain, "x")}, {tail.Shape.Comment}",
-                l.Value(chain[0].Input!), l.Value(tail), stages);
+            var stages = l.Chain(tail, $"{string.Join(" → ", chain.Select(n => n.Name))}: {ChainFormula(chain, "x")}",
+                chain.Select(n => n.Op!.Elementwise(n)!.Value));
+            l.Emit($"{tail.Name}: {ChainFormula(chain, "x")}, {tail.Shape.Comment}", new ElementwiseChainForward(l.Value(chain[0].Input!), l.Value(tail), stages));
         }
 
         /// <summary>The backward kernel of the chain ending at <paramref name="tail"/>: dx = dy · Π f_i′, recomputed from x.</summary>
@@ -77,14 +76,14 @@ namespace GraphCompiler.Compiler
         {
             Node first = tail.Chain![0];
             Node x = first.Input!;
-            l.EmitGradOf(x, "ElementwiseChainKernels", "Backward", $"{tail.Name}: dx = dy · ({ChainFormula(tail.Chain, "x")})′",
-                l.Value(x), l.Grad(tail), new Arg(ArgKind.Buffer, l.ContributionName(new Use(first, 0)), x.Shape.PerSample),
-                Arg.Geo(tail.Name + "Chain"));
+            var stages = l.Chain(tail, "", tail.Chain.Select(n => n.Op!.Elementwise(n)!.Value));
+            l.EmitGradOf(x, $"{tail.Name}: dx = dy · ({ChainFormula(tail.Chain, "x")})′",
+                new ElementwiseChainBackward(l.Value(x), l.Grad(tail), new Buf(l.ContributionName(new Use(first, 0)), x.Shape.PerSample), stages));
         }
 
         // tanh(sigmoid(relu(x))).
         private static string ChainFormula(IReadOnlyList<Node> chain, string x) =>
-            chain.Aggregate(x, (inner, n) => $"{Readable(n.Op!.ElementwiseStage(n)!)}({inner})");
+            chain.Aggregate(x, (inner, n) => $"{n.Op!.Elementwise(n)!.Value.Readable}({inner})");
 
         /// <summary>
         /// Pass "fuse-activation-grads": the backward of an activation (dx = dy · act′(y)) is applied by the input-gradient
@@ -99,7 +98,7 @@ namespace GraphCompiler.Compiler
             foreach (Node node in graph.Nodes.Skip(1))
             {
                 // A chain's backward is a kernel of its own: its last activation's is not folded into the consumer.
-                if (node.Op!.Activation(node) is null || node.Chain is not null || node.ChainedInto is not null) continue;
+                if (node.Op!.Elementwise(node) is not { DerivativeFromOutput: true } || node.Chain is not null || node.ChainedInto is not null) continue;
                 Node? consumer = Consumer(graph, node);
                 if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.Inputs.Count != 1 || consumer.GradEpilogue is not null) continue;
                 consumer.GradEpilogue = node;
@@ -139,18 +138,10 @@ namespace GraphCompiler.Compiler
 
         /// <summary>A kernel comment's formula with its epilogue: <c>relu(x · Wᵀ + b)</c>.</summary>
         public static string Wrap(Node node, string formula) =>
-            node.Epilogue is null ? formula : $"{Readable(node.Epilogue)}({formula})";
+            node.Epilogue is not { } act ? formula : $"{act.Readable}({formula})";
 
         /// <summary>A gradient formula with a fused activation backward: <c>(dy · W) · relu′(x)</c>.</summary>
         public static string Masked(Node node, string formula, string on = "x") =>
-            node.GradEpilogue is null ? formula : $"({formula}) · {Readable(node.GradEpilogue.Op!.Activation(node.GradEpilogue)!)}′({on})";
-
-        // "LeakyRelu(0.2f)" reads as leakyrelu[0.2] inside a formula.
-        private static string Readable(string activation)
-        {
-            int paren = activation.IndexOf('(');
-            return paren < 0 ? activation.ToLowerInvariant()
-                : $"{activation.Substring(0, paren).ToLowerInvariant()}[{activation.Substring(paren + 1).TrimEnd(')').TrimEnd('f')}]";
-        }
+            node.GradEpilogue is null ? formula : $"({formula}) · {node.GradEpilogue.Op!.Elementwise(node.GradEpilogue)!.Value.Readable}′({on})";
     }
 }

@@ -67,7 +67,7 @@ namespace GraphCompiler.Compiler
         public Node? FusedInto { get; set; }
 
         /// <summary>Set by fusion on a producer: the activation its kernel applies to its output (e.g. "Relu").</summary>
-        public string? Epilogue { get; set; }
+        public Elementwise? Epilogue { get; set; }
 
         /// <summary>Set by fusion: the activation node whose backward this node's input-gradient kernel applies as it writes dx.</summary>
         public Node? GradEpilogue { get; set; }

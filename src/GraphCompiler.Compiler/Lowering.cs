@@ -12,7 +12,8 @@ namespace GraphCompiler.Compiler
         private readonly Graph _graph;
         private readonly List<BufferDecl> _buffers = new List<BufferDecl>();
         private readonly List<GeometryDecl> _geometries = new List<GeometryDecl>();
-        private List<Step> _current;
+        private readonly Dictionary<string, object> _geometryValues = new Dictionary<string, object>();
+        private List<KernelStep> _current;
 
         public Lowering(Graph graph)
         {
@@ -20,9 +21,9 @@ namespace GraphCompiler.Compiler
             _current = ForwardSteps;
         }
 
-        public List<Step> ForwardSteps { get; } = new List<Step>();
+        public List<KernelStep> ForwardSteps { get; } = new List<KernelStep>();
 
-        public List<Step> BackwardSteps { get; } = new List<Step>();
+        public List<KernelStep> BackwardSteps { get; } = new List<KernelStep>();
 
         public IReadOnlyList<BufferDecl> Buffers => _buffers;
 
@@ -79,8 +80,7 @@ namespace GraphCompiler.Compiler
         public Node? Differentiating { get; internal set; }
 
         /// <summary>The contribution buffer of input <paramref name="index"/> of <paramref name="node"/> (for ops that read a value twice, x + x).</summary>
-        public Arg InputGrad(Node node, int index) =>
-            new Arg(ArgKind.Buffer, ContributionName(new Use(node, index)), node.Inputs[index].Shape.PerSample);
+        public Buf InputGrad(Node node, int index) => new Buf(ContributionName(new Use(node, index)), node.Inputs[index].Shape.PerSample);
 
         private string GradBufferOf(Node node)
         {
@@ -94,22 +94,22 @@ namespace GraphCompiler.Compiler
             return GradName(node);
         }
 
-        /// <summary>The value of <paramref name="node"/> as a kernel argument.</summary>
-        public Arg Value(Node node) => new Arg(ArgKind.Buffer, OutName(node), node.Shape.PerSample);
+        /// <summary>The value of <paramref name="node"/> as a kernel operand.</summary>
+        public Buf Value(Node node) => new Buf(OutName(node), node.Shape.PerSample);
 
         /// <summary>
-        /// The gradient of <paramref name="node"/>'s value as a kernel argument: its whole gradient, or, for an input of the
+        /// The gradient of <paramref name="node"/>'s value as a kernel operand: its whole gradient, or, for an input of the
         /// node being differentiated, the contribution that node writes (see <see cref="Differentiating"/>).
         /// </summary>
-        public Arg Grad(Node node) => new Arg(ArgKind.Buffer, GradBufferOf(node), node.Shape.PerSample);
+        public Buf Grad(Node node) => new Buf(GradBufferOf(node), node.Shape.PerSample);
 
-        public Arg Param(Node node, string which) => new Arg(ArgKind.ParamData, node.Layer!.Property + "." + which, 0);
+        public ParamRef Param(Node node, string which) => new ParamRef(node.Layer!.Property, which);
 
-        public Arg ParamGrad(Node node, string which) => new Arg(ArgKind.ParamGrad, node.Layer!.Property + "." + which, 0);
+        public ParamRef ParamGrad(Node node, string which) => new ParamRef(node.Layer!.Property, which, Grad: true);
 
-        public Arg Bias(Node node) => node.Layer!.Bias ? Param(node, "Bias") : Arg.None;
+        public ParamRef? Bias(Node node) => node.Layer!.Bias ? Param(node, "Bias") : null;
 
-        public Arg BiasGrad(Node node) => node.Layer!.Bias ? ParamGrad(node, "Bias") : Arg.None;
+        public ParamRef? BiasGrad(Node node) => node.Layer!.Bias ? ParamGrad(node, "Bias") : null;
 
         /// <summary>
         /// The value whose gradient <paramref name="node"/>'s input-gradient kernel writes: its input, or, when the backward of
@@ -117,16 +117,16 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public Node GradTarget(Node node) => node.GradEpilogue?.Input ?? node.Input!;
 
-        /// <summary>The activation the forward kernel of <paramref name="node"/> applies as its epilogue, as trailing arguments.</summary>
-        public Arg[] EpilogueArgs(Node node) => node.Epilogue is null ? new Arg[0] : new[] { Arg.Act(node.Epilogue) };
+        /// <summary>The activation the forward kernel of <paramref name="node"/> applies as its epilogue (identity when none).</summary>
+        public static Elementwise Epilogue(Node node) => node.Epilogue ?? Elementwise.Identity;
 
         /// <summary>
-        /// The trailing arguments of a fused activation backward: the value act′ is evaluated on (by default the activation's
-        /// output) and the activation. Empty when nothing is fused.
+        /// The fused activation backward of <paramref name="node"/>'s input-gradient kernel: act′ evaluated on
+        /// <paramref name="on"/> (by default the activation's output); null when nothing is fused.
         /// </summary>
-        public Arg[] GradEpilogueArgs(Node node, Arg? maskSource = null) => node.GradEpilogue is null
-            ? new Arg[0]
-            : new[] { maskSource ?? Value(node.GradEpilogue), Arg.Act(node.GradEpilogue.Op!.Activation(node.GradEpilogue)!) };
+        public GradEpilogue? GradMask(Node node, Buf? on = null) => node.GradEpilogue is { } act
+            ? new GradEpilogue(on ?? Value(act), act.Op!.Elementwise(act)!.Value)
+            : null;
 
         /// <summary>Declares the activation and gradient buffers of a node that owns storage.</summary>
         internal void DeclareValue(Node node, string comment)
@@ -136,70 +136,80 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>Declares an integer side buffer of a node (e.g. max-pool argmax), shaped like its output.</summary>
-        public Arg IndexBuffer(Node node, string suffix, string comment)
+        public Buf IndexBuffer(Node node, string suffix, string comment)
         {
             string name = node.Name + suffix;
             if (!_buffers.Any(b => b.Name == name))
                 _buffers.Add(new BufferDecl(name, node.Shape, IsIndex: true, IsGrad: false, comment));
-            return new Arg(ArgKind.Buffer, name, node.Shape.PerSample);
+            return new Buf(name, node.Shape.PerSample, IsIndex: true);
         }
 
         /// <summary>
         /// Declares a float side buffer of a node that its backward reads (saved statistics, a dropout mask), of
         /// <paramref name="shape"/> per batch; declared once, so the backward may ask for it again by the same suffix.
         /// </summary>
-        public Arg SideBuffer(Node node, string suffix, Shape shape, string comment)
+        public Buf SideBuffer(Node node, string suffix, Shape shape, string comment)
         {
             string name = node.Name + suffix;
             if (!_buffers.Any(b => b.Name == name))
                 _buffers.Add(new BufferDecl(name, shape, IsIndex: false, IsGrad: false, comment));
-            return new Arg(ArgKind.Buffer, name, shape.PerSample);
+            return new Buf(name, shape.PerSample);
         }
 
-        public Arg Geometry(Node node, string type, string comment, params int[] values)
+        /// <summary>
+        /// Declares <paramref name="node"/>'s geometry once, as a static field <c>NodeGeometry</c> of the generated model built
+        /// from <paramref name="arguments"/> (the constructor's), and returns it with its value for the steps.
+        /// </summary>
+        public Geo<T> Geometry<T>(Node node, T value, string comment, params int[] arguments)
         {
             string name = node.Name + "Geometry";
-            _geometries.Add(new GeometryDecl(name, type, new EquatableArray<int>(values), comment));
-            return Arg.Geo(name);
+            if (!_geometries.Any(g => g.Name == name))
+                _geometries.Add(new GeometryDecl(name, typeof(T).Name, new EquatableArray<int>(arguments), comment));
+            var geo = new Geo<T>(name, value);
+            _geometryValues[name] = geo;
+            return geo;
         }
+
+        /// <summary>The geometry <paramref name="node"/>'s forward declared, for its backward steps.</summary>
+        public Geo<T> GeometryOf<T>(Node node) => (Geo<T>)_geometryValues[node.Name + "Geometry"];
+
 
         /// <summary>
         /// Declares the stages of the element-wise chain that ends at <paramref name="tail"/> as a static
         /// <c>ElementwiseChain</c> field of the model, <c>Tail.NameChain</c>.
         /// </summary>
-        public Arg Chain(Node tail, string comment, IEnumerable<string> stages)
+        public Geo<EquatableArray<Elementwise>> Chain(Node tail, string comment, IEnumerable<Elementwise> stages)
         {
             string name = tail.Name + "Chain";
-            _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
-            {
-                Terms = EquatableArray.From(stages.Select(s => "ElementwiseStage." + s)),
-            });
-            return Arg.Geo(name);
+            var list = EquatableArray.From(stages);
+            if (!_geometries.Any(g => g.Name == name))
+                _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
+                {
+                    Terms = EquatableArray.From(list.Select(s => "ElementwiseStage." + s.Member)),
+                });
+            return new Geo<EquatableArray<Elementwise>>(name, list);
         }
 
-        public void Emit(string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false));
+        public void Emit(string comment, KernelStep step) => _current.Add(step with { Comment = comment });
 
         /// <summary>Emits a backward step that a fused NLL loss makes unnecessary (it is skipped when the loss says so).</summary>
-        public void EmitUnlessLossFused(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(node.Input!), UnlessLossFused: true,
-                GradUpTo: NearestLayers(node.Input!)));
+        public void EmitUnlessLossFused(Node node, string comment, KernelStep step) =>
+            _current.Add(step with { Comment = comment, InputGradOnly = IsGraphInput(node.Input!), UnlessLossFused = true, GradUpTo = NearestLayers(node.Input!) });
 
         /// <summary>Emits the weight (and bias) gradient of a layer; skipped at run time while the layer is frozen.</summary>
-        public void EmitParamGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, InputGradOnly: false, ParamsOf: node.Layer!.Property));
+        public void EmitParamGrad(Node node, string comment, KernelStep step) =>
+            _current.Add(step with { Comment = comment, ParamsOf = node.Layer!.Property });
 
         /// <summary>
         /// Emits work that produces the gradient of <paramref name="node"/>'s input (or, with a fused activation backward, of
         /// that activation's input). It runs only if a trainable layer lies upstream of that value, or the caller asked for
         /// the input gradient.
         /// </summary>
-        public void EmitInputGrad(Node node, string kernel, string method, string comment, params Arg[] args) =>
-            EmitGradOf(GradTarget(node), kernel, method, comment, args);
+        public void EmitInputGrad(Node node, string comment, KernelStep step) => EmitGradOf(GradTarget(node), comment, step);
 
         /// <summary>Emits work that produces (a contribution to) the gradient of <paramref name="value"/>, guarded as <see cref="EmitInputGrad"/>.</summary>
-        public void EmitGradOf(Node value, string kernel, string method, string comment, params Arg[] args) =>
-            _current.Add(new Step(kernel, method, new EquatableArray<Arg>(args), comment, IsGraphInput(value), GradUpTo: NearestLayers(value)));
+        public void EmitGradOf(Node value, string comment, KernelStep step) =>
+            _current.Add(step with { Comment = comment, InputGradOnly = IsGraphInput(value), GradUpTo = NearestLayers(value) });
 
         /// <summary>Adds the contributions of every read of <paramref name="value"/> but the first into its gradient buffer.</summary>
         internal void EmitGradientSum(Node value)
@@ -208,8 +218,8 @@ namespace GraphCompiler.Compiler
             for (int k = 1; k < uses.Count; k++)
             {
                 string extra = ContributionName(uses[k]);
-                EmitGradOf(value, "AddKernels", "Accumulate", $"{value.Name}: {GradName(value)} += the gradient through {uses[k].Consumer.Name}",
-                    new Arg(ArgKind.Buffer, extra, value.Shape.PerSample), new Arg(ArgKind.Buffer, GradName(value), value.Shape.PerSample));
+                EmitGradOf(value, $"{value.Name}: {GradName(value)} += the gradient through {uses[k].Consumer.Name}",
+                    new AccumulateGrad(new Buf(extra, value.Shape.PerSample), new Buf(GradName(value), value.Shape.PerSample)));
             }
         }
 

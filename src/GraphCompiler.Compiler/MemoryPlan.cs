@@ -45,18 +45,18 @@ namespace GraphCompiler.Compiler
         public static MemoryPlan Plan(Schedule s, bool training)
         {
             var dedicated = new HashSet<string>(Dedicated(s)) { Lowering.InputBuffer, Lowering.InputGradBuffer };
-            List<Step> steps = s.Forward.ToList();
+            List<KernelStep> steps = s.Forward.ToList();
             if (training) steps.AddRange(s.Backward);
             var first = new Dictionary<string, int>();
             var last = new Dictionary<string, int>();
             for (int i = 0; i < steps.Count; i++)
             {
                 // The loss runs between forward and backward; it touches only dedicated buffers, so it needs no index.
-                foreach (Arg a in steps[i].Args)
+                foreach (Buf b in steps[i].Buffers())
                 {
-                    if (a.Kind != ArgKind.Buffer || dedicated.Contains(a.Text)) continue;
-                    if (!first.ContainsKey(a.Text)) first[a.Text] = i;
-                    last[a.Text] = i;
+                    if (dedicated.Contains(b.Name)) continue;
+                    if (!first.ContainsKey(b.Name)) first[b.Name] = i;
+                    last[b.Name] = i;
                 }
             }
             var placed = new List<Placement>();

@@ -26,7 +26,7 @@ namespace GraphCompiler.Compiler
             LowerForward(graph, lowering);
             Differentiate(graph, lowering);
             var used = new HashSet<string>(lowering.ForwardSteps.Concat(lowering.BackwardSteps)
-                .SelectMany(step => step.Args).Where(a => a.Kind == ArgKind.Buffer).Select(a => a.Text));
+                .SelectMany(step => step.Buffers()).Select(b => b.Name));
             var schedule = new Schedule(
                 model.Name,
                 model.Input,

@@ -82,20 +82,11 @@ namespace GraphCompiler.Compiler
         public virtual bool HasState => false;
 
         /// <summary>
-        /// For element-wise activations: the kernels' <c>Activation</c> member that computes this node, as C# after
-        /// "Activation." (<c>Relu</c>, <c>LeakyRelu(0.01f)</c>), so another kernel can apply it as an epilogue. Only for
-        /// activations whose derivative is a function of their output (ReLU: [y &gt; 0], sigmoid: y(1 − y)); null for the
-        /// rest (GELU and SiLU need their input, a negative-slope LeakyReLU loses the sign of it), which stay kernels of their own.
+        /// For element-wise activations: the catalog entry this node computes. Fusion makes it a producer's epilogue when its
+        /// derivative is a function of its output (<see cref="Compiler.Elementwise.DerivativeFromOutput"/>), and a stage of a
+        /// fused chain in any case; null for every other op.
         /// </summary>
-        public virtual string? Activation(Node node) => null;
-
-        /// <summary>
-        /// For element-wise unary activations: the stage the fused chain kernel applies for this node, as C# after
-        /// "ElementwiseStage." (<c>Relu</c>, <c>LeakyRelu(-0.2f)</c>, <c>Gelu(true)</c>), so that a run of them becomes one
-        /// kernel (pass "fuse-elementwise-chains"). Any such activation qualifies, whether its derivative needs its input or
-        /// its output; null for every other op.
-        /// </summary>
-        public virtual string? ElementwiseStage(Node node) => null;
+        public virtual Elementwise? Elementwise(Node node) => null;
 
         /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it.</summary>
         public virtual bool AcceptsEpilogue => false;

@@ -1,43 +1,8 @@
-// The lowered program of a model as data: buffers with shapes, kernel geometries, and the forward and backward kernel calls.
+// The lowered program of a model as data: buffers with shapes, kernel geometries, and the forward and backward typed steps.
 using System.Linq;
 
 namespace GraphCompiler.Compiler
 {
-    public enum ArgKind
-    {
-        /// <summary>A workspace buffer, sliced to the live batch: <c>ws.Name.AsSpan(0, n * PerSample)</c>.</summary>
-        Buffer,
-        /// <summary>A parameter's values, <c>Layer.Weight.Data</c>.</summary>
-        ParamData,
-        /// <summary>A parameter's gradient, <c>Layer.Weight.Grad</c>.</summary>
-        ParamGrad,
-        /// <summary>An integer literal.</summary>
-        Int,
-        /// <summary>The live batch size <c>n</c>, times <see cref="Arg.Value"/> when that is above 1.</summary>
-        BatchSize,
-        /// <summary>A static geometry field of the model.</summary>
-        Geometry,
-        /// <summary>An empty span (an absent bias).</summary>
-        Empty,
-        /// <summary>A member of the kernels' <c>Activation</c> type, e.g. <c>Activation.Relu</c>, <c>Activation.LeakyRelu(0.2f)</c>.</summary>
-        Activation,
-        /// <summary>A boolean literal (<see cref="Arg.Value"/> 0 or 1), e.g. GELU's <c>approximateTanh</c>.</summary>
-        Bool,
-    }
-
-    /// <summary>One argument of a kernel call. For params, <see cref="Text"/> is "Layer.Weight"; for buffers the buffer name.</summary>
-    public sealed record Arg(ArgKind Kind, string Text, int Value)
-    {
-        public static Arg Int(int v) => new Arg(ArgKind.Int, "", v);
-        public static readonly Arg N = new Arg(ArgKind.BatchSize, "", 0);
-        /// <summary><c>n · k</c>: e.g. the rows of a softmax over a non-leading dim, N times the dims between.</summary>
-        public static Arg NTimes(int k) => k == 1 ? N : new Arg(ArgKind.BatchSize, "", k);
-        public static readonly Arg None = new Arg(ArgKind.Empty, "", 0);
-        public static Arg Geo(string name) => new Arg(ArgKind.Geometry, name, 0);
-        public static Arg Act(string name) => new Arg(ArgKind.Activation, name, 0);
-        public static Arg Bool(bool v) => new Arg(ArgKind.Bool, "", v ? 1 : 0);
-    }
-
     /// <summary>A workspace buffer: one per value (activations), gradient and index map; sized per sample times the batch.</summary>
     public sealed record BufferDecl(string Name, Shape Shape, bool IsIndex, bool IsGrad, string Comment)
     {
@@ -52,29 +17,6 @@ namespace GraphCompiler.Compiler
         /// chain's stages, <c>ElementwiseStage.Relu</c>); empty when <see cref="Values"/> are the arguments.
         /// </summary>
         public EquatableArray<string> Terms { get; init; } = EquatableArray<string>.Empty;
-    }
-
-    /// <summary>
-    /// A call of <c>Kernel.Method(args)</c>. <see cref="InputGradOnly"/> marks work that produces the gradient of the
-    /// model's input, done only when the caller asked for it. <see cref="UnlessLossFused"/> marks the LogSoftmax backward
-    /// that a fused NLL loss replaces (it then writes the gradient at the logits itself). <see cref="ParamsOf"/> names the
-    /// layer whose parameter gradients the step adds to; <see cref="GradUpTo"/> lists, for a step that produces the gradient
-    /// of a value, the layer applications nearest upstream of that value (see <see cref="LayerUse"/>).
-    /// </summary>
-    public sealed record Step(string Kernel, string Method, EquatableArray<Arg> Args, string Comment, bool InputGradOnly, bool UnlessLossFused = false,
-        string? ParamsOf = null, EquatableArray<string> GradUpTo = default)
-    {
-        /// <summary>
-        /// Whether the backward step runs when only the layers in <paramref name="trains"/> have trainable parameters and
-        /// the caller does or does not want the input gradient: a frozen layer skips its weight gradient, and the gradient of
-        /// a value is computed only if a layer upstream of it trains. The generated Backward prints exactly these guards.
-        /// </summary>
-        public bool Runs(System.Func<string, bool> trains, EquatableArray<LayerUse> uses, bool inputGrad)
-        {
-            if (ParamsOf is not null) return trains(ParamsOf);
-            if (InputGradOnly || inputGrad) return inputGrad;
-            return GradUpTo.Any(u => LayerUse.TrainsTo(u, trains, uses));
-        }
     }
 
     /// <summary>
@@ -118,8 +60,8 @@ namespace GraphCompiler.Compiler
         EquatableArray<LayerDecl> Layers,
         EquatableArray<BufferDecl> Buffers,
         EquatableArray<GeometryDecl> Geometries,
-        EquatableArray<Step> Forward,
-        EquatableArray<Step> Backward,
+        EquatableArray<KernelStep> Forward,
+        EquatableArray<KernelStep> Backward,
         EquatableArray<TraceRow> Trace)
     {
         /// <summary>Every application of a layer, in the order the forward pass makes them.</summary>

@@ -15,8 +15,11 @@ public interface ICompiledModel
     /// <summary>Each layer's output shape, parameter count and forward FLOPs per sample, as inferred at build time.</summary>
     IReadOnlyList<LayerSummary> Summary { get; }
 
-    /// <summary>The kernel calls of <c>Forward</c>, then those of <c>Backward</c> with the guards that decide whether each runs.</summary>
-    IReadOnlyList<KernelSummary> Kernels { get; }
+    /// <summary>
+    /// The kernel calls of <c>Forward</c>, then those of <c>Backward</c> with the guards that decide whether each runs:
+    /// the <see cref="Schedule"/>'s steps, read as a list.
+    /// </summary>
+    IReadOnlyList<KernelSummary> Kernels => KernelSummary.Of(Schedule);
 
     /// <summary>
     /// Bytes of a workspace for <paramref name="batch"/> samples: the planned arenas plus the input, output and loss
@@ -65,15 +68,24 @@ public interface ICompiledModel
 public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters, long Flops = 0, string? StateName = null);
 
 /// <summary>
-/// One kernel call of the generated schedule: the method it calls (<c>Conv2dKernels.Forward</c>) and the one-line
-/// comment the generated code carries above it. A backward kernel carries the guards of the generated <c>Backward</c>:
+/// One kernel call of the generated schedule: its step kind (<c>Conv2dForward</c>) and the one-line comment the
+/// generated code carries above it. A backward kernel carries the guards of the generated <c>Backward</c>:
 /// <see cref="ParamsOf"/> (a layer's weight gradient, skipped while it is frozen), <see cref="InputGradOnly"/> (the
 /// model input's gradient, only on request), <see cref="GradUpTo"/> (needed while a layer at or upstream of these
 /// comma-separated layer applications trains)
 /// and <see cref="UnlessLossFused"/> (the LogSoftmax backward a fused NLL loss replaces).
 /// </summary>
 public sealed record KernelSummary(string Call, string Description, bool Backward = false, bool InputGradOnly = false,
-    bool UnlessLossFused = false, string? ParamsOf = null, string? GradUpTo = null);
+    bool UnlessLossFused = false, string? ParamsOf = null, string? GradUpTo = null)
+{
+    /// <summary>The forward steps of <paramref name="schedule"/>, then its backward steps with their guards.</summary>
+    public static IReadOnlyList<KernelSummary> Of(GraphCompiler.Compiler.Schedule schedule) =>
+    [
+        .. schedule.Forward.Select(s => new KernelSummary(s.Kind, s.Comment)),
+        .. schedule.Backward.Select(s => new KernelSummary(s.Kind, s.Comment, Backward: true, s.InputGradOnly, s.UnlessLossFused, s.ParamsOf,
+            s.GradUpTo.Count == 0 ? null : string.Join(", ", s.GradUpTo))),
+    ];
+}
 
 /// <summary>
 /// The buffers of one model for batches of up to <see cref="Capacity"/> samples, allocated once and reused every step.

@@ -1,6 +1,7 @@
 // Eager tensor ops: the methods a forward body is written with. The generator compiles the body; calling it runs these directly.
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Nn;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler;
 

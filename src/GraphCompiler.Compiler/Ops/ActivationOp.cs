@@ -1,40 +1,37 @@
-// The element-wise activations whose derivative is a function of their output (LeakyReLU, sigmoid, tanh): a producer
-// can apply them as an epilogue and a consumer's input-gradient kernel can apply their backward.
+// The element-wise activations (ReLU, LeakyReLU, sigmoid, tanh, GELU, SiLU): each names its catalog entry, and this base
+// lowers them all: a producer may apply one as an epilogue, a consumer's input-gradient kernel its backward, or a run of
+// them becomes one chain kernel.
 using System.Collections.Generic;
 
 namespace GraphCompiler.Compiler.Ops
 {
-    /// <summary>
-    /// Shape-preserving; forward and backward through <c>ActivationKernels</c> with the kernels' <c>Activation</c> member
-    /// <see cref="Kernel"/>, each skipped when fusion folded it into a neighbour's kernel.
-    /// </summary>
+    /// <summary>Shape-preserving; forward and backward are one <see cref="ElementwiseForward"/>/<see cref="ElementwiseBackward"/> each, skipped when fusion folded them into a neighbour's kernel.</summary>
     public abstract class ActivationOp : OpDef
     {
-        /// <summary>The kernels' <c>Activation</c> member computing this node, as C# after "Activation.".</summary>
-        protected abstract string Kernel(Node node);
-
-        /// <summary>Whether act′ can be evaluated on the output (fusable); otherwise the backward reads the input.</summary>
-        protected virtual bool DerivativeFromOutput(Node node) => true;
+        /// <summary>The catalog entry this node computes.</summary>
+        protected abstract Elementwise Function(Node node);
 
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => node.Input!.Shape;
 
-        public override string? Activation(Node node) => DerivativeFromOutput(node) ? Kernel(node) : null;
+        public override Elementwise? Elementwise(Node node) => Function(node);
 
-        // The chain kernel's stages are named like the Activation members (LeakyRelu of any slope: it reads x).
-        public override string? ElementwiseStage(Node node) => Kernel(node);
+        /// <summary>The backward's formula in kernel comments, with act′ evaluated on <paramref name="on"/> (y or x).</summary>
+        protected virtual string GradFormula(Node node, string on) => $"dx = dy · {Describe(node)}′({on})";
 
         public override void Forward(Lowering l, Node node)
         {
             if (node.FusedInto is null)
-                l.Emit("ActivationKernels", "Forward", $"{node.Name}: {node.Shape.Comment}", l.Value(node.Input!), l.Value(node), Arg.Act(Kernel(node)));
+                l.Emit($"{node.Name}: {node.Shape.Comment}", new ElementwiseForward(l.Value(node.Input!), l.Value(node), Function(node)));
         }
 
+        // act′ from the output where it is a function of it (ReLU, sigmoid, tanh, LeakyReLU with slope ≥ 0), else from the input.
         public override void Backward(Lowering l, Node node)
         {
             if (node.GradFused) return;
-            bool fromOutput = DerivativeFromOutput(node);
-            l.EmitInputGrad(node, "ActivationKernels", "Backward", $"{node.Name}: dx = dy · {Describe(node)}′({(fromOutput ? "y" : "x")})",
-                fromOutput ? l.Value(node) : l.Value(node.Input!), l.Grad(node), l.Grad(node.Input!), Arg.Act(Kernel(node)));
+            Elementwise f = Function(node);
+            bool fromOutput = f.DerivativeFromOutput;
+            l.EmitInputGrad(node, $"{node.Name}: {GradFormula(node, fromOutput ? "y" : "x")}",
+                new ElementwiseBackward(fromOutput ? l.Value(node) : l.Value(node.Input!), l.Grad(node), l.Grad(node.Input!), f));
         }
     }
 }

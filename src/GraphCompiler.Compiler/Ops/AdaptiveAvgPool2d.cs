@@ -38,12 +38,13 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             Shape x = node.Input!.Shape;
-            Arg g = l.Geometry(node, "AdaptivePool2dGeometry", $"{x.Comment} → {node.Shape.Comment}", x[1], x[2], x[3], OutH(node), OutW(node));
-            l.Emit("AdaptiveAvgPool2dKernels", "Forward", $"{node.Name}: {x.Comment} → {node.Shape.Comment}", l.Value(node.Input), l.Value(node), g, Arg.N);
+            var g = l.Geometry(node, new AdaptivePool2dGeometry(x[1], x[2], x[3], OutH(node), OutW(node)), $"{x.Comment} → {node.Shape.Comment}",
+                x[1], x[2], x[3], OutH(node), OutW(node));
+            l.Emit($"{node.Name}: {x.Comment} → {node.Shape.Comment}", new AdaptiveAvgPool2dForward(l.Value(node.Input), l.Value(node), g));
         }
 
         public override void Backward(Lowering l, Node node) =>
-            l.EmitInputGrad(node, "AdaptiveAvgPool2dKernels", "Backward", $"{node.Name}: dx {node.Input!.Shape.Comment} = dy / window size over each window",
-                l.Grad(node), l.Grad(node.Input), Arg.Geo(node.Name + "Geometry"), Arg.N);
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = dy / window size over each window",
+                new AdaptiveAvgPool2dBackward(l.Grad(node), l.Grad(node.Input), l.GeometryOf<AdaptivePool2dGeometry>(node)));
     }
 }

@@ -21,13 +21,12 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Forward(Lowering l, Node node)
         {
-            Arg g = Pooling.Geometry(l, node, node.Bool("countIncludePad"));
-            l.Emit("AvgPool2dKernels", "Forward", $"{node.Name}: {node.Input!.Shape.Comment} → {node.Shape.Comment}",
-                l.Value(node.Input), l.Value(node), g, Arg.N);
+            var g = Pooling.Geometry(l, node, node.Bool("countIncludePad"));
+            l.Emit($"{node.Name}: {node.Input!.Shape.Comment} → {node.Shape.Comment}", new AvgPool2dForward(l.Value(node.Input), l.Value(node), g));
         }
 
         public override void Backward(Lowering l, Node node) =>
-            l.EmitInputGrad(node, "AvgPool2dKernels", "Backward", $"{node.Name}: dx {node.Input!.Shape.Comment} = dy / divisor over each window",
-                l.Grad(node), l.Grad(node.Input), Arg.Geo(node.Name + "Geometry"), Arg.N);
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = dy / divisor over each window",
+                new AvgPool2dBackward(l.Grad(node), l.Grad(node.Input), l.GeometryOf<Pool2dGeometry>(node)));
     }
 }

@@ -55,24 +55,22 @@ namespace GraphCompiler.Compiler.Ops
         {
             int c = node.Shape[1];
             var stats = new Shape(Shape.Batch, c);
-            Arg mean = l.SideBuffer(node, "Mean", stats, $"per-channel mean {node.Name} normalised with (the first {c} values)");
-            Arg invStd = l.SideBuffer(node, "InvStd", stats, $"per-channel 1/√(var + eps) {node.Name} normalised with (the first {c} values)");
-            l.Emit(node.Layer!.Property, "Forward",
-                $"{node.Name}: {node.Shape.Comment} normalised per channel (training: batch statistics, running ones updated; eval: running statistics)",
-                l.Value(node.Input!), l.Value(node), mean, invStd, Arg.N, Arg.Int(Spatial(node)));
+            Buf mean = l.SideBuffer(node, "Mean", stats, $"per-channel mean {node.Name} normalised with (the first {c} values)");
+            Buf invStd = l.SideBuffer(node, "InvStd", stats, $"per-channel 1/√(var + eps) {node.Name} normalised with (the first {c} values)");
+            l.Emit($"{node.Name}: {node.Shape.Comment} normalised per channel (training: batch statistics, running ones updated; eval: running statistics)",
+                new BatchNormForward(node.Layer!.Property, l.Value(node.Input!), l.Value(node), mean, invStd, Spatial(node)));
         }
 
         public override void Backward(Lowering l, Node node)
         {
             int c = node.Shape[1];
             var stats = new Shape(Shape.Batch, c);
-            Arg mean = l.SideBuffer(node, "Mean", stats, ""), invStd = l.SideBuffer(node, "InvStd", stats, "");
+            Buf mean = l.SideBuffer(node, "Mean", stats, ""), invStd = l.SideBuffer(node, "InvStd", stats, "");
             if (node.Layer!.Bool("affine"))
-                l.EmitParamGrad(node, node.Layer.Property, "BackwardParams", $"{node.Name}: dW ({c}) += Σ dy·x̂, db ({c}) += Σ dy",
-                    l.Grad(node), l.Value(node.Input!), mean, invStd, Arg.N, Arg.Int(Spatial(node)));
-            l.EmitInputGrad(node, node.Layer.Property, "BackwardInput",
-                $"{node.Name}: dx {node.Input!.Shape.Comment} = w/σ·(dy − mean(dy) − x̂·mean(dy·x̂)) in training, w/σ·dy in eval",
-                l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Arg.N, Arg.Int(Spatial(node)));
+                l.EmitParamGrad(node, $"{node.Name}: dW ({c}) += Σ dy·x̂, db ({c}) += Σ dy",
+                    new BatchNormBackwardParams(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, Spatial(node)));
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = w/σ·(dy − mean(dy) − x̂·mean(dy·x̂)) in training, w/σ·dy in eval",
+                new BatchNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Spatial(node)));
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("affine") ? 2 * node.Layer.Int("numFeatures") : 0;

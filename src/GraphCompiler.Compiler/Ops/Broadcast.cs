@@ -13,8 +13,6 @@ namespace GraphCompiler.Compiler.Ops
         /// <summary>The operator as written in kernel comments, e.g. "+".</summary>
         protected abstract string Symbol { get; }
 
-        /// <summary>The CPU kernel class, e.g. "AddKernels".</summary>
-        protected abstract string Kernels { get; }
 
         /// <summary>
         /// The per-sample dims of <paramref name="shape"/> right-aligned to <paramref name="rank"/> with leading ones, as NumPy
@@ -46,22 +44,23 @@ namespace GraphCompiler.Compiler.Ops
             return new Shape(new[] { Shape.Batch }.Concat(dims).ToArray());
         }
 
-        /// <summary>The kernels' <c>BroadcastGeometry</c>: per-sample rank, then the output's, a's and b's aligned dims.</summary>
-        protected static Arg Geometry(Lowering l, Node node, string symbol)
+        /// <summary>The broadcast: per-sample rank, then the output's, a's and b's aligned dims.</summary>
+        protected static Geo<BroadcastDims> Geometry(Lowering l, Node node, string symbol)
         {
             Shape a = node.Inputs[0].Shape, b = node.Inputs[1].Shape;
             int rank = node.Shape.Rank - 1;
             int[] values = new[] { rank }.Concat(node.Shape.SampleDims).Concat(Aligned(a, rank)).Concat(Aligned(b, rank)).ToArray();
-            return l.Geometry(node, "BroadcastGeometry", $"{a.Comment} {symbol} {b.Comment} → {node.Shape.Comment}", values);
+            return l.Geometry(node, new BroadcastDims(new EquatableArray<int>(values)), $"{a.Comment} {symbol} {b.Comment} → {node.Shape.Comment}", values);
         }
 
         public override void Forward(Lowering l, Node node)
         {
             Node a = node.Inputs[0], b = node.Inputs[1];
-            Arg g = Geometry(l, node, Symbol);
-            l.Emit(Kernels, "Forward", $"{node.Name}: {a.Shape.Comment} {Symbol} {b.Shape.Comment} → {node.Shape.Comment}",
-                l.Value(a), l.Value(b), l.Value(node), g, Arg.N);
+            l.Emit($"{node.Name}: {a.Shape.Comment} {Symbol} {b.Shape.Comment} → {node.Shape.Comment}", Step(l.Value(a), l.Value(b), l.Value(node), Geometry(l, node, Symbol)));
         }
+
+        /// <summary>The forward step of the op: <see cref="AddForward"/> or <see cref="MulForward"/>.</summary>
+        protected abstract KernelStep Step(Buf a, Buf b, Buf y, Geo<BroadcastDims> g);
 
         /// <summary>How the gradient of operand <paramref name="side"/> reads in a kernel comment.</summary>
         protected string GradComment(Node node, int side, string formula)
@@ -80,13 +79,13 @@ namespace GraphCompiler.Compiler.Ops
 
         protected override string Symbol => "+";
 
-        protected override string Kernels => "AddKernels";
+        protected override KernelStep Step(Buf a, Buf b, Buf y, Geo<BroadcastDims> g) => new AddForward(a, b, y, g);
 
         public override void Backward(Lowering l, Node node)
         {
-            Arg g = Arg.Geo(node.Name + "Geometry");
-            l.EmitGradOf(node.Inputs[0], "AddKernels", "BackwardLeft", GradComment(node, 0, "dy"), l.Grad(node), l.InputGrad(node, 0), g, Arg.N);
-            l.EmitGradOf(node.Inputs[1], "AddKernels", "BackwardRight", GradComment(node, 1, "dy"), l.Grad(node), l.InputGrad(node, 1), g, Arg.N);
+            var g = l.GeometryOf<BroadcastDims>(node);
+            l.EmitGradOf(node.Inputs[0], GradComment(node, 0, "dy"), new AddBackward(l.Grad(node), l.InputGrad(node, 0), g, Right: false));
+            l.EmitGradOf(node.Inputs[1], GradComment(node, 1, "dy"), new AddBackward(l.Grad(node), l.InputGrad(node, 1), g, Right: true));
         }
     }
 
@@ -96,14 +95,14 @@ namespace GraphCompiler.Compiler.Ops
 
         protected override string Symbol => "·";
 
-        protected override string Kernels => "MulKernels";
+        protected override KernelStep Step(Buf a, Buf b, Buf y, Geo<BroadcastDims> g) => new MulForward(a, b, y, g);
 
         public override void Backward(Lowering l, Node node)
         {
             Node a = node.Inputs[0], b = node.Inputs[1];
-            Arg g = Arg.Geo(node.Name + "Geometry");
-            l.EmitGradOf(a, "MulKernels", "BackwardLeft", GradComment(node, 0, "dy · b"), l.Grad(node), l.Value(b), l.InputGrad(node, 0), g, Arg.N);
-            l.EmitGradOf(b, "MulKernels", "BackwardRight", GradComment(node, 1, "dy · a"), l.Grad(node), l.Value(a), l.InputGrad(node, 1), g, Arg.N);
+            var g = l.GeometryOf<BroadcastDims>(node);
+            l.EmitGradOf(a, GradComment(node, 0, "dy · b"), new MulBackward(l.Grad(node), l.Value(b), l.InputGrad(node, 0), g, Right: false));
+            l.EmitGradOf(b, GradComment(node, 1, "dy · a"), new MulBackward(l.Grad(node), l.Value(a), l.InputGrad(node, 1), g, Right: true));
         }
     }
 }

@@ -57,7 +57,7 @@ namespace GraphCompiler.Compiler.Ops
         /// The copy of input <paramref name="i"/> as (rows, inner, outInner, offset) per sample: it moves <c>rows</c> runs of
         /// <c>inner</c> floats into runs of <c>outInner</c> floats of the output, starting <c>offset</c> floats in.
         /// </summary>
-        private static Arg[] Slice(Node node, int i)
+        private static (int Rows, int Inner, int OutInner, int Offset) Slice(Node node, int i)
         {
             int axis = Axis(node);
             Shape y = node.Shape;
@@ -65,7 +65,7 @@ namespace GraphCompiler.Compiler.Ops
             for (int d = 1; d < axis; d++) rows *= y[d];
             for (int d = axis + 1; d < y.Rank; d++) after *= y[d];
             for (int j = 0; j < i; j++) before += node.Inputs[j].Shape[axis];
-            return new[] { Arg.Int(rows), Arg.Int(node.Inputs[i].Shape[axis] * after), Arg.Int(y[axis] * after), Arg.Int(before * after), Arg.N };
+            return (rows, node.Inputs[i].Shape[axis] * after, y[axis] * after, before * after);
         }
 
         private static string Range(Node node, int i)
@@ -77,15 +77,21 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             for (int i = 0; i < node.Inputs.Count; i++)
-                l.Emit("CatKernels", "Forward", $"{node.Name}: {node.Inputs[i].Shape.Comment} → {Range(node, i)} of {node.Shape.Comment}",
-                    new[] { l.Value(node.Inputs[i]), l.Value(node) }.Concat(Slice(node, i)).ToArray());
+            {
+                var (rows, inner, outInner, offset) = Slice(node, i);
+                l.Emit($"{node.Name}: {node.Inputs[i].Shape.Comment} → {Range(node, i)} of {node.Shape.Comment}",
+                    new CatForward(l.Value(node.Inputs[i]), l.Value(node), rows, inner, outInner, offset));
+            }
         }
 
         public override void Backward(Lowering l, Node node)
         {
             for (int i = 0; i < node.Inputs.Count; i++)
-                l.EmitGradOf(node.Inputs[i], "CatKernels", "Backward", $"{node.Name}: d{(char)('a' + System.Math.Min(i, 25))} {node.Inputs[i].Shape.Comment} = dy {Range(node, i)}",
-                    new[] { l.Grad(node), l.InputGrad(node, i) }.Concat(Slice(node, i)).ToArray());
+            {
+                var (rows, inner, outInner, offset) = Slice(node, i);
+                l.EmitGradOf(node.Inputs[i], $"{node.Name}: d{(char)('a' + System.Math.Min(i, 25))} {node.Inputs[i].Shape.Comment} = dy {Range(node, i)}",
+                    new CatBackward(l.Grad(node), l.InputGrad(node, i), rows, inner, outInner, offset));
+            }
         }
     }
 }

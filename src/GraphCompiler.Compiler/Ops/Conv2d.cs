@@ -89,7 +89,7 @@ namespace GraphCompiler.Compiler.Ops
             $"Padding = {(layer.Int("padding") == SamePadding ? "Padding.Same" : layer.Int("padding").ToString(System.Globalization.CultureInfo.InvariantCulture))}, " +
             $"Dilation = {layer.Int("dilation")}, Groups = {layer.Int("groups")})";
 
-        private static Arg Geometry(Lowering l, Node node)
+        private static Geo<Conv2dGeometry> Geometry(Lowering l, Node node)
         {
             LayerDecl layer = node.Layer!;
             Shape x = node.Input!.Shape;
@@ -100,9 +100,10 @@ namespace GraphCompiler.Compiler.Ops
             string comment = $"{x.Comment} → {node.Shape.Comment}, kernel {k}, stride {s}, {padding}{extra}";
             int cIn = layer.Int("inChannels"), cOut = layer.Int("outChannels");
             // The short constructor when nothing beyond kernel, stride and symmetric padding is set: the common case reads plainly.
+            var g = new Conv2dGeometry(cIn, cOut, x[2], x[3], k, k, s, s, before, before, after, after, d, d, groups);
             return before == after && d == 1 && groups == 1
-                ? l.Geometry(node, "Conv2dGeometry", comment, cIn, cOut, x[2], x[3], k, k, s, s, before, before)
-                : l.Geometry(node, "Conv2dGeometry", comment, cIn, cOut, x[2], x[3], k, k, s, s, before, before, after, after, d, d, groups);
+                ? l.Geometry(node, g, comment, cIn, cOut, x[2], x[3], k, k, s, s, before, before)
+                : l.Geometry(node, g, comment, cIn, cOut, x[2], x[3], k, k, s, s, before, before, after, after, d, d, groups);
         }
 
         public override bool AcceptsEpilogue => true;
@@ -111,18 +112,18 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Forward(Lowering l, Node node)
         {
-            Arg g = Geometry(l, node);
-            l.Emit("Conv2dKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)}{(node.Layer!.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
-                new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Arg.N }.Concat(l.EpilogueArgs(node)).ToArray());
+            var g = Geometry(l, node);
+            l.Emit($"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)}{(node.Layer!.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
+                new Conv2dForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Lowering.Epilogue(node)));
         }
 
         public override void Backward(Lowering l, Node node)
         {
-            Arg g = Arg.Geo(node.Name + "Geometry");
-            l.EmitParamGrad(node, "Conv2dKernels", "BackwardParams", $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x{(node.Layer!.Bias ? ", db += Σ dy" : "")}",
-                l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g, Arg.N);
-            l.EmitInputGrad(node, "Conv2dKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
-                new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, Arg.N }.Concat(l.GradEpilogueArgs(node)).ToArray());
+            var g = l.GeometryOf<Conv2dGeometry>(node);
+            l.EmitParamGrad(node, $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x{(node.Layer!.Bias ? ", db += Σ dy" : "")}",
+                new Conv2dBackwardParams(l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g));
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
+                new Conv2dBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, l.GradMask(node)));
         }
 
         // (out, in / groups, k, k): each output channel sees only its group's inputs.

@@ -28,16 +28,15 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Forward(Lowering l, Node node)
         {
-            Arg mask = l.SideBuffer(node, "Mask", node.Shape, $"{node.Name}'s mask: 0 or 1/(1 − p) per element");
-            l.Emit(node.Layer!.Property, "Forward", $"{node.Name}: {node.Shape.Comment} · mask (training), a copy (eval)",
-                l.Value(node.Input!), l.Value(node), mask);
+            Buf mask = l.SideBuffer(node, "Mask", node.Shape, $"{node.Name}'s mask: 0 or 1/(1 − p) per element");
+            l.Emit($"{node.Name}: {node.Shape.Comment} · mask (training), a copy (eval)", new DropoutForward(node.Layer!.Property, l.Value(node.Input!), l.Value(node), mask));
         }
 
         public override void Backward(Lowering l, Node node)
         {
-            Arg mask = l.SideBuffer(node, "Mask", node.Shape, "");
-            l.EmitInputGrad(node, node.Layer!.Property, "Backward", $"{node.Name}: dx {node.Shape.Comment} = dy · mask (training), dy (eval)",
-                l.Grad(node), mask, l.Grad(l.GradTarget(node)));
+            Buf mask = l.SideBuffer(node, "Mask", node.Shape, "");
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Shape.Comment} = dy · mask (training), dy (eval)",
+                new DropoutBackward(node.Layer!.Property, l.Grad(node), mask, l.Grad(l.GradTarget(node))));
         }
 
         public override bool HasState => true;

@@ -51,22 +51,21 @@ namespace GraphCompiler.Compiler.Ops
 
         public override void Forward(Lowering l, Node node)
         {
-            Arg mean = l.SideBuffer(node, "Mean", Stats(node), $"mean of each row {node.Name} normalised");
-            Arg invStd = l.SideBuffer(node, "InvStd", Stats(node), $"1/√(var + eps) of each row {node.Name} normalised");
-            l.Emit(node.Layer!.Property, "Forward", $"{node.Name}: {node.Shape.Comment} normalised over the last dimension",
-                l.Value(node.Input!), l.Value(node), mean, invStd, Arg.NTimes(RowsPerSample(node)));
+            Buf mean = l.SideBuffer(node, "Mean", Stats(node), $"mean of each row {node.Name} normalised");
+            Buf invStd = l.SideBuffer(node, "InvStd", Stats(node), $"1/√(var + eps) of each row {node.Name} normalised");
+            l.Emit($"{node.Name}: {node.Shape.Comment} normalised over the last dimension",
+                new LayerNormForward(node.Layer!.Property, l.Value(node.Input!), l.Value(node), mean, invStd, RowsPerSample(node)));
         }
 
         public override void Backward(Lowering l, Node node)
         {
-            Arg mean = l.SideBuffer(node, "Mean", Stats(node), ""), invStd = l.SideBuffer(node, "InvStd", Stats(node), "");
+            Buf mean = l.SideBuffer(node, "Mean", Stats(node), ""), invStd = l.SideBuffer(node, "InvStd", Stats(node), "");
             int d = node.Layer!.Int("normalizedShape");
             if (node.Layer.Bool("elementwiseAffine"))
-                l.EmitParamGrad(node, node.Layer.Property, "BackwardParams", $"{node.Name}: dW ({d}) += Σ dy·x̂, db ({d}) += Σ dy",
-                    l.Grad(node), l.Value(node.Input!), mean, invStd, Arg.NTimes(RowsPerSample(node)));
-            l.EmitInputGrad(node, node.Layer.Property, "BackwardInput",
-                $"{node.Name}: dx {node.Input!.Shape.Comment} = (g − mean(g) − x̂·mean(g·x̂))/σ with g = w·dy",
-                l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Arg.NTimes(RowsPerSample(node)));
+                l.EmitParamGrad(node, $"{node.Name}: dW ({d}) += Σ dy·x̂, db ({d}) += Σ dy",
+                    new LayerNormBackwardParams(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, RowsPerSample(node)));
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = (g − mean(g) − x̂·mean(g·x̂))/σ with g = w·dy",
+                new LayerNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), RowsPerSample(node)));
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("elementwiseAffine") ? 2 * node.Layer.Int("normalizedShape") : 0;

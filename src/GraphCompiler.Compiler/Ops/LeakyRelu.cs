@@ -14,9 +14,7 @@ namespace GraphCompiler.Compiler.Ops
 
         public override string Describe(Node node) => $"LeakyReLU({Slope(node)})";
 
-        protected override string Kernel(Node node) => $"LeakyRelu({Slope(node)}f)";
-
-        // A negative slope flips the sign of y, so y no longer tells which branch x took.
-        protected override bool DerivativeFromOutput(Node node) => node.Float("negativeSlope") >= 0;
+        // A negative slope flips the sign of y, so y no longer tells which branch x took: then the backward reads x.
+        protected override Elementwise Function(Node node) => Compiler.Elementwise.LeakyRelu((float)node.Float("negativeSlope"));
     }
 }

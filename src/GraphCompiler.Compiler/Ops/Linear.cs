@@ -48,19 +48,17 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
-            l.Emit("LinearKernels", "Forward", $"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}){(node.Layer.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
-                new[] { l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), Arg.N, Arg.Int(inF), Arg.Int(outF) }
-                    .Concat(l.EpilogueArgs(node)).ToArray());
+            l.Emit($"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}){(node.Layer.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
+                new LinearForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), inF, outF, Lowering.Epilogue(node)));
         }
 
         public override void Backward(Lowering l, Node node)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
-            l.EmitParamGrad(node, "LinearKernels", "BackwardParams", $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x{(node.Layer.Bias ? $", db ({outF}) += Σ dy" : "")}",
-                l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), Arg.N, Arg.Int(inF), Arg.Int(outF));
-            l.EmitInputGrad(node, "LinearKernels", "BackwardInput", $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
-                new[] { l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), Arg.N, Arg.Int(inF), Arg.Int(outF) }
-                    .Concat(l.GradEpilogueArgs(node)).ToArray());
+            l.EmitParamGrad(node, $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x{(node.Layer.Bias ? $", db ({outF}) += Σ dy" : "")}",
+                new LinearBackwardParams(l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), inF, outF));
+            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
+                new LinearBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), inF, outF, l.GradMask(node)));
         }
 
         public override int ParameterCount(Node node) =>

@@ -17,20 +17,17 @@ namespace GraphCompiler.Compiler.Ops
         /// <summary>Whether the node is over the class dim of [N, C], the layout the NLL loss kernels read.</summary>
         public static bool OverClasses(Node node) => node.Input!.Shape.Rank == 2 && Reduction.Dim(node) == 1;
 
-        // Over the class dim of [N, C] the row kernel (n, c); anywhere else the (outer, dim, inner) one.
-        private static Arg[] Sizes(Node node) => OverClasses(node) ? new[] { Arg.N, Arg.Int(node.Shape[1]) } : Reduction.Sizes(node);
-
         public override void Forward(Lowering l, Node node) =>
-            l.Emit("LogSoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over {(OverClasses(node) ? "the last dim" : $"dim {Reduction.Dim(node)}")}",
-                new[] { l.Value(node.Input!), l.Value(node) }.With(Sizes(node)));
+            l.Emit($"{node.Name}: {node.Shape.Comment} over {(OverClasses(node) ? "the last dim" : $"dim {Reduction.Dim(node)}")}",
+                new LogSoftmaxForward(l.Value(node.Input!), l.Value(node), Reduction.Sizes(node)));
 
         // With a fused NLL loss the caller writes the gradient at the logits directly, and this step is skipped.
         public override void Backward(Lowering l, Node node)
         {
-            Arg[] args = new[] { l.Value(node), l.Grad(node), l.Grad(node.Input!) }.With(Sizes(node));
+            var step = new LogSoftmaxBackward(l.Value(node), l.Grad(node), l.Grad(node.Input!), Reduction.Sizes(node));
             const string comment = "dx = dy - exp(y) · Σ dy";
-            if (node.LossFused) l.EmitUnlessLossFused(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);
-            else l.EmitInputGrad(node, "LogSoftmaxKernels", "Backward", $"{node.Name}: {comment}", args);
+            if (node.LossFused) l.EmitUnlessLossFused(node, $"{node.Name}: {comment}", step);
+            else l.EmitInputGrad(node, $"{node.Name}: {comment}", step);
         }
     }
 }

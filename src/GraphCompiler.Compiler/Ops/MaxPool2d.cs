@@ -23,10 +23,9 @@ namespace GraphCompiler.Compiler.Ops
         public override void Forward(Lowering l, Node node)
         {
             Shape x = node.Input!.Shape;
-            Arg g = Pooling.Geometry(l, node, countIncludePad: true);
-            Arg argmax = l.IndexBuffer(node, "Argmax", $"where each max of {node.Name} came from");
-            l.Emit("MaxPool2dKernels", "Forward", $"{node.Name}: {x.Comment} → {node.Shape.Comment}",
-                l.Value(node.Input), l.Value(node), argmax, g, Arg.N);
+            var g = Pooling.Geometry(l, node, countIncludePad: true);
+            Buf argmax = l.IndexBuffer(node, "Argmax", $"where each max of {node.Name} came from");
+            l.Emit($"{node.Name}: {x.Comment} → {node.Shape.Comment}", new MaxPool2dForward(l.Value(node.Input), l.Value(node), argmax, g));
         }
 
         public override bool AcceptsGradEpilogue => true;
@@ -34,10 +33,9 @@ namespace GraphCompiler.Compiler.Ops
         // A fused activation backward is evaluated on the pool's own output: y[o] is the activation's output at argmax[o].
         public override void Backward(Lowering l, Node node)
         {
-            Arg argmax = new Arg(ArgKind.Buffer, node.Name + "Argmax", node.Shape.PerSample);
-            l.EmitInputGrad(node, "MaxPool2dKernels", "Backward", $"{node.Name}: scatter {Fusion.Masked(node, "dy", "y")} {node.Shape.Comment} to the argmax positions",
-                new[] { l.Grad(node), argmax, l.Grad(l.GradTarget(node)), Arg.Geo(node.Name + "Geometry"), Arg.N }
-                    .Concat(l.GradEpilogueArgs(node, l.Value(node))).ToArray());
+            Buf argmax = l.IndexBuffer(node, "Argmax", "");
+            l.EmitInputGrad(node, $"{node.Name}: scatter {Fusion.Masked(node, "dy", "y")} {node.Shape.Comment} to the argmax positions",
+                new MaxPool2dBackward(l.Grad(node), argmax, l.Grad(l.GradTarget(node)), l.GeometryOf<Pool2dGeometry>(node), l.GradMask(node, l.Value(node))));
         }
     }
 }

@@ -5,6 +5,6 @@ namespace GraphCompiler.Compiler.Ops
     {
         public override string Name => "Sigmoid";
 
-        protected override string Kernel(Node node) => "Sigmoid";
+        protected override Elementwise Function(Node node) => Compiler.Elementwise.Sigmoid;
     }
 }

@@ -15,12 +15,10 @@ namespace GraphCompiler.Compiler.Ops
         public override Shape? Infer(Node node, List<CoreDiagnostic> errors) => Reduction.Check(node, errors);
 
         public override void Forward(Lowering l, Node node) =>
-            l.Emit("SoftmaxKernels", "Forward", $"{node.Name}: {node.Shape.Comment} over dim {Reduction.Dim(node)}",
-                new[] { l.Value(node.Input!), l.Value(node) }.With(Reduction.Sizes(node)));
+            l.Emit($"{node.Name}: {node.Shape.Comment} over dim {Reduction.Dim(node)}", new SoftmaxForward(l.Value(node.Input!), l.Value(node), Reduction.Sizes(node)));
 
         public override void Backward(Lowering l, Node node) =>
-            l.EmitInputGrad(node, "SoftmaxKernels", "Backward", $"{node.Name}: dx = y · (dy − Σ dy·y)",
-                new[] { l.Value(node), l.Grad(node), l.Grad(node.Input!) }.With(Reduction.Sizes(node)));
+            l.EmitInputGrad(node, $"{node.Name}: dx = y · (dy − Σ dy·y)", new SoftmaxBackward(l.Value(node), l.Grad(node), l.Grad(node.Input!), Reduction.Sizes(node)));
     }
 
     /// <summary>Softmax and LogSoftmax: the dim check and the (outer, dim, inner) view of the input.</summary>
@@ -47,22 +45,14 @@ namespace GraphCompiler.Compiler.Ops
             return x;
         }
 
-        /// <summary>(outer, dim, inner) as kernel arguments: over the batch dim, one slab of N rows; otherwise N·(dims before) slabs.</summary>
-        public static Arg[] Sizes(Node node)
+        /// <summary>(outer, dim, inner): over the batch dim, one slab of N rows; otherwise N·(dims before) slabs.</summary>
+        public static ReduceDims Sizes(Node node)
         {
             Shape x = node.Input!.Shape;
             int d = Dim(node), before = 1, after = 1;
             for (int i = 1; i < d; i++) before *= x[i];
             for (int i = d + 1; i < x.Rank; i++) after *= x[i];
-            return d == 0 ? new[] { Arg.Int(1), Arg.N, Arg.Int(after) } : new[] { Arg.NTimes(before), Arg.Int(x[d]), Arg.Int(after) };
-        }
-
-        public static Arg[] With(this Arg[] head, Arg[] tail)
-        {
-            var all = new Arg[head.Length + tail.Length];
-            head.CopyTo(all, 0);
-            tail.CopyTo(all, head.Length);
-            return all;
+            return d == 0 ? new ReduceDims(1, 0, after, OverBatch: true) : new ReduceDims(before, x[d], after, OverBatch: false);
         }
     }
 }

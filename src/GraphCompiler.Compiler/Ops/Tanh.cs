@@ -5,6 +5,6 @@ namespace GraphCompiler.Compiler.Ops
     {
         public override string Name => "Tanh";
 
-        protected override string Kernel(Node node) => "Tanh";
+        protected override Elementwise Function(Node node) => Compiler.Elementwise.Tanh;
     }
 }

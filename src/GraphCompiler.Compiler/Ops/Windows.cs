@@ -86,16 +86,17 @@ namespace GraphCompiler.Compiler.Ops
         /// The node's <c>Pool2dGeometry</c>: the short constructor when only window, stride and padding matter, else every
         /// field (pads per side, dilation, ceil mode, count_include_pad).
         /// </summary>
-        public static Arg Geometry(Lowering l, Node node, bool countIncludePad)
+        public static Geo<Pool2dGeometry> Geometry(Lowering l, Node node, bool countIncludePad)
         {
             Shape x = node.Input!.Shape;
             int k = Kernel(node), s = Stride(node), p = node.Int("padding"), d = Dilation(node);
             bool ceil = node.Bool("ceilMode");
             string comment = $"{x.Comment} → {node.Shape.Comment}, window {k}, stride {s}" + (p != 0 ? $", padding {p}" : "") +
                 (d != 1 ? $", dilation {d}" : "") + (ceil ? ", ceil mode" : "") + (!countIncludePad && p != 0 ? ", padding not counted" : "");
+            var g = new Pool2dGeometry(x[1], x[2], x[3], k, k, s, s, p, p, p, p, d, d, ceil ? 1 : 0, countIncludePad ? 1 : 0);
             return d == 1 && !ceil && countIncludePad
-                ? l.Geometry(node, "Pool2dGeometry", comment, x[1], x[2], x[3], k, k, s, s, p, p)
-                : l.Geometry(node, "Pool2dGeometry", comment, x[1], x[2], x[3], k, k, s, s, p, p, p, p, d, d, ceil ? 1 : 0, countIncludePad ? 1 : 0);
+                ? l.Geometry(node, g, comment, x[1], x[2], x[3], k, k, s, s, p, p)
+                : l.Geometry(node, g, comment, x[1], x[2], x[3], k, k, s, s, p, p, p, p, d, d, ceil ? 1 : 0, countIncludePad ? 1 : 0);
         }
     }
 }

@@ -1,4 +1,5 @@
 // A 2-D convolution layer's parameters and configuration, as torch.nn.Conv2d holds them.
+using GraphCompiler.Compiler;
 namespace GraphCompiler.Nn;
 
 /// <summary>
@@ -49,7 +50,7 @@ public sealed class Conv2d : Module
     public Parameter? Bias { get; }
 
     /// <summary>The geometry of this layer on an input of <paramref name="inH"/>×<paramref name="inW"/> ('same' resolved as PyTorch does).</summary>
-    public Backends.Cpu.Conv2dGeometry Geometry(int inH, int inW)
+    public Compiler.Conv2dGeometry Geometry(int inH, int inW)
     {
         int before = Padding, after = Padding;
         if (Padding == GraphCompiler.Padding.Same)

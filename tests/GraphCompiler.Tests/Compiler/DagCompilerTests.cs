@@ -55,8 +55,9 @@ public class DagCompilerTests
         Assert.Equal(2, ok.Uses(ok.Nodes[4]).Count);
         // Lowered: the input's five extra contributions (only for the input gradient) and Add2's one are summed.
         Schedule s = Compile(ok.Model);
-        Assert.Equal(5, s.Backward.Count(b => b.Method == "Accumulate" && b.InputGradOnly));
-        Assert.Equal(["Add2Grad2", "Add2Grad"], s.Backward.Single(b => b.Method == "Accumulate" && !b.InputGradOnly).Args.Select(a => a.Text));
+        Assert.Equal(5, s.Backward.Count(b => b is AccumulateGrad && b.InputGradOnly));
+        var sum = (AccumulateGrad)s.Backward.Single(b => b is AccumulateGrad && !b.InputGradOnly);
+        Assert.Equal(("Add2Grad2", "Add2Grad"), (sum.Contribution.Name, sum.Grad.Name));
 
         // [N,2,3,4] · [N,2,12,1] cannot broadcast: the error names both operands and where each came from.
         errors.Clear();
@@ -75,11 +76,11 @@ public class DagCompilerTests
         // a = Fc1(x); y = a · a: the left operand's gradient goes to Fc1Grad, the right one's to Fc1Grad2, added in before
         // Fc1's VJP reads Fc1Grad.
         Schedule s = Compile(Model(new Shape(Shape.Batch, 3), [Linear("Fc1", 3, 4)], Apply("Fc1", 0), Op("Mul", 1, 1)));
-        Assert.Equal(["MulKernels.BackwardLeft", "MulKernels.BackwardRight", "AddKernels.Accumulate", "LinearKernels.BackwardParams", "LinearKernels.BackwardInput"],
-            s.Backward.Select(b => b.Kernel + "." + b.Method));
-        Assert.Equal("Fc1Grad", s.Backward[0].Args[2].Text);
-        Assert.Equal("Fc1Grad2", s.Backward[1].Args[2].Text);
-        Assert.Equal(["Fc1Grad2", "Fc1Grad"], s.Backward[2].Args.Select(a => a.Text));
+        Assert.Equal(["MulBackward", "MulBackward", "AccumulateGrad", "LinearBackwardParams", "LinearBackwardInput"], s.Backward.Select(b => b.Kind));
+        Assert.Equal(("Fc1Grad", false), (((MulBackward)s.Backward[0]).Dx.Name, ((MulBackward)s.Backward[0]).Right));
+        Assert.Equal(("Fc1Grad2", true), (((MulBackward)s.Backward[1]).Dx.Name, ((MulBackward)s.Backward[1]).Right));
+        var sum = (AccumulateGrad)s.Backward[2];
+        Assert.Equal(("Fc1Grad2", "Fc1Grad"), (sum.Contribution.Name, sum.Grad.Name));
         Assert.Contains(s.Buffers, b => b.Name == "Fc1Grad2" && b.IsGrad && b.PerSample == 4);
     }
 
@@ -87,9 +88,9 @@ public class DagCompilerTests
     public void The_input_read_twice_sums_its_gradient_only_when_it_is_wanted()
     {
         Schedule s = Compile(Model(new Shape(Shape.Batch, 3), [Linear("Fc1", 3, 3)], Apply("Fc1", 0), Op("Add", 1, 0)));
-        Step sum = Assert.Single(s.Backward, b => b.Method == "Accumulate");
+        var sum = (AccumulateGrad)Assert.Single(s.Backward, b => b is AccumulateGrad);
         Assert.True(sum.InputGradOnly);
-        Assert.Equal(["InputGrad2", "InputGrad"], sum.Args.Select(a => a.Text));
+        Assert.Equal(("InputGrad2", "InputGrad"), (sum.Contribution.Name, sum.Grad.Name));
     }
 
     [Fact]
@@ -101,7 +102,7 @@ public class DagCompilerTests
         Assert.Equal(2, s.Backward.Count(b => b.ParamsOf == "Fc1"));  // both applications add into Fc1's gradient
         Assert.Equal([new LayerUse("Fc1", "Fc1", EquatableArray<string>.Empty), new LayerUse("Fc1_2", "Fc1", EquatableArray.Of("Fc1"))], s.LayerUses);
         Assert.Contains(s.Buffers, b => b.Name == "Fc1_2Out");
-        Assert.All(s.Forward, f => Assert.Equal("Fc1.Weight", f.Args[1].Text));
+        Assert.All(s.Forward, f => Assert.Equal("Fc1.Weight", Assert.IsType<LinearForward>(f).W.Text));
     }
 
     [Fact]
@@ -150,10 +151,14 @@ public class DagCompilerTests
         Assert.Equal([new LayerUse("A", "A", EquatableArray<string>.Empty), new LayerUse("B", "B", EquatableArray<string>.Empty),
             new LayerUse("C", "C", EquatableArray.Of("A", "B"))], s.LayerUses);
         string[] Running(Func<string, bool> trains, bool inputGrad) =>
-            s.Backward.Where(b => b.Runs(trains, s.LayerUses, inputGrad)).Select(b => b.Comment.Split(':')[0] + " " + b.Method).ToArray();
-        Assert.Equal(["C BackwardInput", "Add1 BackwardRight", "B BackwardParams"], Running(l => l == "B", inputGrad: false));
-        Assert.Equal(["C BackwardInput", "Add1 BackwardLeft", "A BackwardParams"], Running(l => l == "A", inputGrad: false));
-        Assert.Equal(["C BackwardParams"], Running(l => l == "C", inputGrad: false));
+            s.Backward.Where(b => b.Runs(trains, s.LayerUses, inputGrad)).Select(b => b.Comment.Split(':')[0] + " " + b switch
+            {
+                AddBackward add => add.Right ? "right" : "left",
+                _ => b.Kind,
+            }).ToArray();
+        Assert.Equal(["C LinearBackwardInput", "Add1 right", "B LinearBackwardParams"], Running(l => l == "B", inputGrad: false));
+        Assert.Equal(["C LinearBackwardInput", "Add1 left", "A LinearBackwardParams"], Running(l => l == "A", inputGrad: false));
+        Assert.Equal(["C LinearBackwardParams"], Running(l => l == "C", inputGrad: false));
         Assert.Equal(s.Backward.Count, Running(_ => true, inputGrad: true).Length);
         // The input is read twice: A's and B's dx, summed; all three only for the input gradient.
         Assert.Equal(3, s.Backward.Count(b => b.InputGradOnly));

@@ -29,7 +29,7 @@ public class FusionTests
             ("MaxPool2d", null, [2]), ("Relu", null, None), ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Relu", null, None));
         Assert.Equal(1, Fusion.FuseEpilogues(g));
         Node fc1 = g.Nodes[4], relu2 = g.Nodes[5], relu3 = g.Nodes[6];
-        Assert.Equal("Relu", fc1.Epilogue);
+        Assert.Equal(Elementwise.Relu, fc1.Epilogue);
         Assert.Same(fc1, relu2.FusedInto);
         Assert.Null(relu3.FusedInto);   // a kernel takes one activation; the second stays a kernel of its own
         Assert.Null(g.Nodes[2].FusedInto); // MaxPool2d has no epilogue
@@ -51,7 +51,7 @@ public class FusionTests
         ModelCompiler.NameValues(g);
 
         Assert.Equal(3, Fusion.FuseEpilogues(g));
-        Assert.Equal([null, "LeakyRelu(0.2f)", "Sigmoid", null, "Tanh"], new[] { 1, 3, 5, 7, 9 }.Select(i => g.Nodes[i].Epilogue));
+        Assert.Equal([null, "LeakyRelu(0.2f)", "Sigmoid", null, "Tanh"], new[] { 1, 3, 5, 7, 9 }.Select(i => g.Nodes[i].Epilogue?.Member));
         Assert.Null(g.Nodes[2].FusedInto); // a negative slope loses the sign of x in y
         Assert.Null(g.Nodes[8].FusedInto); // GELU needs its input
 
@@ -115,9 +115,9 @@ public class FusionTests
         Assert.Same(n[8], n[7].ChainedInto);
         Assert.Null(n[10].Chain);                       // a single activation (here an epilogue) is no chain
         Assert.Null(n[10].ChainedInto);
-        Assert.Equal("Gelu(true)", OpsTable.Gelu.ElementwiseStage(n[6]));
-        Assert.Equal("LeakyRelu(-0.2f)", OpsTable.LeakyRelu.ElementwiseStage(n[8]));
-        Assert.Null(OpsTable.Linear.ElementwiseStage(n[1]));
+        Assert.Equal(Elementwise.Gelu(approximateTanh: true), OpsTable.Gelu.Elementwise(n[6]));
+        Assert.Equal(Elementwise.LeakyRelu(-0.2f), OpsTable.LeakyRelu.Elementwise(n[8]));
+        Assert.Null(OpsTable.Linear.Elementwise(n[1]));
 
         // Fc2 would take the tanh's backward, but a chain's backward is a kernel of its own.
         Assert.Equal(0, Fusion.FuseActivationGradients(g));
@@ -147,10 +147,11 @@ public class FusionTests
         var decl = new ModelDecl("Net", new Shape(Shape.Batch, 5), 0, EquatableArray.From([Linear("Fc1", 5, 4), Linear("Fc2", 4, 3)]), EquatableArray.From(
             [OpCall.Apply("Fc1", 0), OpCall.Of("Gelu", 1), OpCall.Of("LeakyRelu", 2, ("negativeSlope", -0.2)), OpCall.Of("Tanh", 3), OpCall.Apply("Fc2", 4)]), 5);
         Schedule s = ModelCompiler.Compile(decl).Schedule!;
-        Step forward = s.Forward.Single(x => x.Kernel == "ElementwiseChainKernels");
-        Assert.Equal(["Fc1Out", "Tanh1Out", "Tanh1Chain"], forward.Args.Select(a => a.Text));
-        Step backward = s.Backward.Single(x => x.Kernel == "ElementwiseChainKernels");
-        Assert.Equal(["Fc1Out", "Tanh1Grad", "Fc1Grad", "Tanh1Chain"], backward.Args.Select(a => a.Text));
+        var forward = (ElementwiseChainForward)s.Forward.Single(x => x is ElementwiseChainForward);
+        Assert.Equal(("Fc1Out", "Tanh1Out", "Tanh1Chain"), (forward.X.Name, forward.Y.Name, forward.Stages.Name));
+        Assert.Equal([Elementwise.Gelu(false), Elementwise.LeakyRelu(-0.2f), Elementwise.Tanh], forward.Stages.Value);
+        var backward = (ElementwiseChainBackward)s.Backward.Single(x => x is ElementwiseChainBackward);
+        Assert.Equal(("Fc1Out", "Tanh1Grad", "Fc1Grad", "Tanh1Chain"), (backward.X.Name, backward.Dy.Name, backward.Dx.Name, backward.Stages.Name));
         Assert.Equal("Tanh1: dx = dy · (tanh(leakyrelu[-0.2](gelu[false](x))))′", backward.Comment);
         GeometryDecl chain = s.Geometries.Single();
         Assert.Equal("ElementwiseChain", chain.Type);
@@ -158,7 +159,7 @@ public class FusionTests
         // Only the chain's input and output are stored: no buffer for the GELU or LeakyReLU values.
         Assert.DoesNotContain(s.Buffers, b => b.Name.StartsWith("Gelu") || b.Name.StartsWith("LeakyRelu"));
         Assert.Equal(3, s.ForwardKernels);              // Fc1, the chain, Fc2
-        Assert.Null(s.Backward.Single(x => x.Comment.StartsWith("Fc2") && x.Method == "BackwardInput").Args.FirstOrDefault(a => a.Kind == ArgKind.Activation));
+        Assert.Null(((LinearBackwardInput)s.Backward.Single(x => x.Comment.StartsWith("Fc2") && x is LinearBackwardInput)).Mask);
     }
 
     [Fact]
@@ -171,7 +172,7 @@ public class FusionTests
         // Fused: 4 forward + NLL∘LogSoftmax + 3 dW + 2 masked dx = 10.
         Assert.Equal((15, 10), (plain.TrainingStepKernels(nllLoss: true), fused.TrainingStepKernels(nllLoss: true)));
         Assert.Equal(11, fused.TrainingStepKernels(nllLoss: false)); // any other loss keeps the LogSoftmax backward
-        Assert.DoesNotContain(fused.Forward.Concat(fused.Backward), s => s.Kernel == "ReluKernels");
+        Assert.DoesNotContain(fused.Forward.Concat(fused.Backward), s => s is ElementwiseForward or ElementwiseBackward);
         Assert.Equal("Fc3Grad", fused.LogitsGradBuffer);
         Assert.Null(plain.LogitsGradBuffer);
     }
@@ -184,7 +185,8 @@ public class FusionTests
         Assert.Equal((12, 8), (plain.ForwardKernels, fused.ForwardKernels));
         // Backward without Conv1's dx: 5 dW + 4 dx + 3 pool + 4 ReLU = 16 unfused; fused the ReLUs go into 3 pools and Fc2's dx.
         Assert.Equal((12 + 1 + 16, 8 + 1 + 12), (plain.TrainingStepKernels(false), fused.TrainingStepKernels(false)));
-        Step pool1 = fused.Backward.Single(s => s.Comment.StartsWith("Pool1"));
-        Assert.Equal(["Pool1Grad", "Pool1Argmax", "Conv1Grad", "Pool1Geometry", "", "Pool1Out", "Relu"], pool1.Args.Select(a => a.Text));
+        var pool1 = (MaxPool2dBackward)fused.Backward.Single(s => s.Comment.StartsWith("Pool1"));
+        Assert.Equal(("Pool1Grad", "Pool1Argmax", "Conv1Grad", "Pool1Geometry"), (pool1.Dy.Name, pool1.Argmax.Name, pool1.Dx.Name, pool1.G.Name));
+        Assert.Equal(new GradEpilogue(new Buf("Pool1Out", 8192), Elementwise.Relu), pool1.Mask);
     }
 }

@@ -76,7 +76,7 @@ public class MemoryPlanTests
         Schedule s = DagCompilerTests.CompileSkip();
         // Forward: 0 Fc1, 1 ReLU (its own kernel: Fc1's value is also read by the Add), 2 Fc2 with its ReLU, 3 Fc3, 4 Add,
         // 5 Fc4. Fc1Out is read by the ReLU at step 1 and again by the Add at step 4, so it lives from 0 to 4.
-        int add = s.Forward.ToList().FindIndex(f => f.Kernel == "AddKernels");
+        int add = s.Forward.ToList().FindIndex(f => f is AddForward);
         Placement fc1 = s.InferencePlan.Find("Fc1Out")!;
         Assert.Equal((0, add), (fc1.First, fc1.Last));
         // Everything live meanwhile sits beside it, not on it.

@@ -55,14 +55,14 @@ public class ModelCompilerTests
         Assert.Equal(12, s.Forward.Count);
         // Backward: params of 5 layers, input grads of 4 of them (Conv1's only on request), 4 ReLUs, 3 pools.
         Assert.Equal(5 + 5 + 4 + 3, s.Backward.Count);
-        Step conv1Dx = Assert.Single(s.Backward, b => b.InputGradOnly);
-        Assert.Equal(("Conv2dKernels", "BackwardInput"), (conv1Dx.Kernel, conv1Dx.Method));
+        KernelStep conv1Dx = Assert.Single(s.Backward, b => b.InputGradOnly);
+        Assert.Equal(("Conv2dBackwardInput", "Conv1"), (conv1Dx.Kind, conv1Dx.Comment.Split(':')[0]));
         Assert.Equal(2432 + 25632 + 51264 + 65600 + 650, s.Trace.Sum(t => t.Parameters));
         // Flatten shares Pool3's buffers in both directions.
-        Step fc1 = s.Forward.Single(f => f.Comment.StartsWith("Fc1"));
-        Assert.Equal("Pool3Out", fc1.Args[0].Text);
-        Step fc1Dx = s.Backward.Single(b => b.Comment.StartsWith("Fc1: dx"));
-        Assert.Equal("Pool3Grad", fc1Dx.Args[2].Text);
+        var fc1 = (LinearForward)s.Forward.Single(f => f.Comment.StartsWith("Fc1"));
+        Assert.Equal("Pool3Out", fc1.X.Name);
+        var fc1Dx = (LinearBackwardInput)s.Backward.Single(b => b.Comment.StartsWith("Fc1: dx"));
+        Assert.Equal("Pool3Grad", fc1Dx.Dx.Name);
     }
 
     [Fact]
@@ -78,8 +78,8 @@ public class ModelCompilerTests
         // Fc1's dW run; Fc1's dx and everything below it would only feed frozen layers.
         var head = new HashSet<string> { "Fc1", "Fc2" };
         Assert.Equal(3, Runs(head.Contains, inputGrad: false));
-        Assert.Equal(["BackwardParams", "BackwardInput", "BackwardParams"],
-            s.Backward.Where(step => step.Runs(head.Contains, s.LayerUses, false)).Select(step => step.Method));
+        Assert.Equal(["LinearBackwardParams", "LinearBackwardInput", "LinearBackwardParams"],
+            s.Backward.Where(step => step.Runs(head.Contains, s.LayerUses, false)).Select(step => step.Kind));
         // Freezing only Conv1 saves its weight gradient and the two steps that carry the gradient down to it
         // (Conv2's dx and Pool1's scatter).
         Assert.Equal(all - 3, Runs(layer => layer != "Conv1", inputGrad: false));

@@ -118,18 +118,22 @@ public class IlgpuParityTests
         // pool, then two linears, the first with its relu.
         Schedule s = CifarNet.CompiledSchedule;
         Assert.Same(s, ((ICompiledModel)new CifarNet()).Schedule);
-        string C(string conv) => $"Conv2dKernels.Forward {conv} Relu";
+        string C(string conv) => $"Conv2dForward {conv} Relu";
         Assert.Equal(
-            [C("Conv1"), "MaxPool2dKernels.Forward Pool1", C("Conv2"), "MaxPool2dKernels.Forward Pool2", C("Conv3"), "MaxPool2dKernels.Forward Pool3",
-             "LinearKernels.Forward Fc1 Relu", "LinearKernels.Forward Fc2"],
-            s.Forward.Select(step => $"{step.Kernel}.{step.Method} {step.Comment.Split(':')[0]}" +
-                string.Concat(step.Args.Where(a => a.Kind == ArgKind.Activation).Select(a => " " + a.Text))));
+            [C("Conv1"), "MaxPool2dForward Pool1", C("Conv2"), "MaxPool2dForward Pool2", C("Conv3"), "MaxPool2dForward Pool3",
+             "LinearForward Fc1 Relu", "LinearForward Fc2 None"],
+            s.Forward.Select(step => $"{step.Kind} {step.Comment.Split(':')[0]}" + step switch
+            {
+                Conv2dForward c => " " + c.Epilogue.Member,
+                LinearForward l => " " + l.Epilogue.Member,
+                _ => "",
+            }));
         Assert.Equal(21, s.TrainingStepKernels(nllLoss: false));
         Assert.Equal(49152, s.TrainingPlan.FloatsPerSample); // the arena the generated Workspace allocates
     }
 
     /// <summary>A model whose schedule holds one more step than the generator printed, as a new op would add.</summary>
-    private sealed class WithStep(ICompiledModel inner, Step extra) : ICompiledModel
+    private sealed class WithStep(ICompiledModel inner, KernelStep extra) : ICompiledModel
     {
         public int[] InputShape => inner.InputShape;
 
@@ -161,10 +165,10 @@ public class IlgpuParityTests
     [Fact]
     public void A_step_kind_without_an_ilgpu_kernel_is_named_with_the_device()
     {
-        var sigmoid = new Step("SigmoidKernels", "Forward", EquatableArray.Of(new Arg(ArgKind.Buffer, "Fc3Out", 10)), "Sigmoid1: (N, 10)", InputGradOnly: false);
+        var softmax = new SoftmaxForward(new Buf("Fc3Out", 10), new Buf("Fc3Out", 10), new ReduceDims(1, 10, 1, OverBatch: false)) { Comment = "Softmax1: (N, 10)" };
         using var device = IlgpuDevice.Open(Device.IlgpuCpu);
-        var e = Assert.Throws<NotSupportedException>(() => new IlgpuModel(new WithStep(new Mlp(), sigmoid), device, 2));
-        Assert.Equal("The ILGPU backend (ilgpu-cpu (" + device.Accelerator.Name + ")) cannot run SigmoidKernels.Forward (Sigmoid1: (N, 10)) " +
+        var e = Assert.Throws<NotSupportedException>(() => new IlgpuModel(new WithStep(new Mlp(), softmax), device, 2));
+        Assert.Equal("The ILGPU backend (ilgpu-cpu (" + device.Accelerator.Name + ")) cannot run SoftmaxForward (Softmax1: (N, 10)) " +
             "of model 'Mlp': no kernel for this step.", e.Message);
     }
 
@@ -173,7 +177,7 @@ public class IlgpuParityTests
     {
         using var device = IlgpuDevice.Open(Device.IlgpuCpu);
         var e = Assert.Throws<NotSupportedException>(() => new IlgpuModel(new GraphCompiler.Tests.Models.ChainNet(), device, 2));
-        Assert.StartsWith("The ILGPU backend (ilgpu-cpu (" + device.Accelerator.Name + ")) cannot run ElementwiseChainKernels.Forward (LeakyRelu1: ", e.Message);
+        Assert.StartsWith("The ILGPU backend (ilgpu-cpu (" + device.Accelerator.Name + ")) cannot run ElementwiseChainForward (LeakyRelu1: ", e.Message);
         Assert.EndsWith("of model 'ChainNet': no kernel for this step.", e.Message);
     }
 

@@ -1,6 +1,7 @@
 // Kernels with a fused activation (forward epilogue) or activation backward (gradient epilogue) equal the unfused pair.
 using GraphCompiler.Backends.Cpu;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 

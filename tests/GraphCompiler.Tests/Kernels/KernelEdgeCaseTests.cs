@@ -1,6 +1,7 @@
 // MaxPool2d's tie rule (first maximum in window order wins) on every 2×2 path and the general path; argument checks.
 using GraphCompiler.Backends.Cpu;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 

@@ -2,6 +2,7 @@
 // single-threaded and split across cores alike.
 using GraphCompiler.Backends.Cpu;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.IO;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 

@@ -1,6 +1,7 @@
 // The table of every CPU op with its random test cases, fast and reference kernels: the tests iterate over it, so no op skips a check.
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Backends.Reference;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 

@@ -8,6 +8,7 @@ using GraphCompiler.Optim;
 using GraphCompiler.Tests.Training;
 using GraphCompiler.Training;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Models;
 

@@ -2,6 +2,7 @@
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Nn;
 using GraphCompiler.Tests.Onnx.Protos;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Onnx;
 

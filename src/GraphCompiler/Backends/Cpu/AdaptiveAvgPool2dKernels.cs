@@ -1,5 +1,6 @@
 // Adaptive average pooling on the CPU: a fixed output size, each output averaging the input rows and columns
 // [⌊i·in/out⌋, ⌈(i+1)·in/out⌉), as PyTorch's adaptive_avg_pool2d.
+using GraphCompiler.Compiler;
 namespace GraphCompiler.Backends.Cpu;
 
 public static class AdaptiveAvgPool2dKernels

@@ -1,5 +1,6 @@
 // 2-D average pooling on the CPU (any window, stride, padding, ceil mode, count_include_pad), forward and backward.
 using System.Numerics.Tensors;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Cpu;
 

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static GraphCompiler.Backends.Cpu.BufferChecks;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -53,7 +54,7 @@ public static class Conv2dKernels
     {
         public void Run(int img, bool nested)
         {
-            Conv2dGeometry gg = geo.PerGroup;
+            Conv2dGeometry gg = geo.PerGroup();
             int k = gg.PatchSize, p = gg.OutH * gg.OutW, f = gg.OutChannels;
             int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
             long imgIn = (long)img * inSize * geo.Groups, imgOut = (long)img * outSize * geo.Groups;
@@ -116,7 +117,7 @@ public static class Conv2dKernels
     {
         public void Run(int img, bool nested)
         {
-            Conv2dGeometry gg = geo.PerGroup;
+            Conv2dGeometry gg = geo.PerGroup();
             int k = gg.PatchSize, p = gg.OutH * gg.OutW, f = gg.OutChannels;
             int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
             long imgIn = (long)img * inSize * geo.Groups, imgOut = (long)img * outSize * geo.Groups;
@@ -186,7 +187,7 @@ public static class Conv2dKernels
 
         public void Chunk(int chunk, bool nested)
         {
-            Conv2dGeometry gg = geo.PerGroup;
+            Conv2dGeometry gg = geo.PerGroup();
             int f = gg.OutChannels, k = gg.PatchSize, p = gg.OutH * gg.OutW, groups = geo.Groups;
             int inSize = gg.InChannels * gg.InH * gg.InW, outSize = f * p;
             var part = new Span<float>((float*)partp + (long)chunk * partialSize, partialSize);

@@ -4,6 +4,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Cpu;
 

@@ -2,6 +2,7 @@
 // losses are generic struct functors (IActivation, IRowLoss) so that each variant is its own specialised kernel.
 using GraphCompiler.Backends.Cpu;
 using ILGPU;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Ilgpu;
 

@@ -2,7 +2,6 @@
 // arena laid out by the schedule's memory plan, and each step bound once to its ILGPU kernel.
 using System.Reflection;
 using System.Runtime.InteropServices;
-using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Compiler;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -16,7 +15,7 @@ namespace GraphCompiler.Backends.Ilgpu;
 /// accelerator for batches of up to <see cref="Capacity"/> samples. Parameters are copied to the device at construction
 /// and back with <see cref="CopyParametersToHost"/>; between the two the device copy is the one that trains.
 /// </summary>
-public sealed class IlgpuModel : IDisposable
+public sealed partial class IlgpuModel : IDisposable
 {
     private readonly IlgpuDevice _device;
     private readonly Schedule _schedule;
@@ -32,7 +31,7 @@ public sealed class IlgpuModel : IDisposable
     private readonly ArrayView<float> _input, _output, _outputGrad, _rowLoss, _dummy;
     private readonly ArrayView<float>? _logitsGrad;
     private readonly ArrayView<int> _targets;
-    private readonly (Step Step, Action<int> Run)[] _forward, _backward;
+    private readonly (KernelStep Step, Action<int> Run)[] _forward, _backward;
     private readonly float[] _rowLossHost;
     private readonly int _classes;
     private bool _lossAtLogits;
@@ -91,9 +90,10 @@ public sealed class IlgpuModel : IDisposable
             _rowLoss = Allocate<float>(capacity);
         }
 
-        _forward = [.. _schedule.Forward.Select(s => (s, Bind(s)))];
+        var binder = new StepBinder(this);
+        _forward = [.. _schedule.Forward.Select(s => (s, s.Accept(binder)))];
         // The input gradient is not offered on a device, so steps that only produce it are never bound.
-        _backward = training ? [.. _schedule.Backward.Where(s => !s.InputGradOnly).Select(s => (s, Bind(s)))] : [];
+        _backward = training ? [.. _schedule.Backward.Where(s => !s.InputGradOnly).Select(s => (s, s.Accept(binder)))] : [];
     }
 
     public int Capacity { get; }
@@ -272,214 +272,6 @@ public sealed class IlgpuModel : IDisposable
     private void EnsureInput()
     {
         if (_count == 0) throw new InvalidOperationException("No batch yet: call SetInput first.");
-    }
-
-    // ---- binding steps to kernels ----
-
-    /// <summary>A float buffer as a step names it: the full view and the elements per sample it is sliced to (0: not sliced).</summary>
-    private readonly record struct View(ArrayView<float> Full, int PerSample)
-    {
-        public ArrayView<float> At(int n) => PerSample == 0 ? Full : Full.SubView(0, (long)n * PerSample);
-    }
-
-    private readonly record struct IndexView(ArrayView<int> Full, int PerSample)
-    {
-        public ArrayView<int> At(int n) => Full.SubView(0, (long)n * PerSample);
-    }
-
-    private Action<int> Bind(Step s)
-    {
-        string which = $"{s.Kernel}.{s.Method}";
-        int count = s.Args.Count;
-        return which switch
-        {
-            "LinearKernels.Forward" => ByActivation(s, 7, LinearForward<IdentityActivation>, LinearForward<ReluActivation>),
-            "LinearKernels.BackwardInput" => ByActivation(s, 7, LinearBackwardInput<IdentityActivation>, LinearBackwardInput<ReluActivation>),
-            "LinearKernels.BackwardParams" => LinearBackwardParams(s),
-            "Conv2dKernels.Forward" => ByActivation(s, 6, Conv2dForward<IdentityActivation>, Conv2dForward<ReluActivation>),
-            "Conv2dKernels.BackwardInput" => ByActivation(s, 6, Conv2dBackwardInput<IdentityActivation>, Conv2dBackwardInput<ReluActivation>),
-            "Conv2dKernels.BackwardParams" => Conv2dBackwardParams(s),
-            "MaxPool2dKernels.Forward" => MaxPool2dForward(s),
-            "MaxPool2dKernels.Backward" => ByActivation(s, 6, MaxPool2dBackward<IdentityActivation>, MaxPool2dBackward<ReluActivation>),
-            "LogSoftmaxKernels.Forward" => LogSoftmaxForward(s),
-            "LogSoftmaxKernels.Backward" => LogSoftmaxBackward(s),
-            "ReluKernels.Forward" when count == 2 => ElementWise(s, Kernel<ArrayView<float>, ArrayView<float>>(IlgpuKernels.Map<ReluActivation>)),
-            "ReluKernels.Backward" when count == 3 => ReluBackward(s),
-            _ => throw Unsupported(s, "no kernel for this step"),
-        };
-    }
-
-    private NotSupportedException Unsupported(Step s, string why) =>
-        new($"The ILGPU backend ({_device.Name}) cannot run {s.Kernel}.{s.Method} ({s.Comment}) of model '{_schedule.Model}': {why}.");
-
-    /// <summary>
-    /// Picks the kernel instance for the step's fused activation: the Activation argument at <paramref name="index"/>, or
-    /// none when the step has no such argument (the CPU overload without an epilogue).
-    /// </summary>
-    private Action<int> ByActivation(Step s, int index, Func<Step, Action<int>> identity, Func<Step, Action<int>> relu)
-    {
-        if (s.Args.Count <= index) return identity(s);
-        Arg a = s.Args[index];
-        if (a.Kind != ArgKind.Activation) throw Unsupported(s, $"argument {index} is a {a.Kind}, not an activation");
-        return a.Text switch
-        {
-            nameof(Activation.None) => identity(s),
-            nameof(Activation.Relu) => relu(s),
-            _ => throw Unsupported(s, $"activation '{a.Text}' has no ILGPU functor"),
-        };
-    }
-
-    private View F(Step s, int i)
-    {
-        Arg a = s.Args[i];
-        return a.Kind switch
-        {
-            ArgKind.Buffer when _floatViews.TryGetValue(a.Text, out var v) => new View(v, a.Value),
-            ArgKind.ParamData => new View(Param(s, a).Data, 0),
-            ArgKind.ParamGrad => new View(Param(s, a).Grad, 0),
-            ArgKind.Empty => new View(_dummy, 0),
-            _ => throw Unsupported(s, $"argument {i} ({a.Kind} '{a.Text}') is not a float buffer of this workspace"),
-        };
-    }
-
-    /// <summary>The activation-output argument of a backward epilogue, or the output view itself when there is none (unused then).</summary>
-    private View Optional(Step s, int i, View fallback) => s.Args.Count > i ? F(s, i) : fallback;
-
-    private IndexView Ix(Step s, int i)
-    {
-        Arg a = s.Args[i];
-        return _intViews.TryGetValue(a.Text, out var v) ? new IndexView(v, a.Value)
-            : throw Unsupported(s, $"argument {i} ('{a.Text}') is not an index buffer of this workspace");
-    }
-
-    private static int I(Step s, int i) => s.Args[i].Kind == ArgKind.Int ? s.Args[i].Value
-        : throw new NotSupportedException($"{s.Kernel}.{s.Method}: argument {i} is a {s.Args[i].Kind}, expected an integer.");
-
-    private int[] Geometry(Step s, int i, string type, int values)
-    {
-        Arg a = s.Args[i];
-        GeometryDecl? g = _schedule.Geometries.FirstOrDefault(d => d.Name == a.Text);
-        if (g is null || g.Type != type) throw Unsupported(s, $"argument {i} is not a {type}");
-        if (g.Values.Count != values)
-            throw Unsupported(s, $"{g.Name} uses {type} options the ILGPU kernels do not have yet (dilation, groups, asymmetric padding, ceil mode or count_include_pad)");
-        return g.Values.ToArray();
-    }
-
-    private ConvParams Conv(Step s, int geo, int n, int hasBias)
-    {
-        int[] v = Geometry(s, geo, nameof(Conv2dGeometry), 10);
-        return new ConvParams(new Conv2dGeometry(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]), n, hasBias);
-    }
-
-    private Pool2dGeometry Pool(Step s, int geo)
-    {
-        int[] v = Geometry(s, geo, nameof(Pool2dGeometry), 9);
-        return new Pool2dGeometry(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
-    }
-
-    private DeviceParameter Param(Step s, Arg a) =>
-        _byArg.TryGetValue(a.Text, out var p) ? p : throw Unsupported(s, $"'{a.Text}' is not a parameter of this model");
-
-    private static int HasBias(Step s, int i) => s.Args[i].Kind == ArgKind.Empty ? 0 : 1;
-
-    private Action<int> LinearForward<TAct>(Step s) where TAct : struct, IActivation
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearDims>(IlgpuKernels.LinearForward<TAct>);
-        View x = F(s, 0), w = F(s, 1), b = F(s, 2), y = F(s, 3);
-        int inF = I(s, 5), outF = I(s, 6), bias = HasBias(s, 2);
-        return n => k(n * outF, x.At(n), w.Full, b.Full, y.At(n), new LinearDims(n, inF, outF, bias));
-    }
-
-    private Action<int> LinearBackwardInput<TAct>(Step s) where TAct : struct, IActivation
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearDims>(IlgpuKernels.LinearBackwardInput<TAct>);
-        View dy = F(s, 0), w = F(s, 1), dx = F(s, 2), yAct = Optional(s, 6, dx);
-        int inF = I(s, 4), outF = I(s, 5);
-        return n => k(n * inF, dy.At(n), w.Full, yAct.At(n), dx.At(n), new LinearDims(n, inF, outF, 0));
-    }
-
-    private Action<int> LinearBackwardParams(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearDims>(IlgpuKernels.LinearBackwardParams);
-        View dy = F(s, 0), x = F(s, 1), dw = F(s, 2), db = F(s, 3);
-        int inF = I(s, 5), outF = I(s, 6), bias = HasBias(s, 3);
-        return n => k(outF * inF + bias * outF, dy.At(n), x.At(n), dw.Full, db.Full, new LinearDims(n, inF, outF, bias));
-    }
-
-    private Action<int> Conv2dForward<TAct>(Step s) where TAct : struct, IActivation
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(IlgpuKernels.Conv2dForward<TAct>);
-        View x = F(s, 0), w = F(s, 1), b = F(s, 2), y = F(s, 3);
-        ConvParams p = Conv(s, 4, 0, HasBias(s, 2));
-        int perSample = p.G.OutChannels * p.G.OutH * p.G.OutW;
-        return n => k(n * perSample, x.At(n), w.Full, b.Full, y.At(n), p with { N = n });
-    }
-
-    private Action<int> Conv2dBackwardInput<TAct>(Step s) where TAct : struct, IActivation
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(IlgpuKernels.Conv2dBackwardInput<TAct>);
-        View dy = F(s, 0), w = F(s, 1), dx = F(s, 2), xAct = Optional(s, 5, dx);
-        ConvParams p = Conv(s, 3, 0, 0);
-        int perSample = p.G.InChannels * p.G.InH * p.G.InW;
-        return n => k(n * perSample, dy.At(n), w.Full, xAct.At(n), dx.At(n), p with { N = n });
-    }
-
-    private Action<int> Conv2dBackwardParams(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(IlgpuKernels.Conv2dBackwardParams);
-        View dy = F(s, 0), x = F(s, 1), dw = F(s, 2), db = F(s, 3);
-        ConvParams p = Conv(s, 4, 0, HasBias(s, 3));
-        int threads = p.G.OutChannels * p.G.PatchSize + p.HasBias * p.G.OutChannels;
-        return n => k(threads, dy.At(n), x.At(n), dw.Full, db.Full, p with { N = n });
-    }
-
-    private Action<int> MaxPool2dForward(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, Pool2dGeometry>(IlgpuKernels.MaxPool2dForward);
-        View x = F(s, 0), y = F(s, 1);
-        IndexView arg = Ix(s, 2);
-        Pool2dGeometry g = Pool(s, 3);
-        int perSample = g.Channels * g.OutH * g.OutW;
-        return n => k(n * perSample, x.At(n), y.At(n), arg.At(n), g);
-    }
-
-    private Action<int> MaxPool2dBackward<TAct>(Step s) where TAct : struct, IActivation
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, Pool2dGeometry>(IlgpuKernels.MaxPool2dBackward<TAct>);
-        View dy = F(s, 0), dx = F(s, 2), yAct = Optional(s, 5, dy);
-        IndexView arg = Ix(s, 1);
-        Pool2dGeometry g = Pool(s, 3);
-        int perSample = g.Channels * g.InH * g.InW;
-        return n => k(n * perSample, dy.At(n), arg.At(n), yAct.At(n), dx.At(n), g);
-    }
-
-    private Action<int> LogSoftmaxForward(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSoftmaxForward);
-        View x = F(s, 0), y = F(s, 1);
-        int c = I(s, 3);
-        return n => k(n, x.At(n), y.At(n), c);
-    }
-
-    private Action<int> LogSoftmaxBackward(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IlgpuKernels.LogSoftmaxBackward);
-        View y = F(s, 0), dy = F(s, 1), dx = F(s, 2);
-        int c = I(s, 4);
-        return n => k(n, y.At(n), dy.At(n), dx.At(n), c);
-    }
-
-    private Action<int> ElementWise(Step s, Action<Index1D, ArrayView<float>, ArrayView<float>> k)
-    {
-        View x = F(s, 0), y = F(s, 1);
-        return n => k(n * y.PerSample, x.At(n), y.At(n));
-    }
-
-    private Action<int> ReluBackward(Step s)
-    {
-        var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>>(IlgpuKernels.MaskGrad<ReluActivation>);
-        View y = F(s, 0), dy = F(s, 1), dx = F(s, 2);
-        return n => k(n * dx.PerSample, y.At(n), dy.At(n), dx.At(n));
     }
 
     // ---- kernels and memory ----

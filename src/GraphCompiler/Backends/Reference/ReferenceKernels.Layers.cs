@@ -1,5 +1,6 @@
 // Plain double-precision loops for the pooling, activation and softmax ops, written from PyTorch's definitions.
 using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Reference;
 

@@ -1,5 +1,6 @@
 // Plain, obviously-correct double-precision loops for every CPU kernel: the yardstick the fast kernels are tested against.
 using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Reference;
 
