@@ -109,16 +109,16 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>
-        /// Pass "fuse-loss": when the model ends in LogSoftmax, an NLL loss can compute dLoss/dlogits = (softmax − onehot) / N
-        /// in one kernel, so the LogSoftmax backward is marked to be skipped in that case. Returns the buffer that kernel
-        /// writes (the LogSoftmax input's gradient), or null.
+        /// Pass "fuse-loss": when the model ends in LogSoftmax over the classes of (N, C), an NLL loss computes
+        /// dLoss/dlogits = (softmax − onehot) / N in one kernel, so the LogSoftmax backward is marked to be skipped with that
+        /// loss. Returns the fusion (the loss and the buffer its kernel writes, the LogSoftmax input's gradient), or null.
         /// </summary>
-        public static string? FuseLossGradient(Graph graph, Lowering l)
+        public static LossFusion? FuseLossGradient(Graph graph, Lowering l)
         {
             Node output = graph.Output;
             if (output.Op != OpsTable.LogSoftmax || !Ops.LogSoftmaxOp.OverClasses(output) || l.IsGraphInput(output.Input!)) return null;
             output.LossFused = true;
-            return l.GradName(output.Input!);
+            return new LossFusion(LossFusion.Nll, l.GradName(output.Input!));
         }
 
         /// <summary>

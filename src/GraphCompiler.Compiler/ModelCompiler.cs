@@ -15,13 +15,13 @@ namespace GraphCompiler.Compiler
                 return new CompileResult(null, EquatableArray.From(errors));
             NameValues(graph);
             var lowering = new Lowering(graph);
-            string? logitsGrad = null;
+            LossFusion? fusedLoss = null;
             if (model.Fuse)
             {
                 Fusion.FuseEpilogues(graph);
                 Fusion.FuseElementwiseChains(graph);
                 Fusion.FuseActivationGradients(graph);
-                logitsGrad = Fusion.FuseLossGradient(graph, lowering);
+                fusedLoss = Fusion.FuseLossGradient(graph, lowering);
             }
             LowerForward(graph, lowering);
             Differentiate(graph, lowering);
@@ -43,7 +43,7 @@ namespace GraphCompiler.Compiler
                 EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
                     new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.Property ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
             {
-                LogitsGradBuffer = logitsGrad,
+                FusedLoss = fusedLoss,
                 LayerUses = lowering.LayerUses(),
             };
             schedule = schedule with

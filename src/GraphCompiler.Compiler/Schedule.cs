@@ -71,10 +71,20 @@ namespace GraphCompiler.Compiler
         public EquatableArray<string> LayerOrder => EquatableArray.From(LayerUses.Select(u => u.Name));
 
         /// <summary>
-        /// Where a fused NLL loss writes dLoss/dlogits when the model ends in LogSoftmax (the LogSoftmax input's gradient),
-        /// or null when there is no such fusion.
+        /// The loss fusion pass "fuse-loss" recorded: which loss computes its gradient at the logits in one kernel, and where
+        /// it writes it; null when the model does not end in a LogSoftmax over classes. Trainers, backends and summaries
+        /// read it through <see cref="LossAtLogits"/>, so the decision is made here once.
         /// </summary>
-        public string? LogitsGradBuffer { get; init; }
+        public LossFusion? FusedLoss { get; init; }
+
+        /// <summary>Where the fused loss writes dLoss/dlogits (the LogSoftmax input's gradient), or null.</summary>
+        public string? LogitsGradBuffer => FusedLoss?.LogitsGradBuffer;
+
+        /// <summary>
+        /// Whether the loss named <paramref name="loss"/> (PyTorch's functional name, e.g. <c>nll_loss</c>) computes its
+        /// gradient at the logits in one kernel, so the LogSoftmax backward (<see cref="KernelStep.UnlessLossFused"/>) is skipped.
+        /// </summary>
+        public bool LossAtLogits(string loss) => FusedLoss is { } f && f.Loss == loss;
 
         /// <summary>The buffer placement for a training workspace (forward, loss and backward).</summary>
         public MemoryPlan TrainingPlan { get; init; } = MemoryPlan.Empty;
@@ -86,11 +96,18 @@ namespace GraphCompiler.Compiler
         public int ForwardKernels => Forward.Count;
 
         /// <summary>
-        /// Kernel calls of one training step: forward, one loss kernel, and backward without the input gradient; with
-        /// <paramref name="nllLoss"/> and a fused LogSoftmax the LogSoftmax backward is part of the loss kernel.
+        /// Kernel calls of one training step with <paramref name="loss"/>: forward, one loss kernel, and backward without the
+        /// input gradient; when that loss is fused at the logits the LogSoftmax backward is part of the loss kernel.
         /// </summary>
-        public int TrainingStepKernels(bool nllLoss) =>
-            Forward.Count + 1 + Backward.Count(b => !b.InputGradOnly && !(nllLoss && LogitsGradBuffer is not null && b.UnlessLossFused));
+        public int TrainingStepKernels(string loss) =>
+            Forward.Count + 1 + Backward.Count(b => !b.InputGradOnly && !(LossAtLogits(loss) && b.UnlessLossFused));
+    }
+
+    /// <summary>A loss computed with its gradient at the logits of a final LogSoftmax: <see cref="Nll"/> writes (softmax − onehot) / N.</summary>
+    public sealed record LossFusion(string Loss, string LogitsGradBuffer)
+    {
+        /// <summary>PyTorch's name of the NLL loss, the one that reads a LogSoftmax's output.</summary>
+        public const string Nll = "nll_loss";
     }
 
     public sealed record CompileResult(Schedule? Schedule, EquatableArray<CoreDiagnostic> Diagnostics);

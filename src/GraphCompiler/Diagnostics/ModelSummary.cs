@@ -111,7 +111,7 @@ public sealed class ModelSummary
         // no input gradient, the loss kernel in between.
         Schedule schedule = model.Schedule;
         bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);
-        bool atLogits = model.Kernels.Any(k => k.UnlessLossFused) && loss.HasLogitsForm && model.OutputShape.Length == 1; // as Trainer: one class dim, no spatial ones
+        bool atLogits = schedule.LossAtLogits(loss.Name);
         var forward = model.Kernels.Where(k => !k.Backward).ToList();
         var step = new List<KernelSummary>(forward)
         {

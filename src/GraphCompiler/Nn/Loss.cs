@@ -55,12 +55,10 @@ public abstract class Loss
     public virtual float Compute(ReadOnlySpan<float> output, ReadOnlySpan<float> targets, Span<float> grad, Span<float> losses = default) =>
         throw new ArgumentException($"{Name} takes class-index (int) targets, not float targets.", nameof(targets));
 
-    /// <summary>Whether <see cref="TryComputeAtLogits"/> has a fused form (the NLL loss), i.e. whether it can return true.</summary>
-    public virtual bool HasLogitsForm => false;
-
     /// <summary>
     /// For an output that is a LogSoftmax of logits: the loss, with dLoss/dlogits written to <paramref name="logitsGrad"/>
-    /// in the same kernel, so the LogSoftmax backward is skipped. Returns false when this loss has no such fused form.
+    /// in the same kernel, so the LogSoftmax backward is skipped. Called when the schedule's fusion names this loss
+    /// (<see cref="GraphCompiler.Compiler.Schedule.LossAtLogits"/>); returns false when this loss has no such fused form.
     /// </summary>
     public virtual bool TryComputeAtLogits(ReadOnlySpan<float> logProbs, ReadOnlySpan<int> targets, Span<float> logitsGrad, int n, int classes,
         out float loss)
@@ -125,8 +123,6 @@ public sealed class NllLoss : ClassIndexLoss
 
     public override float Compute(ReadOnlySpan<float> output, ReadOnlySpan<int> targets, Span<float> grad, Span<float> losses, int n, int classes, int inner) =>
         LossKernels.Nll(output, targets, grad, losses, n, classes, inner, Weight, IgnoreIndex, Reduction);
-
-    public override bool HasLogitsForm => true;
 
     public override bool TryComputeAtLogits(ReadOnlySpan<float> logProbs, ReadOnlySpan<int> targets, Span<float> logitsGrad, int n, int classes,
         out float loss)

@@ -100,9 +100,10 @@ public sealed class Trainer : ITrainer
         ModelWorkspace ws = Forward(inputs, count, zeroGrad);
         int size = count * _classes * _inner;
         targets = targets[..(count * _inner)];
-        // A model ending in LogSoftmax with an NLL loss: one kernel gives the gradient at the logits (softmax − onehot) / N.
+        // The schedule's loss fusion (a LogSoftmax over classes read by an NLL loss): one kernel gives the gradient at the
+        // logits (softmax − onehot) / N.
         float loss = 0;
-        ws.LossGradAtLogits = ws.LogitsGrad is not null && _inner == 1
+        ws.LossGradAtLogits = ws.LogitsGrad is not null && _model.Schedule.LossAtLogits(_loss.Name)
             && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets, ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
         if (!ws.LossGradAtLogits)
             loss = _loss.Compute(ws.Output.AsSpan(0, size), targets, ws.OutputGrad.AsSpan(0, size), [], count, _classes, _inner);

@@ -78,7 +78,7 @@ public class FusionTests
     public void Fuse_loss_marks_a_final_log_softmax_and_names_the_logits_gradient()
     {
         Graph g = Build(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 3)], ("Apply", "Fc1", None), ("LogSoftmax", null, [1]));
-        Assert.Equal("Fc1Grad", Fusion.FuseLossGradient(g, new Lowering(g)));
+        Assert.Equal(new LossFusion("nll_loss", "Fc1Grad"), Fusion.FuseLossGradient(g, new Lowering(g)));
         Assert.True(g.Output.LossFused);
         Graph plain = Build(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 3)], ("Apply", "Fc1", None));
         Assert.Null(Fusion.FuseLossGradient(plain, new Lowering(plain)));
@@ -170,8 +170,8 @@ public class FusionTests
         Assert.Equal((6, 4), (plain.ForwardKernels, fused.ForwardKernels));
         // Training step, unfused: 6 forward + NLL + LogSoftmax backward + 3 dW + 2 dx + 2 ReLU backward = 15.
         // Fused: 4 forward + NLL∘LogSoftmax + 3 dW + 2 masked dx = 10.
-        Assert.Equal((15, 10), (plain.TrainingStepKernels(nllLoss: true), fused.TrainingStepKernels(nllLoss: true)));
-        Assert.Equal(11, fused.TrainingStepKernels(nllLoss: false)); // any other loss keeps the LogSoftmax backward
+        Assert.Equal((15, 10), (plain.TrainingStepKernels("nll_loss"), fused.TrainingStepKernels("nll_loss")));
+        Assert.Equal(11, fused.TrainingStepKernels("cross_entropy")); // any other loss keeps the LogSoftmax backward
         Assert.DoesNotContain(fused.Forward.Concat(fused.Backward), s => s is ElementwiseForward or ElementwiseBackward);
         Assert.Equal("Fc3Grad", fused.LogitsGradBuffer);
         Assert.Null(plain.LogitsGradBuffer);
@@ -184,7 +184,7 @@ public class FusionTests
         // Unfused forward: 3 conv + 4 ReLU + 3 pool + 2 linear = 12; fused: the 4 ReLUs ride on the conv/linear GEMMs.
         Assert.Equal((12, 8), (plain.ForwardKernels, fused.ForwardKernels));
         // Backward without Conv1's dx: 5 dW + 4 dx + 3 pool + 4 ReLU = 16 unfused; fused the ReLUs go into 3 pools and Fc2's dx.
-        Assert.Equal((12 + 1 + 16, 8 + 1 + 12), (plain.TrainingStepKernels(false), fused.TrainingStepKernels(false)));
+        Assert.Equal((12 + 1 + 16, 8 + 1 + 12), (plain.TrainingStepKernels("cross_entropy"), fused.TrainingStepKernels("cross_entropy")));
         var pool1 = (MaxPool2dBackward)fused.Backward.Single(s => s.Comment.StartsWith("Pool1"));
         Assert.Equal(("Pool1Grad", "Pool1Argmax", "Conv1Grad", "Pool1Geometry"), (pool1.Dy.Name, pool1.Argmax.Name, pool1.Dx.Name, pool1.G.Name));
         Assert.Equal(new GradEpilogue(new Buf("Pool1Out", 8192), Elementwise.Relu), pool1.Mask);

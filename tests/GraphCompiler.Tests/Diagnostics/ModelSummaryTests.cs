@@ -107,7 +107,8 @@ public class ModelSummaryTests
         {
             ModelSummary summary = model.Summarize(16, loss);
             Assert.Equal(s.ForwardKernels, summary.ForwardKernels.Count);
-            Assert.Equal(s.TrainingStepKernels(nll), summary.TrainingStepKernels.Count);
+            Assert.Equal(s.TrainingStepKernels(loss.Name), summary.TrainingStepKernels.Count);
+            Assert.Equal(nll && s.FusedLoss is not null, s.LossAtLogits(loss.Name));
         }
         Same(new Mlp(), mlp, Loss.Nll, nll: true);
         Same(new Mlp(), mlp, Loss.CrossEntropy, nll: false);

@@ -128,7 +128,7 @@ public class IlgpuParityTests
                 LinearForward l => " " + l.Epilogue.Member,
                 _ => "",
             }));
-        Assert.Equal(21, s.TrainingStepKernels(nllLoss: false));
+        Assert.Equal(21, s.TrainingStepKernels("cross_entropy"));
         Assert.Equal(49152, s.TrainingPlan.FloatsPerSample); // the arena the generated Workspace allocates
     }
 

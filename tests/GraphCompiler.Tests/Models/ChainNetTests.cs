@@ -21,7 +21,7 @@ public class ChainNetTests
         Assert.Equal((9, 5), (plain.ForwardKernels, fused.ForwardKernels));
         // Backward without the input gradient, unfused: 3 dW + 2 dx + 6 activation backwards = 11; fused: 3 dW + 2 dx + the
         // two chain backwards + the ReLU's (its consumer, the sigmoid, cannot take it) = 8. Plus one loss kernel.
-        Assert.Equal((9 + 1 + 11, 5 + 1 + 8), (plain.TrainingStepKernels(nllLoss: false), fused.TrainingStepKernels(nllLoss: false)));
+        Assert.Equal((9 + 1 + 11, 5 + 1 + 8), (plain.TrainingStepKernels("cross_entropy"), fused.TrainingStepKernels("cross_entropy")));
         Assert.Equal(2, fused.Forward.Count(s => s is ElementwiseChainForward));
         Assert.Equal(2, fused.Backward.Count(s => s is ElementwiseChainBackward));
         // Only the chains' inputs and outputs are stored.

@@ -185,18 +185,19 @@ public sealed partial class IlgpuModel : IDisposable
         var p = new RowParams(c, scale / n);
         var output = _output.SubView(0, (long)n * c);
         var rowLoss = _rowLoss.SubView(0, n);
-        _lossAtLogits = ReferenceEquals(loss, Nn.Loss.Nll) && _logitsGrad is not null;
+        // The device kernels have PyTorch's default options only (no class weights, mean reduction).
+        if (!ReferenceEquals(loss, Nn.Loss.Nll) && !ReferenceEquals(loss, Nn.Loss.CrossEntropy))
+            throw new NotSupportedException($"Loss '{loss.Name}' has no kernel on {_device.Name}; the ILGPU backend supports cross_entropy and nll_loss.");
+        _lossAtLogits = _logitsGrad is not null && _schedule.LossAtLogits(loss.Name);
         if (_lossAtLogits)
             Kernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, RowParams>(IlgpuKernels.LossGradient<NllOfLogSoftmaxRow>)(
                 n, output, _targets, _logitsGrad!.Value.SubView(0, (long)n * c), rowLoss, p);
         else if (ReferenceEquals(loss, Nn.Loss.Nll))
             Kernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, RowParams>(IlgpuKernels.LossGradient<NllRow>)(
                 n, output, _targets, _outputGrad.SubView(0, (long)n * c), rowLoss, p);
-        else if (ReferenceEquals(loss, Nn.Loss.CrossEntropy))
+        else
             Kernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, RowParams>(IlgpuKernels.LossGradient<CrossEntropyRow>)(
                 n, output, _targets, _outputGrad.SubView(0, (long)n * c), rowLoss, p);
-        else
-            throw new NotSupportedException($"Loss '{loss.Name}' has no kernel on {_device.Name}; the ILGPU backend supports cross_entropy and nll_loss.");
         CopyOut(rowLoss, _rowLossHost.AsSpan(0, n));
         double total = 0;
         for (int i = 0; i < n; i++) total += _rowLossHost[i];
