@@ -1,6 +1,5 @@
 // The ILGPU kernels of every step kind a schedule holds, one thread per output element; epilogues, element-wise ops and
 // losses are generic struct functors (IActivation, IRowLoss) so that each variant is its own specialised kernel.
-using GraphCompiler.Backends.Cpu;
 using ILGPU;
 using GraphCompiler.Compiler;
 
