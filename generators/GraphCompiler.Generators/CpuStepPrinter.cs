@@ -26,7 +26,7 @@ namespace GraphCompiler.Generators
         {
             nameof(BroadcastDims) => "BroadcastGeometry",
             "ElementwiseChain" => "ElementwiseChain",
-            _ => CSharpLiteral.Core + type,
+            _ => type,
         };
 
         // ---- operands ----
@@ -43,7 +43,7 @@ namespace GraphCompiler.Generators
 
         private static string N(int perSample) => perSample > 1 ? $"n * {I(perSample)}" : "n";
 
-        private static string Act(Elementwise e) => "Activation." + e.Member;
+        private static string Act(Elementwise e) => "Elementwise." + e.Member;
 
         /// <summary>The trailing arguments of a kernel with an optional epilogue: none for the identity.</summary>
         private static string Epilogue(Elementwise e) => e.IsIdentity ? "" : ", " + Act(e);
@@ -87,24 +87,9 @@ namespace GraphCompiler.Generators
 
         public string AdaptiveAvgPool2dBackward(AdaptiveAvgPool2dBackward s) => Call("AdaptiveAvgPool2dKernels.Backward", B(s.Dy), B(s.Dx), s.G.Name, "n");
 
-        // ReLU, GELU and SiLU have kernels of their own; the output-derivative activations share ActivationKernels.
-        public string ElementwiseForward(ElementwiseForward s) => s.F.Kind switch
-        {
-            ElementwiseKind.Relu => Call("ReluKernels.Forward", B(s.X), B(s.Y)),
-            ElementwiseKind.Silu => Call("SiluKernels.Forward", B(s.X), B(s.Y)),
-            ElementwiseKind.Gelu or ElementwiseKind.GeluTanh => Call("GeluKernels.Forward", B(s.X), B(s.Y), Bool(s.F.Kind == ElementwiseKind.GeluTanh)),
-            _ => Call("ActivationKernels.Forward", B(s.X), B(s.Y), Act(s.F)),
-        };
+        public string ElementwiseForward(ElementwiseForward s) => Call("ElementwiseKernels.Forward", B(s.X), B(s.Y), Act(s.F));
 
-        public string ElementwiseBackward(ElementwiseBackward s) => s.F.Kind switch
-        {
-            ElementwiseKind.Relu => Call("ReluKernels.Backward", B(s.On), B(s.Dy), B(s.Dx)),
-            ElementwiseKind.Silu => Call("SiluKernels.Backward", B(s.On), B(s.Dy), B(s.Dx)),
-            ElementwiseKind.Gelu or ElementwiseKind.GeluTanh => Call("GeluKernels.Backward", B(s.On), B(s.Dy), B(s.Dx), Bool(s.F.Kind == ElementwiseKind.GeluTanh)),
-            _ => Call("ActivationKernels.Backward", B(s.On), B(s.Dy), B(s.Dx), Act(s.F)),
-        };
-
-        private static string Bool(bool value) => value ? "true" : "false";
+        public string ElementwiseBackward(ElementwiseBackward s) => Call("ElementwiseKernels.Backward", B(s.On), B(s.Dy), B(s.Dx), Act(s.F));
 
         public string ElementwiseChainForward(ElementwiseChainForward s) => Call("ElementwiseChainKernels.Forward", B(s.X), B(s.Y), s.Stages.Name);
 

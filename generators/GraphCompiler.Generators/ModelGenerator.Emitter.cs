@@ -25,6 +25,7 @@ namespace GraphCompiler.Generators
                 w.Line("using System.Collections.Generic;");
                 w.Line("using GraphCompiler;");
                 w.Line("using GraphCompiler.Backends.Cpu;");
+                w.Line("using GraphCompiler.Compiler;");
                 w.Line("using GraphCore = global::GraphCompiler.Compiler;");
                 w.Line("using GraphCompiler.Nn;");
                 w.Line();

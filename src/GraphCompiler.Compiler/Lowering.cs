@@ -185,7 +185,7 @@ namespace GraphCompiler.Compiler
             if (!_geometries.Any(g => g.Name == name))
                 _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
                 {
-                    Terms = EquatableArray.From(list.Select(s => "ElementwiseStage." + s.Member)),
+                    Terms = EquatableArray.From(list.Select(s => "Elementwise." + s.Member)),
                 });
             return new Geo<EquatableArray<Elementwise>>(name, list);
         }

@@ -61,40 +61,26 @@ public sealed partial class Tensor
         return y;
     }
 
-    public Tensor Relu()
-    {
-        var y = new Tensor(Shape);
-        ReluKernels.Forward(Data, y.Data);
-        return y;
-    }
+    public Tensor Relu() => Map(Elementwise.Relu);
 
     /// <summary>LeakyReLU: x where x &gt; 0, <paramref name="negativeSlope"/> · x elsewhere.</summary>
-    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Map(Activation.LeakyRelu(negativeSlope));
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Map(Elementwise.LeakyRelu(negativeSlope));
 
-    public Tensor Sigmoid() => Map(Activation.Sigmoid);
+    public Tensor Sigmoid() => Map(Elementwise.Sigmoid);
 
-    public Tensor Tanh() => Map(Activation.Tanh);
+    public Tensor Tanh() => Map(Elementwise.Tanh);
 
     /// <summary>GELU, exact (x·Φ(x)) or with PyTorch's <c>approximate='tanh'</c>.</summary>
-    public Tensor Gelu(bool approximateTanh = false)
-    {
-        var y = new Tensor(Shape);
-        GeluKernels.Forward(Data, y.Data, approximateTanh);
-        return y;
-    }
+    public Tensor Gelu(bool approximateTanh = false) => Map(Elementwise.Gelu(approximateTanh));
 
     /// <summary>SiLU (swish): x·σ(x).</summary>
-    public Tensor Silu()
-    {
-        var y = new Tensor(Shape);
-        SiluKernels.Forward(Data, y.Data);
-        return y;
-    }
+    public Tensor Silu() => Map(Elementwise.Silu);
 
-    private Tensor Map(Activation activation)
+    /// <summary>An activation of the catalog, through the same kernel the generated code runs.</summary>
+    private Tensor Map(Elementwise f)
     {
         var y = new Tensor(Shape);
-        ActivationKernels.Forward(Data, y.Data, activation);
+        ElementwiseKernels.Forward(Data, y.Data, f);
         return y;
     }
 

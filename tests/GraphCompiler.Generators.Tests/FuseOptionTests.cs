@@ -29,9 +29,10 @@ public class FuseOptionTests
         var result = GeneratorHarness.Run(Model(attribute));
         Assert.Empty(result.CompileErrors);
         string code = result.Generated("Test.Net.g.cs");
-        // Calls only: the generated kernel list also names "ReluKernels.Forward" as text.
-        Assert.Equal(reluKernels, CountOf(code, "ReluKernels.Forward(") + CountOf(code, "ReluKernels.Backward("));
-        Assert.Equal(epilogues, CountOf(code, "Activation.Relu);"));
+        // A ReLU kernel of its own, or the ReLU as the trailing argument (epilogue) of a GEMM kernel's call.
+        int reluCalls = CountOf(code, "ElementwiseKernels.Forward(") + CountOf(code, "ElementwiseKernels.Backward(");
+        Assert.Equal(reluKernels, reluCalls);
+        Assert.Equal(epilogues + reluCalls, CountOf(code, ", Elementwise.Relu);"));
         Assert.Equal(skippableLogSoftmax, CountOf(code, "if (!ws.LossGradAtLogits"));
     }
 

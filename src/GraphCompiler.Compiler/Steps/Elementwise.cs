@@ -37,7 +37,10 @@ namespace GraphCompiler.Compiler
 
         public static Elementwise Silu => new Elementwise(ElementwiseKind.Silu);
 
-        public static Elementwise LeakyRelu(float negativeSlope) => new Elementwise(ElementwiseKind.LeakyRelu, negativeSlope);
+        /// <summary>LeakyReLU with PyTorch's <c>negative_slope</c>, which may be negative but must be finite.</summary>
+        public static Elementwise LeakyRelu(float negativeSlope) => float.IsNaN(negativeSlope) || float.IsInfinity(negativeSlope)
+            ? throw new System.ArgumentOutOfRangeException(nameof(negativeSlope), negativeSlope, "LeakyReLU needs a finite negative slope.")
+            : new Elementwise(ElementwiseKind.LeakyRelu, negativeSlope);
 
         public static Elementwise Gelu(bool approximateTanh) => new Elementwise(approximateTanh ? ElementwiseKind.GeluTanh : ElementwiseKind.Gelu);
 
@@ -54,7 +57,6 @@ namespace GraphCompiler.Compiler
         /// <summary>As C# after a catalog type's name: <c>Relu</c>, <c>LeakyRelu(0.01f)</c>, <c>Gelu(true)</c>.</summary>
         public string Member => Kind switch
         {
-            ElementwiseKind.Identity => "None",
             ElementwiseKind.LeakyRelu => $"LeakyRelu({Slope.ToString("R", CultureInfo.InvariantCulture)}f)",
             ElementwiseKind.Gelu => "Gelu(false)",
             ElementwiseKind.GeluTanh => "Gelu(true)",

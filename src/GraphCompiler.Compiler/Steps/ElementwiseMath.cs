@@ -23,15 +23,15 @@ namespace GraphCompiler.Compiler
     }
 
     /// <summary>
-    /// One activation: its value y = f(x) and its derivative f′. <see cref="Derivative"/> receives both x and y; an
+    /// One activation: its value y = f(x) and its backward dx = dy · f′. <see cref="Backward"/> receives both x and y; an
     /// activation whose derivative is a function of its output (<see cref="Elementwise.DerivativeFromOutput"/>) reads only y,
-    /// so a kernel that stored only the output may pass y for both.
+    /// the others only x, so a kernel that kept just one of them passes it for both.
     /// </summary>
     public interface IActivationDef
     {
         T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T>;
 
-        T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T>;
+        T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T>;
     }
 
     /// <summary>Runs something specialised for one activation's definition (a CPU loop, an ILGPU kernel instance).</summary>
@@ -44,18 +44,18 @@ namespace GraphCompiler.Compiler
     {
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => x;
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T> => o.Constant(1f);
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T> => dy;
     }
 
-    /// <summary>max(x, 0); derivative [y &gt; 0].</summary>
+    /// <summary>max(x, 0); backward dy where y &gt; 0, else 0.</summary>
     public readonly struct ReluDef : IActivationDef
     {
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => o.Max(x, o.Constant(0f));
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T> => o.WherePositive(y, o.Constant(1f), o.Constant(0f));
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T> => o.WherePositive(y, dy, o.Constant(0f));
     }
 
-    /// <summary>x where x &gt; 0, slope·x elsewhere; derivative 1 or slope by the sign of x (which y shares when slope ≥ 0).</summary>
+    /// <summary>x where x &gt; 0, slope·x elsewhere; backward dy or slope·dy by the sign of x (which y shares when slope ≥ 0).</summary>
     public readonly struct LeakyReluDef : IActivationDef
     {
         private readonly float _slope;
@@ -64,24 +64,24 @@ namespace GraphCompiler.Compiler
 
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => o.WherePositive(x, x, o.Multiply(o.Constant(_slope), x));
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T> =>
-            o.WherePositive(_slope >= 0f ? y : x, o.Constant(1f), o.Constant(_slope));
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T> =>
+            o.WherePositive(_slope >= 0f ? y : x, dy, o.Multiply(o.Constant(_slope), dy));
     }
 
-    /// <summary>1 / (1 + e^−x); derivative y(1 − y).</summary>
+    /// <summary>1 / (1 + e^−x); backward dy · y(1 − y).</summary>
     public readonly struct SigmoidDef : IActivationDef
     {
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => ElementwiseMath.Sigmoid(x, o);
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T> => o.Multiply(y, o.Subtract(o.Constant(1f), y));
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T> => o.Multiply(o.Multiply(dy, y), o.Subtract(o.Constant(1f), y));
     }
 
-    /// <summary>tanh x; derivative 1 − y².</summary>
+    /// <summary>tanh x; backward dy · (1 − y²).</summary>
     public readonly struct TanhDef : IActivationDef
     {
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => ElementwiseMath.Tanh(x, o);
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T> => o.Subtract(o.Constant(1f), o.Multiply(y, y));
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T> => o.Multiply(dy, o.Subtract(o.Constant(1f), o.Multiply(y, y)));
     }
 
     /// <summary>x·Φ(x) = ½x(1 + erf(x/√2)); derivative Φ(x) + x·φ(x), from x.</summary>
@@ -90,11 +90,11 @@ namespace GraphCompiler.Compiler
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> =>
             o.Multiply(o.Multiply(o.Constant(0.5f), x), o.Add(o.Constant(1f), ElementwiseMath.Erf(o.Multiply(x, o.Constant(ElementwiseMath.InvSqrt2)), o)));
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T>
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T>
         {
             T cdf = o.Multiply(o.Constant(0.5f), o.Add(o.Constant(1f), ElementwiseMath.Erf(o.Multiply(x, o.Constant(ElementwiseMath.InvSqrt2)), o)));
             T pdf = o.Multiply(o.Constant(ElementwiseMath.InvSqrt2Pi), o.Exp(o.Multiply(o.Constant(-0.5f), o.Multiply(x, x))));
-            return o.Add(cdf, o.Multiply(x, pdf));
+            return o.Multiply(dy, o.Add(cdf, o.Multiply(x, pdf)));
         }
     }
 
@@ -107,12 +107,12 @@ namespace GraphCompiler.Compiler
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> =>
             o.Multiply(o.Multiply(o.Constant(0.5f), x), o.Add(o.Constant(1f), ElementwiseMath.Tanh(U(x, o), o)));
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T>
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T>
         {
             T t = ElementwiseMath.Tanh(U(x, o), o);
             T du = o.Multiply(o.Constant(ElementwiseMath.Sqrt2OverPi), o.Add(o.Constant(1f), o.Multiply(o.Constant(3 * ElementwiseMath.Cubic), o.Multiply(x, x))));
             T half = o.Constant(0.5f);
-            return o.Add(o.Multiply(half, o.Add(o.Constant(1f), t)), o.Multiply(o.Multiply(o.Multiply(half, x), o.Subtract(o.Constant(1f), o.Multiply(t, t))), du));
+            return o.Multiply(dy, o.Add(o.Multiply(half, o.Add(o.Constant(1f), t)), o.Multiply(o.Multiply(o.Multiply(half, x), o.Subtract(o.Constant(1f), o.Multiply(t, t))), du)));
         }
     }
 
@@ -121,10 +121,10 @@ namespace GraphCompiler.Compiler
     {
         public T Value<T, TOps>(T x, TOps o) where TOps : struct, IFloatOps<T> => o.Multiply(x, ElementwiseMath.Sigmoid(x, o));
 
-        public T Derivative<T, TOps>(T x, T y, TOps o) where TOps : struct, IFloatOps<T>
+        public T Backward<T, TOps>(T x, T y, T dy, TOps o) where TOps : struct, IFloatOps<T>
         {
             T s = ElementwiseMath.Sigmoid(x, o);
-            return o.Multiply(s, o.Add(o.Constant(1f), o.Multiply(x, o.Subtract(o.Constant(1f), s))));
+            return o.Multiply(dy, o.Multiply(s, o.Add(o.Constant(1f), o.Multiply(x, o.Subtract(o.Constant(1f), s)))));
         }
     }
 

@@ -155,7 +155,7 @@ public class FusionTests
         Assert.Equal("Tanh1: dx = dy · (tanh(leakyrelu[-0.2](gelu[false](x))))′", backward.Comment);
         GeometryDecl chain = s.Geometries.Single();
         Assert.Equal("ElementwiseChain", chain.Type);
-        Assert.Equal(["ElementwiseStage.Gelu(false)", "ElementwiseStage.LeakyRelu(-0.2f)", "ElementwiseStage.Tanh"], chain.Terms);
+        Assert.Equal(["Elementwise.Gelu(false)", "Elementwise.LeakyRelu(-0.2f)", "Elementwise.Tanh"], chain.Terms);
         // Only the chain's input and output are stored: no buffer for the GELU or LeakyReLU values.
         Assert.DoesNotContain(s.Buffers, b => b.Name.StartsWith("Gelu") || b.Name.StartsWith("LeakyRelu"));
         Assert.Equal(3, s.ForwardKernels);              // Fc1, the chain, Fc2

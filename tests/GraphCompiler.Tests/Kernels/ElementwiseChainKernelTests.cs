@@ -1,13 +1,14 @@
 // The fused element-wise chain kernel beyond the OpsTable checks: in place, bad arguments, and no allocation.
 using GraphCompiler.Backends.Cpu;
 using Xunit;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Kernels;
 
 public class ElementwiseChainKernelTests
 {
     private static readonly ElementwiseChain Chain =
-        new(ElementwiseStage.Gelu(approximateTanh: true), ElementwiseStage.LeakyRelu(-0.2f), ElementwiseStage.Sigmoid);
+        new(Elementwise.Gelu(approximateTanh: true), Elementwise.LeakyRelu(-0.2f), Elementwise.Sigmoid);
 
     [Fact]
     public void Forward_and_backward_may_work_in_place()
@@ -32,7 +33,7 @@ public class ElementwiseChainKernelTests
         Assert.Equal("dx", Assert.Throws<ArgumentException>(() => ElementwiseChainKernels.Backward(x, x, new float[9], Chain)).ParamName);
         Assert.Equal("chain", Assert.Throws<ArgumentNullException>(() => ElementwiseChainKernels.Forward(x, x, null!)).ParamName);
         Assert.Throws<ArgumentException>(() => new ElementwiseChain());
-        Assert.Throws<ArgumentOutOfRangeException>(() => ElementwiseStage.LeakyRelu(float.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Elementwise.LeakyRelu(float.NaN));
     }
 
     [Theory]

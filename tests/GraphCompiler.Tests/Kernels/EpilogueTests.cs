@@ -20,8 +20,8 @@ public class EpilogueTests
         float[] expected = (float[])c0.Clone(), actual = (float[])c0.Clone();
         int ldb = transB ? k : n;
         Gemm.Multiply(false, transB, m, n, k, a, k, b, ldb, expected, n, accumulate);
-        ReluKernels.Forward(expected, expected);
-        Gemm.Multiply(false, transB, m, n, k, a, k, b, ldb, actual, n, accumulate, allowParallel: true, Activation.Relu);
+        ElementwiseKernels.Forward(expected, expected, Elementwise.Relu);
+        Gemm.Multiply(false, transB, m, n, k, a, k, b, ldb, actual, n, accumulate, allowParallel: true, Elementwise.Relu);
         Assert.Equal(expected, actual);
     }
 
@@ -34,8 +34,8 @@ public class EpilogueTests
         float[] x = Random(rng, n * inF), w = Random(rng, outF * inF), b = Random(rng, outF);
         float[] expected = new float[n * outF], actual = new float[n * outF];
         LinearKernels.Forward(x, w, b, expected, n, inF, outF);
-        ReluKernels.Forward(expected, expected);
-        LinearKernels.Forward(x, w, b, actual, n, inF, outF, Activation.Relu);
+        ElementwiseKernels.Forward(expected, expected, Elementwise.Relu);
+        LinearKernels.Forward(x, w, b, actual, n, inF, outF, Elementwise.Relu);
         Assert.Equal(expected, actual);
         Assert.Contains(0f, actual);
     }
@@ -49,8 +49,8 @@ public class EpilogueTests
         float[] dy = Random(rng, n * outF), w = Random(rng, outF * inF), y = Random(rng, n * inF);
         float[] dx = new float[n * inF], expected = new float[n * inF], actual = new float[n * inF];
         LinearKernels.BackwardInput(dy, w, dx, n, inF, outF);
-        ReluKernels.Backward(y, dx, expected);
-        LinearKernels.BackwardInput(dy, w, actual, n, inF, outF, y, Activation.Relu);
+        ElementwiseKernels.Backward(y, dx, expected, Elementwise.Relu);
+        LinearKernels.BackwardInput(dy, w, actual, n, inF, outF, y, Elementwise.Relu);
         Assert.Equal(expected, actual);
     }
 
@@ -63,15 +63,15 @@ public class EpilogueTests
         float[] x = Random(rng, n * inSize), w = Random(rng, 8 * 27), b = Random(rng, 8);
         float[] expected = new float[n * outSize], actual = new float[n * outSize];
         Conv2dKernels.Forward(x, w, b, expected, g, n);
-        ReluKernels.Forward(expected, expected);
-        Conv2dKernels.Forward(x, w, b, actual, g, n, Activation.Relu);
+        ElementwiseKernels.Forward(expected, expected, Elementwise.Relu);
+        Conv2dKernels.Forward(x, w, b, actual, g, n, Elementwise.Relu);
         Assert.Equal(expected, actual);
 
         float[] dy = Random(rng, n * outSize), xAct = Random(rng, n * inSize);
         float[] dx = new float[n * inSize], dxExpected = new float[n * inSize], dxActual = new float[n * inSize];
         Conv2dKernels.BackwardInput(dy, w, dx, g, n);
-        ReluKernels.Backward(xAct, dx, dxExpected);
-        Conv2dKernels.BackwardInput(dy, w, dxActual, g, n, xAct, Activation.Relu);
+        ElementwiseKernels.Backward(xAct, dx, dxExpected, Elementwise.Relu);
+        Conv2dKernels.BackwardInput(dy, w, dxActual, g, n, xAct, Elementwise.Relu);
         Assert.Equal(dxExpected, dxActual);
     }
 
@@ -86,15 +86,15 @@ public class EpilogueTests
         var g = new Pool2dGeometry(c, h, wIn, k, k, s, s, 0, 0);
         float[] relu = Random(rng, n * c * h * wIn);
         for (int i = 0; i < relu.Length; i++) relu[i] -= 1.6f; // mostly negative, so some windows are all zero after the ReLU
-        ReluKernels.Forward(relu, relu);
+        ElementwiseKernels.Forward(relu, relu, Elementwise.Relu);
         float[] y = new float[n * c * oh * ow];
         int[] argmax = new int[y.Length];
         MaxPool2dKernels.Forward(relu, y, argmax, g, n);
         float[] dy = Random(rng, y.Length);
         float[] scattered = new float[relu.Length], expected = new float[relu.Length], actual = new float[relu.Length];
         MaxPool2dKernels.Backward(dy, argmax, scattered, g, n);
-        ReluKernels.Backward(relu, scattered, expected);
-        MaxPool2dKernels.Backward(dy, argmax, actual, g, n, y, Activation.Relu);
+        ElementwiseKernels.Backward(relu, scattered, expected, Elementwise.Relu);
+        MaxPool2dKernels.Backward(dy, argmax, actual, g, n, y, Elementwise.Relu);
         Assert.Equal(expected, actual);
         Assert.Contains(0f, y); // some windows are all zero after the ReLU, so the mask matters
     }

@@ -30,8 +30,8 @@ public class LayerKernelAllocationTests
 
         void Step()
         {
-            Conv2dKernels.Forward(x, w, b, y, conv, n, Activation.Sigmoid);
-            Conv2dKernels.BackwardInput(y, w, dx, conv, n, x, Activation.LeakyRelu(0.1f));
+            Conv2dKernels.Forward(x, w, b, y, conv, n, Elementwise.Sigmoid);
+            Conv2dKernels.BackwardInput(y, w, dx, conv, n, x, Elementwise.LeakyRelu(0.1f));
             Conv2dKernels.BackwardParams(y, x, dw, db, conv, n);
             Conv2dKernels.Forward(x, dwDepth, [], yDepth, depthwise, n);
             Conv2dKernels.BackwardParams(yDepth, x, dwDepth, [], depthwise, n);
@@ -41,12 +41,12 @@ public class LayerKernelAllocationTests
             MaxPool2dKernels.Backward(yMax, argmax, dx, maxPool, n);
             AdaptiveAvgPool2dKernels.Forward(x, yAdaptive, adaptive, n);
             AdaptiveAvgPool2dKernels.Backward(yAdaptive, dx, adaptive, n);
-            ActivationKernels.Forward(x, act, Activation.Tanh);
-            ActivationKernels.Backward(act, x, dx, Activation.Tanh);
-            GeluKernels.Forward(x, act, approximateTanh: false);
-            GeluKernels.Backward(x, act, dx, approximateTanh: true);
-            SiluKernels.Forward(x, act);
-            SiluKernels.Backward(x, act, dx);
+            ElementwiseKernels.Forward(x, act, Elementwise.Tanh);
+            ElementwiseKernels.Backward(act, x, dx, Elementwise.Tanh);
+            ElementwiseKernels.Forward(x, act, Elementwise.Gelu(approximateTanh: false));
+            ElementwiseKernels.Backward(x, act, dx, Elementwise.Gelu(approximateTanh: true));
+            ElementwiseKernels.Forward(x, act, Elementwise.Silu);
+            ElementwiseKernels.Backward(x, act, dx, Elementwise.Silu);
             SoftmaxKernels.Forward(x, act, n * 32, 32, 32);
             SoftmaxKernels.Backward(act, x, dx, n, 32, 1024);
             LogSoftmaxKernels.Forward(x, act, n * 32 * 32, 32, 1);

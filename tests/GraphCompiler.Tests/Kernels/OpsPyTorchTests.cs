@@ -86,28 +86,28 @@ public class OpsPyTorchTests
             }
             case "leaky_relu":
             {
-                var act = Activation.LeakyRelu(a.GetProperty("negative_slope").GetSingle());
-                ActivationKernels.Forward(x, y, act);
-                ActivationKernels.Backward(act.DerivativeFromOutput ? y : x, dy, dx, act);
+                var act = Elementwise.LeakyRelu(a.GetProperty("negative_slope").GetSingle());
+                ElementwiseKernels.Forward(x, y, act);
+                ElementwiseKernels.Backward(act.DerivativeFromOutput ? y : x, dy, dx, act);
                 break;
             }
             case "sigmoid" or "tanh":
             {
-                var act = c.GetProperty("op").GetString() == "tanh" ? Activation.Tanh : Activation.Sigmoid;
-                ActivationKernels.Forward(x, y, act);
-                ActivationKernels.Backward(y, dy, dx, act);
+                var act = c.GetProperty("op").GetString() == "tanh" ? Elementwise.Tanh : Elementwise.Sigmoid;
+                ElementwiseKernels.Forward(x, y, act);
+                ElementwiseKernels.Backward(y, dy, dx, act);
                 break;
             }
             case "gelu":
             {
                 bool tanh = a.GetProperty("approximate").GetString() == "tanh";
-                GeluKernels.Forward(x, y, tanh);
-                GeluKernels.Backward(x, dy, dx, tanh);
+                ElementwiseKernels.Forward(x, y, Elementwise.Gelu(tanh));
+                ElementwiseKernels.Backward(x, dy, dx, Elementwise.Gelu(tanh));
                 break;
             }
             case "silu":
-                SiluKernels.Forward(x, y);
-                SiluKernels.Backward(x, dy, dx);
+                ElementwiseKernels.Forward(x, y, Elementwise.Silu);
+                ElementwiseKernels.Backward(x, dy, dx, Elementwise.Silu);
                 break;
             case "softmax" or "log_softmax":
             {

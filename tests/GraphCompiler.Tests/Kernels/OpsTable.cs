@@ -367,24 +367,24 @@ public static partial class OpsTable
     private static OpCase LeakyRelu(Rng rng, int index)
     {
         var (len, slope) = LeakyCases[index];
-        var act = Activation.LeakyRelu(slope);
+        var act = Elementwise.LeakyRelu(slope);
         // A negative slope flips the sign of y, so its derivative must come from x.
-        return Elementwise($"LeakyRelu len={len} slope={slope}", Data.AwayFromZero(rng, len, 0.05f),
-            (x, y) => ActivationKernels.Forward(x, y, act),
-            (x, y, dy, dx) => ActivationKernels.Backward(act.DerivativeFromOutput ? y : x, dy, dx, act),
+        return ElementwiseCase($"LeakyRelu len={len} slope={slope}", Data.AwayFromZero(rng, len, 0.05f),
+            (x, y) => ElementwiseKernels.Forward(x, y, act),
+            (x, y, dy, dx) => ElementwiseKernels.Backward(act.DerivativeFromOutput ? y : x, dy, dx, act),
             v => ReferenceKernels.LeakyRelu(v, slope), v => ReferenceKernels.LeakyReluGrad(v, slope));
     }
 
     private static OpCase Sigmoid(Rng rng, int index) =>
-        Elementwise($"Sigmoid len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
-            (x, y) => ActivationKernels.Forward(x, y, Activation.Sigmoid),
-            (x, y, dy, dx) => ActivationKernels.Backward(y, dy, dx, Activation.Sigmoid),
+        ElementwiseCase($"Sigmoid len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
+            (x, y) => ElementwiseKernels.Forward(x, y, Elementwise.Sigmoid),
+            (x, y, dy, dx) => ElementwiseKernels.Backward(y, dy, dx, Elementwise.Sigmoid),
             ReferenceKernels.Sigmoid, ReferenceKernels.SigmoidGrad);
 
     private static OpCase Tanh(Rng rng, int index) =>
-        Elementwise($"Tanh len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 3f),
-            (x, y) => ActivationKernels.Forward(x, y, Activation.Tanh),
-            (x, y, dy, dx) => ActivationKernels.Backward(y, dy, dx, Activation.Tanh),
+        ElementwiseCase($"Tanh len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 3f),
+            (x, y) => ElementwiseKernels.Forward(x, y, Elementwise.Tanh),
+            (x, y, dy, dx) => ElementwiseKernels.Backward(y, dy, dx, Elementwise.Tanh),
             Math.Tanh, ReferenceKernels.TanhGrad);
 
     // Even cases exact (erf), odd cases approximate='tanh'.
@@ -392,16 +392,16 @@ public static partial class OpsTable
     {
         int len = ActivationLengths[index / 2];
         bool tanh = index % 2 == 1;
-        return Elementwise($"Gelu len={len} approximate={(tanh ? "tanh" : "none")}", Data.Uniform(rng, len, 5f),
-            (x, y) => GeluKernels.Forward(x, y, tanh),
-            (x, y, dy, dx) => GeluKernels.Backward(x, dy, dx, tanh),
+        return ElementwiseCase($"Gelu len={len} approximate={(tanh ? "tanh" : "none")}", Data.Uniform(rng, len, 5f),
+            (x, y) => ElementwiseKernels.Forward(x, y, Elementwise.Gelu(tanh)),
+            (x, y, dy, dx) => ElementwiseKernels.Backward(x, dy, dx, Elementwise.Gelu(tanh)),
             tanh ? ReferenceKernels.GeluTanh : ReferenceKernels.Gelu, tanh ? ReferenceKernels.GeluTanhGrad : ReferenceKernels.GeluGrad);
     }
 
     private static OpCase Silu(Rng rng, int index) =>
-        Elementwise($"Silu len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
-            (x, y) => SiluKernels.Forward(x, y),
-            (x, y, dy, dx) => SiluKernels.Backward(x, dy, dx),
+        ElementwiseCase($"Silu len={ActivationLengths[index]}", Data.Uniform(rng, ActivationLengths[index], 6f),
+            (x, y) => ElementwiseKernels.Forward(x, y, Elementwise.Silu),
+            (x, y, dy, dx) => ElementwiseKernels.Backward(x, dy, dx, Elementwise.Silu),
             ReferenceKernels.Silu, ReferenceKernels.SiluGrad);
 
     /// <summary>An element-wise op: fast backward (x, y, dy, dx); reference f and f′ at the input.</summary>
@@ -409,28 +409,28 @@ public static partial class OpsTable
 
     // Stage combinations and lengths: across the 16-float vector and the 256-float block, and split across cores (the third
     // passes the transcendental threshold, the last the cheap one). Inputs in ±3, 0.05 away from ReLU's kink.
-    private static readonly (int Len, ElementwiseStage[] Stages)[] ChainCases =
+    private static readonly (int Len, Elementwise[] Stages)[] ChainCases =
     [
-        (1000, [ElementwiseStage.Relu, ElementwiseStage.Sigmoid, ElementwiseStage.Tanh]),
-        (33, [ElementwiseStage.Gelu(approximateTanh: true), ElementwiseStage.Silu]),
-        (100_003, [ElementwiseStage.LeakyRelu(-0.2f), ElementwiseStage.Tanh, ElementwiseStage.Gelu(approximateTanh: false)]),
-        (15, [ElementwiseStage.Sigmoid, ElementwiseStage.LeakyRelu(0.1f)]),
-        (257, [ElementwiseStage.Silu, ElementwiseStage.Relu, ElementwiseStage.LeakyRelu(-0.5f), ElementwiseStage.Sigmoid]),
-        (1_100_003, [ElementwiseStage.Relu, ElementwiseStage.LeakyRelu(0.3f)]),
+        (1000, [Elementwise.Relu, Elementwise.Sigmoid, Elementwise.Tanh]),
+        (33, [Elementwise.Gelu(approximateTanh: true), Elementwise.Silu]),
+        (100_003, [Elementwise.LeakyRelu(-0.2f), Elementwise.Tanh, Elementwise.Gelu(approximateTanh: false)]),
+        (15, [Elementwise.Sigmoid, Elementwise.LeakyRelu(0.1f)]),
+        (257, [Elementwise.Silu, Elementwise.Relu, Elementwise.LeakyRelu(-0.5f), Elementwise.Sigmoid]),
+        (1_100_003, [Elementwise.Relu, Elementwise.LeakyRelu(0.3f)]),
     ];
 
     private static OpCase ElementwiseChain(Rng rng, int index)
     {
-        (int len, ElementwiseStage[] stages) = ChainCases[index];
+        (int len, Elementwise[] stages) = ChainCases[index];
         var chain = new ElementwiseChain(stages);
-        return Elementwise($"ElementwiseChain len={len} {chain}", [.. Data.AwayFromZero(rng, len, 0.05f / 3).Select(v => 3 * v)],
+        return ElementwiseCase($"ElementwiseChain len={len} {chain}", [.. Data.AwayFromZero(rng, len, 0.05f / 3).Select(v => 3 * v)],
             (x, y) => ElementwiseChainKernels.Forward(x, y, chain),
             (x, y, dy, dx) => ElementwiseChainKernels.Backward(x, dy, dx, chain),
             x => stages.Aggregate(x, (v, s) => Stage(s).F(v)),
             x =>
             {
                 double d = 1;
-                foreach (ElementwiseStage s in stages)
+                foreach (Elementwise s in stages)
                 {
                     d *= Stage(s).FPrime(x);
                     x = Stage(s).F(x);
@@ -440,18 +440,18 @@ public static partial class OpsTable
     }
 
     /// <summary>A chain stage in double precision: its function and derivative from the reference kernels.</summary>
-    private static (Func<double, double> F, Func<double, double> FPrime) Stage(ElementwiseStage s) => s.Kind switch
+    private static (Func<double, double> F, Func<double, double> FPrime) Stage(Elementwise s) => s.Kind switch
     {
-        ElementwiseStageKind.Relu => (v => Math.Max(v, 0), v => v > 0 ? 1 : 0),
-        ElementwiseStageKind.LeakyRelu => (v => ReferenceKernels.LeakyRelu(v, s.Slope), v => ReferenceKernels.LeakyReluGrad(v, s.Slope)),
-        ElementwiseStageKind.Sigmoid => (ReferenceKernels.Sigmoid, ReferenceKernels.SigmoidGrad),
-        ElementwiseStageKind.Tanh => (Math.Tanh, ReferenceKernels.TanhGrad),
-        ElementwiseStageKind.Gelu => (ReferenceKernels.Gelu, ReferenceKernels.GeluGrad),
-        ElementwiseStageKind.GeluTanh => (ReferenceKernels.GeluTanh, ReferenceKernels.GeluTanhGrad),
+        ElementwiseKind.Relu => (v => Math.Max(v, 0), v => v > 0 ? 1 : 0),
+        ElementwiseKind.LeakyRelu => (v => ReferenceKernels.LeakyRelu(v, s.Slope), v => ReferenceKernels.LeakyReluGrad(v, s.Slope)),
+        ElementwiseKind.Sigmoid => (ReferenceKernels.Sigmoid, ReferenceKernels.SigmoidGrad),
+        ElementwiseKind.Tanh => (Math.Tanh, ReferenceKernels.TanhGrad),
+        ElementwiseKind.Gelu => (ReferenceKernels.Gelu, ReferenceKernels.GeluGrad),
+        ElementwiseKind.GeluTanh => (ReferenceKernels.GeluTanh, ReferenceKernels.GeluTanhGrad),
         _ => (ReferenceKernels.Silu, ReferenceKernels.SiluGrad),
     };
 
-    private static OpCase Elementwise(string description, float[] x, Action<float[], float[]> forward, Action<float[], float[], float[], float[]> backward,
+    private static OpCase ElementwiseCase(string description, float[] x, Action<float[], float[]> forward, Action<float[], float[], float[], float[]> backward,
         Func<double, double> f, Func<double, double> fPrime) => new()
     {
         Description = description,
@@ -487,14 +487,14 @@ public static partial class OpsTable
             // Kept away from the kink at 0, where the finite difference is meaningless.
             Inputs = [new("x", Data.AwayFromZero(rng, len, 0.05f), Role.Input)],
             OutputLength = len,
-            FastForward = (i, y) => ReluKernels.Forward(i[0], y),
+            FastForward = (i, y) => ElementwiseKernels.Forward(i[0], y, Elementwise.Relu),
             ReferenceForward = i =>
             {
                 var y = new double[len];
                 ReferenceKernels.ReluForward(i[0], y);
                 return y;
             },
-            FastBackward = (i, y, dy, gr) => ReluKernels.Backward(y, dy, gr[0]),
+            FastBackward = (i, y, dy, gr) => ElementwiseKernels.Backward(y, dy, gr[0], Elementwise.Relu),
             ReferenceBackward = (i, dy) =>
             {
                 var dx = new double[len];

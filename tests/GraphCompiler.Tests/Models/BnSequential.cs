@@ -2,6 +2,7 @@
 // (plus a dropout), for state_dict and checkpoint tests that need buffers.
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Nn;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Tests.Models;
 
@@ -64,7 +65,7 @@ public sealed class BnSequential : ICompiledModel
         float[] h = new float[n * 8], y = new float[n * 3], mean = new float[8], invStd = new float[8];
         LinearKernels.Forward(x, L0.Weight.Data, L0.Bias!.Data, h, n, 6, 8);
         Bn.Forward(h, h, mean, invStd, n, 1, training: false);
-        ReluKernels.Forward(h, h);
+        ElementwiseKernels.Forward(h, h, Elementwise.Relu);
         LinearKernels.Forward(h, L3.Weight.Data, L3.Bias!.Data, y, n, 8, 3);
         return y;
     }

@@ -21,9 +21,9 @@ public static class OnnxRunners
         ["Gemm"] = new(GemmUnsupported, Gemm),
         ["MatMul"] = new(MatMulUnsupported, MatMul),
         ["Relu"] = new((_, _) => null, Relu),
-        ["LeakyRelu"] = Activated(node => Activation.LeakyRelu(node.Float("alpha", 0.01f))),
-        ["Sigmoid"] = Activated(_ => Activation.Sigmoid),
-        ["Tanh"] = Activated(_ => Activation.Tanh),
+        ["LeakyRelu"] = Activated(node => Elementwise.LeakyRelu(node.Float("alpha", 0.01f))),
+        ["Sigmoid"] = Activated(_ => Elementwise.Sigmoid),
+        ["Tanh"] = Activated(_ => Elementwise.Tanh),
         ["Flatten"] = new((_, _) => null, Flatten),
         ["Softmax"] = new(SoftmaxUnsupported, Softmax),
         ["LogSoftmax"] = new(SoftmaxUnsupported, LogSoftmax),
@@ -137,14 +137,14 @@ public static class OnnxRunners
     private static OnnxTensor[] Relu(OnnxNode node, OnnxTensor[] x)
     {
         var y = new float[x[0].Count];
-        ReluKernels.Forward(x[0].AsFloat(), y);
+        ElementwiseKernels.Forward(x[0].AsFloat(), y, Elementwise.Relu);
         return [Output(node, 0, x[0].Shape, y)];
     }
 
-    private static OnnxRunner Activated(Func<OnnxNode, Activation> activation) => new((node, x) => NotFloat(x[0]), (node, x) =>
+    private static OnnxRunner Activated(Func<OnnxNode, Elementwise> activation) => new((node, x) => NotFloat(x[0]), (node, x) =>
     {
         var y = new float[x[0].Count];
-        ActivationKernels.Forward(x[0].AsFloat(), y, activation(node));
+        ElementwiseKernels.Forward(x[0].AsFloat(), y, activation(node));
         return [Output(node, 0, x[0].Shape, y)];
     });
 

@@ -28,14 +28,14 @@ public static class Conv2dKernels
 
     /// <summary>y (N, F, OutH, OutW) = conv(x (N, C, H, W), w (F, C, kh, kw)) + b (F) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n)
-        => Forward(x, w, b, y, g, n, Activation.None);
+        => Forward(x, w, b, y, g, n, Elementwise.Identity);
 
     /// <summary>
     /// As above with y ← act(y) fused into the GEMM: the micro-kernel applies the activation as it stores each finished
     /// register tile, so the output is written once.
     /// </summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, in Conv2dGeometry g, int n,
-        Activation activation)
+        Elementwise activation)
     {
         Check(g, n, x.Length, y.Length, w.Length);
         if (!b.IsEmpty) CheckLength(b, g.OutChannels, nameof(b));
@@ -49,7 +49,7 @@ public static class Conv2dKernels
         }
     }
 
-    private readonly unsafe struct ForwardBody(nint xp, nint wp, nint bp, nint yp, int bLen, Conv2dGeometry geo, Activation activation)
+    private readonly unsafe struct ForwardBody(nint xp, nint wp, nint bp, nint yp, int bLen, Conv2dGeometry geo, Elementwise activation)
         : IImageBody
     {
         public void Run(int img, bool nested)
@@ -91,17 +91,17 @@ public static class Conv2dKernels
 
     /// <summary>dx (N, C, H, W) = convᵀ(dy (N, F, OutH, OutW), w): per image dcol (K, P) = wᵀ · dy, then col2im. Overwrites dx.</summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n)
-        => BackwardInput(dy, w, dx, g, n, default, Activation.None);
+        => BackwardInput(dy, w, dx, g, n, default, Elementwise.Identity);
 
     /// <summary>
     /// As above, with the backward of the activation that produced x fused in: each image's dx is multiplied by act′(xAct)
     /// right after its col2im, where <paramref name="xAct"/> (N, C, H, W) is that activation's output.
     /// </summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, in Conv2dGeometry g, int n,
-        ReadOnlySpan<float> xAct, Activation activation)
+        ReadOnlySpan<float> xAct, Elementwise activation)
     {
         Check(g, n, dx.Length, dy.Length, w.Length);
-        if (activation != Activation.None) CheckLength(xAct, (long)n * g.InChannels * g.InH * g.InW, nameof(xAct));
+        if (!activation.IsIdentity) CheckLength(xAct, (long)n * g.InChannels * g.InH * g.InW, nameof(xAct));
         unsafe
         {
             fixed (float* pdy = dy, pw = w, pdx = dx, pa = xAct)
@@ -112,7 +112,7 @@ public static class Conv2dKernels
         }
     }
 
-    private readonly unsafe struct BackwardInputBody(nint dyp, nint wp, nint dxp, nint ap, Conv2dGeometry geo, Activation activation)
+    private readonly unsafe struct BackwardInputBody(nint dyp, nint wp, nint dxp, nint ap, Conv2dGeometry geo, Elementwise activation)
         : IImageBody
     {
         public void Run(int img, bool nested)
@@ -135,7 +135,7 @@ public static class Conv2dKernels
                     accumulate: false, allowParallel: !nested);
                 Col2Im(dcol, dxi, gg);
             }
-            if (activation != Activation.None)
+            if (!activation.IsIdentity)
             {
                 long len = (long)inSize * geo.Groups;
                 Epilogue.MaskGradient(new ReadOnlySpan<float>((float*)ap + imgIn, (int)len), new Span<float>((float*)dxp + imgIn, (int)len), activation);

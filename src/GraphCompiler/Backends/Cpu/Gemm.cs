@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -42,7 +43,7 @@ public static class Gemm
     /// <summary>As above; <paramref name="allowParallel"/> false keeps it on the calling thread (for callers already running in parallel).</summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, bool allowParallel)
-        => Multiply(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, allowParallel, Activation.None);
+        => Multiply(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, allowParallel, Elementwise.Identity);
 
     /// <summary>
     /// As above, with an activation applied in the micro-kernel's store of the last depth block: C = act(op(A)·op(B) [+ C]),
@@ -50,7 +51,7 @@ public static class Gemm
     /// </summary>
     public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate, bool allowParallel,
-        Activation epilogue)
+        Elementwise epilogue)
     {
         if (m <= 0 || n <= 0) return;
         CheckSizes(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
@@ -106,7 +107,7 @@ public static class Gemm
     /// Saves the packing pass when the producer of B can write the packed layout itself.
     /// </summary>
     internal static unsafe void MultiplyPackedB(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate, Activation epilogue = default)
+        ReadOnlySpan<float> packedB, Span<float> c, int ldc, bool accumulate, Elementwise epilogue = default)
     {
         if (m <= 0 || n <= 0) return;
         if (n > Nc) throw new ArgumentException($"Pre-packed B supports n ≤ {Nc}, got {n}.", nameof(n));
@@ -168,7 +169,7 @@ public static class Gemm
     /// depth block's stores — ReLU and LeakyReLU in registers, sigmoid and tanh on each finished tile while it is in L1.
     /// </summary>
     private readonly unsafe struct Job(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc,
-        Activation epilogue)
+        Elementwise epilogue)
     {
         private readonly float* _a = a, _b = b, _c = c;
 
@@ -185,7 +186,7 @@ public static class Gemm
                 {
                     int kc = Math.Min(kb, k - pc);
                     bool acc = accumulate || pc > 0; // later K blocks add onto the earlier ones
-                    bool act = epilogue.Kind != ActivationKind.None && pc + kc >= k;  // the epilogue runs with the last K block's store
+                    bool act = !epilogue.IsIdentity && pc + kc >= k;  // the epilogue runs with the last K block's store
                     float* bp = Scratch(ref t_packB, RoundUp(nc, nr) * kc);
                     PackB(bp, pc, kc, jc, nc);
                     if (parallel) ParallelBlocks(pc, kc, jc, nc, bp, acc, act);
@@ -203,7 +204,7 @@ public static class Gemm
             {
                 int kc = Math.Min(kb, k - pc);
                 float* bp = packedB + (long)pc * nPadded;
-                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0, epilogue.Kind != ActivationKind.None && pc + kc >= k);
+                for (int ic = 0; ic < m; ic += Mc) Block(ic, Math.Min(Mc, m - ic), pc, kc, 0, n, bp, accumulate || pc > 0, !epilogue.IsIdentity && pc + kc >= k);
             }
         }
 
@@ -330,16 +331,16 @@ public static class Gemm
     }
 
     [SkipLocalsInit] // the edge tile is fully written by the kernel before it is read
-    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc, Activation act)
+    private static unsafe void MicroTile(int kc, float* a, float* b, float* c, int ldc, int mh, int nw, bool acc, Elementwise act)
     {
         int mr = Mr, nr = Nr;
         // ReLU and LeakyReLU fit in the register store; the transcendental ones run over the finished tile instead.
-        bool inRegisters = act.Kind is ActivationKind.Relu or ActivationKind.LeakyRelu;
+        bool inRegisters = act.Kind is ElementwiseKind.Relu or ElementwiseKind.LeakyRelu;
         if (mh == mr && nw == nr)
         {
             if (Use512) Kernel8x32(kc, a, b, c, ldc, acc, inRegisters ? act : default);
             else Kernel6x16(kc, a, b, c, ldc, acc, inRegisters ? act : default);
-            if (!inRegisters && act.Kind != ActivationKind.None)
+            if (!inRegisters && !act.IsIdentity)
                 for (int i = 0; i < mh; i++) Epilogue.Apply(new Span<float>(c + (long)i * ldc, nw), act);
             return;
         }
@@ -352,12 +353,12 @@ public static class Gemm
             float* src = tile + i * nr, dst = c + (long)i * ldc;
             if (acc) for (int j = 0; j < nw; j++) dst[j] += src[j];
             else for (int j = 0; j < nw; j++) dst[j] = src[j];
-            if (act.Kind != ActivationKind.None) Epilogue.Apply(new Span<float>(dst, nw), act);
+            if (!act.IsIdentity) Epilogue.Apply(new Span<float>(dst, nw), act);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc, Activation act)
+    private static unsafe void Kernel8x32(int kc, float* a, float* b, float* c, int ldc, bool acc, Elementwise act)
     {
         // 16 accumulators: rows 0..7 × two 16-wide halves. Each step: 2 loads of B, 8 broadcasts of A, 16 FMAs.
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -394,20 +395,15 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, Activation act)
+    private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, Elementwise act)
     {
         if (acc) { lo += Vector512.Load(c); hi += Vector512.Load(c + 16); }
-        if (act.Kind == ActivationKind.Relu) { lo = Vector512.Max(lo, Vector512<float>.Zero); hi = Vector512.Max(hi, Vector512<float>.Zero); }
-        else if (act.Kind == ActivationKind.LeakyRelu)
-        {
-            var slope = Vector512.Create(act.Slope);
-            lo = Epilogue.LeakyRelu(lo, slope); hi = Epilogue.LeakyRelu(hi, slope);
-        }
+        if (!act.IsIdentity) { lo = ElementwiseKernels.Value(lo, act); hi = ElementwiseKernels.Value(hi, act); }
         lo.Store(c); hi.Store(c + 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc, Activation act)
+    private static unsafe void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool acc, Elementwise act)
     {
         // 12 accumulators of the 16 ymm registers AVX2 has; the rest hold B and the broadcast.
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -438,15 +434,10 @@ public static class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, Activation act)
+    private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, Elementwise act)
     {
         if (acc) { lo += Vector256.Load(c); hi += Vector256.Load(c + 8); }
-        if (act.Kind == ActivationKind.Relu) { lo = Vector256.Max(lo, Vector256<float>.Zero); hi = Vector256.Max(hi, Vector256<float>.Zero); }
-        else if (act.Kind == ActivationKind.LeakyRelu)
-        {
-            var slope = Vector256.Create(act.Slope);
-            lo = Epilogue.LeakyRelu(lo, slope); hi = Epilogue.LeakyRelu(hi, slope);
-        }
+        if (!act.IsIdentity) { lo = ElementwiseKernels.Value(lo, act); hi = ElementwiseKernels.Value(hi, act); }
         lo.Store(c); hi.Store(c + 8);
     }
 

@@ -1,6 +1,7 @@
 // Fully connected layer on the CPU: forward and both backward halves, each one call into the packed GEMM.
 using System.Numerics.Tensors;
 using static GraphCompiler.Backends.Cpu.BufferChecks;
+using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Backends.Cpu;
 
@@ -8,11 +9,11 @@ public static class LinearKernels
 {
     /// <summary>y (n, outF) = x (n, inF) · wᵀ + b, with w (outF, inF) and b (outF) or empty. Overwrites y.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int n, int inF, int outF)
-        => Forward(x, w, b, y, n, inF, outF, Activation.None);
+        => Forward(x, w, b, y, n, inF, outF, Elementwise.Identity);
 
     /// <summary>y = act(x · wᵀ + b): the GEMM applies the activation as it stores each finished register tile.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int n, int inF, int outF,
-        Activation activation)
+        Elementwise activation)
     {
         CheckLength(x, n * inF, nameof(x)); CheckLength(w, outF * inF, nameof(w)); CheckLength(y, n * outF, nameof(y));
         if (!b.IsEmpty)
@@ -30,18 +31,18 @@ public static class LinearKernels
 
     /// <summary>dx (n, inF) = dy (n, outF) · w (outF, inF). Overwrites dx.</summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int n, int inF, int outF)
-        => BackwardInput(dy, w, dx, n, inF, outF, default, Activation.None);
+        => BackwardInput(dy, w, dx, n, inF, outF, default, Elementwise.Identity);
 
     /// <summary>
     /// dx = (dy · w) · act′(xAct): the backward of the activation that produced x, fused in as each block of dx rows is
     /// written. <paramref name="xAct"/> (n, inF) is that activation's output.
     /// </summary>
     public static void BackwardInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int n, int inF, int outF,
-        ReadOnlySpan<float> xAct, Activation activation)
+        ReadOnlySpan<float> xAct, Elementwise activation)
     {
         CheckLength(dy, n * outF, nameof(dy)); CheckLength(w, outF * inF, nameof(w)); CheckLength(dx, n * inF, nameof(dx));
-        if (activation != Activation.None) CheckLength(xAct, n * inF, nameof(xAct));
-        if (activation == Activation.None || n <= EpilogueRows)
+        if (!activation.IsIdentity) CheckLength(xAct, n * inF, nameof(xAct));
+        if (activation.IsIdentity || n <= EpilogueRows)
         {
             Gemm.Multiply(false, false, n, inF, outF, dy, outF, w, inF, dx, inF, accumulate: false);
             Epilogue.MaskGradient(xAct, dx.Slice(0, n * inF), activation);

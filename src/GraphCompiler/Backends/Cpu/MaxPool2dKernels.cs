@@ -235,7 +235,7 @@ public static class MaxPool2dKernels
 
     /// <summary>dx (N, C, InH, InW) = Σ of dy routed to each window's argmax. Overwrites dx.</summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, in Pool2dGeometry g, int n)
-        => Backward(dy, argmax, dx, g, n, default, Activation.None);
+        => Backward(dy, argmax, dx, g, n, default, Elementwise.Identity);
 
     /// <summary>
     /// As above, with the backward of an activation that precedes the pool fused in: dx = Σ (dy · act′(y)) routed to each
@@ -243,10 +243,10 @@ public static class MaxPool2dKernels
     /// at argmax[o], act′(y[o]) is exactly the activation's mask there, so no separate pass over dx is needed.
     /// </summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx, in Pool2dGeometry g, int n,
-        ReadOnlySpan<float> y, Activation activation)
+        ReadOnlySpan<float> y, Elementwise activation)
     {
         int planes = Check(g, n, dx.Length, dy.Length, argmax.Length);
-        if (activation != Activation.None && y.Length < dy.Length)
+        if (!activation.IsIdentity && y.Length < dy.Length)
             throw new ArgumentException($"MaxPool2d output has {y.Length} elements, its gradient {dy.Length}.", nameof(y));
         int inPlane = g.InH * g.InW, outPlane = g.OutH * g.OutW;
         // 2×2/2 windows that tile the plane exactly cover every input once: write each window whole, no clear, no scatter.
@@ -264,13 +264,13 @@ public static class MaxPool2dKernels
 
     [ThreadStatic] private static float[]? t_maskedDy;
 
-    private readonly unsafe struct BackwardBody(nint dyp, nint dxp, nint ap, nint yp, Activation activation,
+    private readonly unsafe struct BackwardBody(nint dyp, nint dxp, nint ap, nint yp, Elementwise activation,
         int inPlane, int outPlane, bool tiled, int inW, int oh, int ow) : IRangeBody
     {
         public void Run(int start, int end)
         {
             float[]? masked = null;
-            if (activation != Activation.None)
+            if (!activation.IsIdentity)
             {
                 if (t_maskedDy is null || t_maskedDy.Length < outPlane) t_maskedDy = new float[outPlane];
                 masked = t_maskedDy;

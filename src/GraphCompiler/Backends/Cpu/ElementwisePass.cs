@@ -10,7 +10,7 @@ internal interface IElementwiseBody
     void Run(int start, int count);
 }
 
-internal static unsafe class Elementwise
+internal static unsafe class ElementwisePass
 {
     /// <summary>
     /// Runs body over [0, len) on one core when len is below <paramref name="parallelThreshold"/>, else in one 64-float
