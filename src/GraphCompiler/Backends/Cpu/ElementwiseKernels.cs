@@ -66,14 +66,6 @@ public static class ElementwiseKernels
     internal static unsafe void Gradient(float* x, float* y, float* dy, float* dx, int len, Elementwise f) =>
         ElementwiseMath.Dispatch<int, GradientLoop>(f, new GradientLoop((nint)x, (nint)y, (nint)dy, (nint)dx, len));
 
-    /// <summary>f applied to one register of 16 floats (the GEMM's store of a finished tile).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Value(Vector512<float> v, Elementwise f) => ElementwiseMath.Dispatch<Vector512<float>, Register512>(f, new Register512(v));
-
-    /// <summary>f applied to one register of 8 floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Value(Vector256<float> v, Elementwise f) => ElementwiseMath.Dispatch<Vector256<float>, Register256>(f, new Register256(v));
-
     // The loops: one instantiation per activation, each with the widest vectors the machine has and a scalar tail.
     private readonly unsafe struct ValueLoop(nint x, nint y, int len) : IActivationVisitor<int>
     {
@@ -107,16 +99,6 @@ public static class ElementwiseKernels
             for (; i < len; i++) pdx[i] = def.Backward(px[i], py[i], pdy[i], default(ScalarOps));
             return 0;
         }
-    }
-
-    private readonly struct Register512(Vector512<float> v) : IActivationVisitor<Vector512<float>>
-    {
-        public Vector512<float> Visit<TDef>(TDef def) where TDef : struct, IActivationDef => def.Value(v, default(Vector512Ops));
-    }
-
-    private readonly struct Register256(Vector256<float> v) : IActivationVisitor<Vector256<float>>
-    {
-        public Vector256<float> Visit<TDef>(TDef def) where TDef : struct, IActivationDef => def.Value(v, default(Vector256Ops));
     }
 }
 

@@ -398,7 +398,13 @@ public static class Gemm
     private static unsafe void Store512(float* c, Vector512<float> lo, Vector512<float> hi, bool acc, Elementwise act)
     {
         if (acc) { lo += Vector512.Load(c); hi += Vector512.Load(c + 16); }
-        if (!act.IsIdentity) { lo = ElementwiseKernels.Value(lo, act); hi = ElementwiseKernels.Value(hi, act); }
+        // Only ReLU and LeakyReLU reach the register store (see MicroTile); their definitions inline here.
+        if (act.Kind == ElementwiseKind.Relu) { lo = new ReluDef().Value(lo, default(Vector512Ops)); hi = new ReluDef().Value(hi, default(Vector512Ops)); }
+        else if (act.Kind == ElementwiseKind.LeakyRelu)
+        {
+            var leaky = new LeakyReluDef(act.Slope);
+            lo = leaky.Value(lo, default(Vector512Ops)); hi = leaky.Value(hi, default(Vector512Ops));
+        }
         lo.Store(c); hi.Store(c + 16);
     }
 
@@ -437,7 +443,12 @@ public static class Gemm
     private static unsafe void Store256(float* c, Vector256<float> lo, Vector256<float> hi, bool acc, Elementwise act)
     {
         if (acc) { lo += Vector256.Load(c); hi += Vector256.Load(c + 8); }
-        if (!act.IsIdentity) { lo = ElementwiseKernels.Value(lo, act); hi = ElementwiseKernels.Value(hi, act); }
+        if (act.Kind == ElementwiseKind.Relu) { lo = new ReluDef().Value(lo, default(Vector256Ops)); hi = new ReluDef().Value(hi, default(Vector256Ops)); }
+        else if (act.Kind == ElementwiseKind.LeakyRelu)
+        {
+            var leaky = new LeakyReluDef(act.Slope);
+            lo = leaky.Value(lo, default(Vector256Ops)); hi = leaky.Value(hi, default(Vector256Ops));
+        }
         lo.Store(c); hi.Store(c + 8);
     }
 
