@@ -75,6 +75,7 @@ public static class SafeTensors
 
         byte[] data = ReadRest(s, file, remaining is long rr ? rr - header.Length : null);
 
+        CheckHeaderText(header, file);
         JsonDocument doc;
         try
         {
@@ -142,6 +143,37 @@ public static class SafeTensors
         using var buffer = new MemoryStream();
         s.CopyTo(buffer);
         return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Walks the header once as tokens and decodes every name and string, so that bad text is reported here with its
+    /// byte offset. System.Text.Json parses invalid UTF-8 or a lone surrogate escape (<c>"\uD800"</c>) without
+    /// complaint and only fails when the string is read, with an InvalidOperationException that names neither the
+    /// file nor the place.
+    /// </summary>
+    private static void CheckHeaderText(byte[] header, string file)
+    {
+        var reader = new Utf8JsonReader(header);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+                try
+                {
+                    reader.GetString();
+                }
+                catch (InvalidOperationException e)
+                {
+                    string what = reader.TokenType == JsonTokenType.PropertyName ? "name" : "string";
+                    throw Bad(file, $"header {what} at byte offset {8 + reader.TokenStartIndex} is not valid text (invalid UTF-8 or a lone surrogate escape)", e);
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw Bad(file, $"header is not valid JSON: {e.Message} (file byte offset {8 + reader.BytesConsumed} or just after)", e);
+        }
     }
 
     private readonly record struct Entry(string Name, SafeTensorDType DType, int[] Shape, long Begin, long End);
