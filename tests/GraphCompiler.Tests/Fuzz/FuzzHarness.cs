@@ -58,6 +58,9 @@ internal abstract class FuzzTarget
 /// <summary>The result of running one target: counts per outcome and a description of every unexpected one.</summary>
 internal sealed record FuzzReport(string Target, int Seed, int Inputs, int Loaded, int Rejected, IReadOnlyList<string> Unexpected, TimeSpan Elapsed, long MaxAllocated)
 {
+    /// <summary>The message of the first rejection, for tests that check what a known bad file is told.</summary>
+    public string? FirstRejection { get; init; }
+
     public override string ToString() =>
         $"{Target}: {Inputs} inputs (seed {Seed}) in {Elapsed.TotalSeconds:F1} s: {Loaded} loaded, {Rejected} rejected, {Unexpected.Count} unexpected; largest allocation {MaxAllocated:N0} bytes";
 }
@@ -112,6 +115,7 @@ internal static class FuzzHarness
         long maxAllocated = 0;
         long current = -1, startedTicks = 0;
         byte[]? currentInput = null;
+        string? firstRejection = null;
         Exception? harnessError = null;
         var clock = Stopwatch.StartNew();
 
@@ -168,6 +172,7 @@ internal static class FuzzHarness
                     else
                     {
                         rejected++;
+                        firstRejection ??= error!.Message;
                     }
                     done = i + 1;
                 }
@@ -193,7 +198,7 @@ internal static class FuzzHarness
         }
         try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         if (harnessError is not null) throw new InvalidOperationException($"fuzz harness for {target.Name} failed after {done} inputs", harnessError);
-        return new FuzzReport(target.Name, seed, done, loaded, rejected, unexpected, clock.Elapsed, maxAllocated);
+        return new FuzzReport(target.Name, seed, done, loaded, rejected, unexpected, clock.Elapsed, maxAllocated) { FirstRejection = firstRejection };
     }
 
     /// <summary>Null when the outcome keeps the contract; otherwise what is wrong with it.</summary>
