@@ -94,30 +94,15 @@ public static class SafeTensors
 
     /// <summary>
     /// Writes <paramref name="tensors"/> (in the given order) and optional metadata to <paramref name="path"/>, through a
-    /// temporary file in the same directory that replaces the target only once complete.
+    /// temporary file in the same directory that replaces the target only once complete and fsynced, after which the
+    /// directory is fsynced too (<see cref="AtomicFile"/>). Temporary files of earlier saves that were killed are removed.
     /// </summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, SafeTensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tensors);
-        string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory.", nameof(path));
         var list = Validate(tensors, metadata); // fail before touching the disk
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                WriteValidated(stream, list, metadata);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, stream => WriteValidated(stream, list, metadata));
     }
 
     /// <summary>Writes a complete safetensors file to <paramref name="destination"/> (left open).</summary>
