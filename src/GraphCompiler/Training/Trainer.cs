@@ -95,8 +95,8 @@ public sealed class Trainer : ITrainer
     {
         if (!_loss.TakesClassTargets)
             throw new ArgumentException($"{_loss.Name} takes float targets shaped like the output; pass float targets.", nameof(targets));
-        if (targets.Length < count * _inner)
-            throw new ArgumentException($"{count} samples need {count * _inner} targets but only {targets.Length} were given.", nameof(targets));
+        BatchChecks.Inputs("Trainer", _model, Workspace, inputs.Length, count);
+        BatchChecks.ClassTargets("Trainer", _loss, targets, count, _classes, _inner);
         ModelWorkspace ws = Forward(inputs, count, zeroGrad);
         int size = count * _classes * _inner;
         targets = targets[..(count * _inner)];
@@ -119,9 +119,9 @@ public sealed class Trainer : ITrainer
         if (_loss.TakesClassTargets)
             throw new ArgumentException($"{_loss.Name} takes class-index (int) targets; pass int targets.", nameof(targets));
         ModelWorkspace ws = Workspace;
+        BatchChecks.Inputs("Trainer", _model, ws, inputs.Length, count);
+        BatchChecks.FloatTargets("Trainer", _model, targets, count, ws.OutputPerSample);
         int size = count * ws.OutputPerSample;
-        if (targets.Length < size)
-            throw new ArgumentException($"{count} samples of {ws.OutputPerSample} output values need {size} targets but only {targets.Length} were given.", nameof(targets));
         Forward(inputs, count, zeroGrad);
         float loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..size], ws.OutputGrad.AsSpan(0, size));
         Backward(ws, size, lossScale);
@@ -149,8 +149,16 @@ public sealed class Trainer : ITrainer
     }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>
-    public float Step(Tensor inputs, ReadOnlySpan<int> targets) => Step(inputs.Data, targets, inputs.Shape[0]);
+    public float Step(Tensor inputs, ReadOnlySpan<int> targets)
+    {
+        BatchChecks.InputTensor("Trainer.Step", _model, inputs);
+        return Step(inputs.Data, targets, inputs.Shape[0]);
+    }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape) with float targets (count, ...OutputShape).</summary>
-    public float Step(Tensor inputs, Tensor targets) => Step(inputs.Data, targets.Data, inputs.Shape[0]);
+    public float Step(Tensor inputs, Tensor targets)
+    {
+        BatchChecks.InputTensor("Trainer.Step", _model, inputs);
+        return Step(inputs.Data, targets.Data, inputs.Shape[0]);
+    }
 }
