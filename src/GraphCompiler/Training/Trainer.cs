@@ -56,6 +56,19 @@ public sealed class Trainer : ITrainer
 
     public ModelWorkspace Workspace { get; }
 
+    /// <summary>
+    /// When true, every step checks its input, parameters, output, loss and gradients for NaN and infinity and throws an
+    /// <see cref="AnomalyException"/> naming the step and the first place one appeared (off by default; see
+    /// <see cref="AnomalyDetector"/> for what it costs).
+    /// </summary>
+    public bool DetectAnomaly
+    {
+        get => _anomaly is not null;
+        set => _anomaly = value ? _anomaly ?? new AnomalyDetector(_model) : null;
+    }
+
+    private AnomalyDetector? _anomaly;
+
     /// <summary>Always <see cref="Device.Cpu"/>: the generated code runs the native CPU kernels.</summary>
     public Device Device => Device.Cpu;
 
@@ -106,7 +119,7 @@ public sealed class Trainer : ITrainer
             && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets, ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
         if (!ws.LossGradAtLogits)
             loss = _loss.Compute(ws.Output.AsSpan(0, size), targets, ws.OutputGrad.AsSpan(0, size), [], count, _classes, _inner);
-        Backward(ws, size, lossScale);
+        Backward(ws, size, lossScale, loss);
         return loss;
     }
 
@@ -124,20 +137,21 @@ public sealed class Trainer : ITrainer
         int size = count * ws.OutputPerSample;
         Forward(inputs, count, zeroGrad);
         float loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..size], ws.OutputGrad.AsSpan(0, size));
-        Backward(ws, size, lossScale);
+        Backward(ws, size, lossScale, loss);
         return loss;
     }
 
     private ModelWorkspace Forward(ReadOnlySpan<float> inputs, int count, bool zeroGrad)
     {
         ModelWorkspace ws = Workspace;
+        _anomaly?.BeforeForward(inputs, count, ws.InputPerSample);
         ws.SetInput(inputs, count);
         if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
         return ws;
     }
 
-    private void Backward(ModelWorkspace ws, int size, float lossScale)
+    private void Backward(ModelWorkspace ws, int size, float lossScale, float loss)
     {
         if (lossScale != 1f)
         {
@@ -146,6 +160,7 @@ public sealed class Trainer : ITrainer
         }
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
+        _anomaly?.AfterBackward(ws.Output.AsSpan(0, ws.Count * ws.OutputPerSample), loss);
     }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>
