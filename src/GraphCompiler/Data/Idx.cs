@@ -172,9 +172,14 @@ public static class Idx
             total *= d;
             if (total > Array.MaxLength) throw src.Error($"header declares {DescribeDims(dims.AsSpan(0, i + 1), what)}, {total}+ bytes, more than one array can hold");
         }
+        // With zero items the total is 0 whatever the other dimensions say, but one item must still fit an array.
+        long itemBytes = 1;
+        for (int i = 1; i < expectedRank; i++) itemBytes *= dims[i];
+        if (itemBytes > Array.MaxLength)
+            throw src.Error($"header declares {DescribeDims(dims, what)}: one item of {itemBytes} bytes is more than one array can hold");
 
-        var data = new byte[total];
-        int read = src.Read(data);
+        // The header's size is a claim: read against it, so memory follows the bytes that arrive (BoundedRead).
+        byte[] data = src.ReadDeclared(total, out long read);
         if (read < total)
         {
             string hint = src.Gzip ? "; the gzip stream ended early (incomplete download?)" : " (incomplete download?)";
@@ -230,6 +235,22 @@ public static class Idx
                 // .NET reports every zlib data error as "unsupported compression method", which misleads; say what it means.
                 throw new InvalidDataException(
                     $"file {name}: corrupt gzip stream after {_position} decompressed bytes: the compressed data is damaged (bad block or checksum), so the file must be fetched again ({e.Message})", e);
+            }
+        }
+
+        /// <summary>Reads the <paramref name="length"/> bytes a header declares, allocating only as they arrive.</summary>
+        public byte[] ReadDeclared(long length, out long got)
+        {
+            try
+            {
+                byte[] data = GraphCompiler.IO.BoundedRead.ReadUpTo(stream, length, out got);
+                _position += got;
+                return data;
+            }
+            catch (InvalidDataException e) when (gzip)
+            {
+                throw new InvalidDataException(
+                    $"file {name}: corrupt gzip stream after about {_position} decompressed bytes: the compressed data is damaged (bad block or checksum), so the file must be fetched again ({e.Message})", e);
             }
         }
 

@@ -1,5 +1,4 @@
-// torchvision's ImageFolder: one sub-folder per class, images (PNG, JPEG, BMP, TGA, GIF) decoded to RGB with StbImageSharp.
-using StbImageSharp;
+// torchvision's ImageFolder: one sub-folder per class, images (PNG, JPEG, BMP, TGA, GIF) decoded to RGB by ImageDecoder.
 
 namespace GraphCompiler.Data;
 
@@ -26,15 +25,24 @@ public sealed class ImageFolderDataset : IDataset
     private readonly int[] _sampleShape;
     private readonly int _sampleSize;
 
-    public ImageFolderDataset(string root, Transform? transform = null)
+    /// <param name="root">The folder whose sub-folders are the classes.</param>
+    /// <param name="transform">Applied to each decoded [3, H, W] byte image; <see cref="ToTensor"/> when null.</param>
+    /// <param name="maxPixels">
+    /// The largest image (width x height, from its header) that is decoded; larger ones are an error naming the file,
+    /// before any pixel is read. PIL's limit by default (<see cref="ImageDecoder.DefaultMaxPixels"/>).
+    /// </param>
+    public ImageFolderDataset(string root, Transform? transform = null, long maxPixels = ImageDecoder.DefaultMaxPixels)
     {
         ArgumentException.ThrowIfNullOrEmpty(root);
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{Path.GetFullPath(root)}' does not exist.");
         transform ??= new ToTensor();
         if (!transform.ConsumesBytes)
             throw new ArgumentException($"{transform.GetType().Name} works on floats; ImageFolderDataset needs a transform that starts from the pixel bytes, such as new Compose(new ToTensor(), ...).", nameof(transform));
+        if (maxPixels < 1 || maxPixels > Array.MaxLength / 3)
+            throw new ArgumentOutOfRangeException(nameof(maxPixels), maxPixels, $"The pixel limit must be in [1, {Array.MaxLength / 3}] (three bytes per pixel in one array).");
         Root = root;
         _transform = transform;
+        MaxPixels = maxPixels;
 
         string[] classes = Directory.GetDirectories(root).Select(Path.GetFileName).OfType<string>().ToArray();
         // Python's sorted() compares code points; ordinal comparison is the C# equivalent (not culture order).
@@ -91,20 +99,21 @@ public sealed class ImageFolderDataset : IDataset
 
     public int NumClasses => Classes.Count;
 
-    /// <summary>Height and width from the image header alone.</summary>
-    private static (int H, int W) Probe(string path)
+    /// <summary>The largest image, in pixels from its header, this dataset decodes.</summary>
+    public long MaxPixels { get; }
+
+    /// <summary>Height and width from the image header alone (checked against <see cref="MaxPixels"/>).</summary>
+    private (int H, int W) Probe(string path) => ImageDecoder.Probe(ReadFile(path), path, MaxPixels);
+
+    private static byte[] ReadFile(string path)
     {
         try
         {
-            using FileStream stream = File.OpenRead(path);
-            ImageInfo? info = ImageInfo.FromStream(stream);
-            if (info is not { } i || i.Width < 1 || i.Height < 1)
-                throw new InvalidDataException($"file {path}: not a readable image (not PNG, JPEG, BMP, TGA or GIF, or a damaged header).");
-            return (i.Height, i.Width);
+            return File.ReadAllBytes(path);
         }
-        catch (Exception e) when (e is not InvalidDataException and not IOException and not UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidDataException($"file {path}: not a readable image: {e.Message}", e);
+            throw new IOException($"file {path}: cannot read image: {e.Message}", e);
         }
     }
 
@@ -113,28 +122,7 @@ public sealed class ImageFolderDataset : IDataset
     {
         CheckIndex(index);
         string path = _samples[index].Path;
-        byte[] file;
-        try
-        {
-            file = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"file {path}: cannot read image: {e.Message}", e);
-        }
-        ImageResult image;
-        try
-        {
-            image = ImageResult.FromMemory(file, ColorComponents.RedGreenBlue);
-        }
-        catch (Exception e)
-        {
-            // stb reports damage as InvalidOperationException with a terse reason, or fails with an index error on truncated data.
-            throw new InvalidDataException($"file {path}: corrupt or unsupported image ({file.Length} bytes): {e.Message}", e);
-        }
-        if (image is null || image.Data is null || image.Width < 1 || image.Height < 1 || image.Data.Length < image.Width * image.Height * 3)
-            throw new InvalidDataException($"file {path}: corrupt or unsupported image ({file.Length} bytes): the decoder returned no pixels.");
-        return (image.Data, image.Height, image.Width);
+        return ImageDecoder.Decode(ReadFile(path), path, MaxPixels);
     }
 
     /// <summary>Sample <paramref name="index"/> as epoch 0 of a seed-0 loader would build it.</summary>

@@ -75,6 +75,7 @@ public static class SafeTensors
 
         byte[] data = ReadRest(s, file, remaining is long rr ? rr - header.Length : null);
 
+        CheckHeaderText(header, file);
         JsonDocument doc;
         try
         {
@@ -93,30 +94,15 @@ public static class SafeTensors
 
     /// <summary>
     /// Writes <paramref name="tensors"/> (in the given order) and optional metadata to <paramref name="path"/>, through a
-    /// temporary file in the same directory that replaces the target only once complete.
+    /// temporary file in the same directory that replaces the target only once complete and fsynced, after which the
+    /// directory is fsynced too (<see cref="AtomicFile"/>). Temporary files of earlier saves that were killed are removed.
     /// </summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, SafeTensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tensors);
-        string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory.", nameof(path));
         var list = Validate(tensors, metadata); // fail before touching the disk
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                WriteValidated(stream, list, metadata);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, stream => WriteValidated(stream, list, metadata));
     }
 
     /// <summary>Writes a complete safetensors file to <paramref name="destination"/> (left open).</summary>
@@ -142,6 +128,37 @@ public static class SafeTensors
         using var buffer = new MemoryStream();
         s.CopyTo(buffer);
         return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Walks the header once as tokens and decodes every name and string, so that bad text is reported here with its
+    /// byte offset. System.Text.Json parses invalid UTF-8 or a lone surrogate escape (<c>"\uD800"</c>) without
+    /// complaint and only fails when the string is read, with an InvalidOperationException that names neither the
+    /// file nor the place.
+    /// </summary>
+    private static void CheckHeaderText(byte[] header, string file)
+    {
+        var reader = new Utf8JsonReader(header);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+                try
+                {
+                    reader.GetString();
+                }
+                catch (InvalidOperationException e)
+                {
+                    string what = reader.TokenType == JsonTokenType.PropertyName ? "name" : "string";
+                    throw Bad(file, $"header {what} at byte offset {8 + reader.TokenStartIndex} is not valid text (invalid UTF-8 or a lone surrogate escape)", e);
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw Bad(file, $"header is not valid JSON: {e.Message} (file byte offset {8 + reader.BytesConsumed} or just after)", e);
+        }
     }
 
     private readonly record struct Entry(string Name, SafeTensorDType DType, int[] Shape, long Begin, long End);

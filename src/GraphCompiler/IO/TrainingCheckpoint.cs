@@ -232,6 +232,7 @@ public static class TrainingCheckpoint
                             CheckFloat(path, sp + "momentum_buffer", s, p.Shape);
                             used.Add(sp + "momentum_buffer");
                             buffer = s.AsFloat();
+                            CheckState(path, sp + "momentum_buffer", buffer, nonNegative: false);
                         }
                         else if (options["momentum"][0] != 0 && p.RequiresGrad && ReachedByUpdates(t))
                             throw Bad(path, $"missing optimizer entry '{sp}momentum_buffer' for parameter '{p.Name}' (group {g} uses momentum and the checkpoint has state for other parameters)");
@@ -256,6 +257,9 @@ public static class TrainingCheckpoint
                         float[]? maxSq = null;
                         if (options["amsgrad"][0] != 0) maxSq = GetFloat(t, sp + "max_exp_avg_sq", path, used, p.Shape);
                         else if (t.ContainsKey(sp + "max_exp_avg_sq")) maxSq = GetFloat(t, sp + "max_exp_avg_sq", path, used, p.Shape);
+                        CheckState(path, sp + "exp_avg", expAvg, nonNegative: false);
+                        CheckState(path, sp + "exp_avg_sq", expAvgSq, nonNegative: true);
+                        if (maxSq is not null) CheckState(path, sp + "max_exp_avg_sq", maxSq, nonNegative: true);
                         int count = p.Count;
                         apply.Add(() =>
                         {
@@ -353,25 +357,55 @@ public static class TrainingCheckpoint
         }
     }
 
+    // The same checks the optimizer's constructor and the group's setters make, so a loaded file cannot hold what code
+    // could not set (lr = -inf, momentum 2, eps = inf), and so that applying the options later cannot throw half-way.
     private static void CheckGroupOptions(string path, string prefix, Dictionary<string, double[]> o)
     {
-        void Require(bool ok, string key, string what)
+        void Require(string key, Action<double> check, int index = 0)
         {
-            if (!ok) throw Bad(path, $"entry '{prefix}{key}' = [{string.Join(", ", o[key].Select(v => v.ToString("R", CultureInfo.InvariantCulture)))}] {what}");
+            try
+            {
+                check(o[key][index]);
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad(path, $"entry '{prefix}{key}' = [{string.Join(", ", o[key].Select(v => v.ToString("R", CultureInfo.InvariantCulture)))}]: {FirstLine(e.Message)}");
+            }
         }
-        Require(!double.IsNaN(o["lr"][0]), "lr", "is not a learning rate");
-        Require(o["weight_decay"][0] >= 0, "weight_decay", "must be non-negative");
-        if (o.TryGetValue("momentum", out var mom))
+        void Flag(string key)
         {
-            Require(mom[0] >= 0, "momentum", "must be non-negative");
-            Require(o["nesterov"][0] is 0 or 1, "nesterov", "must be 0 or 1");
-            Require(o["nesterov"][0] == 0 || (mom[0] > 0 && o["dampening"][0] == 0), "nesterov", "needs a momentum and zero dampening");
+            if (o[key][0] is not (0 or 1)) throw Bad(path, $"entry '{prefix}{key}' = [{o[key][0].ToString("R", CultureInfo.InvariantCulture)}] must be 0 or 1");
         }
-        if (o.TryGetValue("betas", out var b))
+        Require("lr", ParamGroup.CheckLr);
+        if (o["initial_lr"].Length == 1) Require("initial_lr", ParamGroup.CheckLr);
+        Require("weight_decay", v => ParamGroup.CheckNonNegative(v, "weight_decay"));
+        if (o.ContainsKey("momentum"))
         {
-            Require(b[0] >= 0 && b[0] < 1 && b[1] >= 0 && b[1] < 1, "betas", "must be in [0, 1)");
-            Require(o["eps"][0] >= 0, "eps", "must be non-negative");
-            Require(o["amsgrad"][0] is 0 or 1, "amsgrad", "must be 0 or 1");
+            Require("momentum", ParamGroup.CheckMomentum);
+            Require("dampening", ParamGroup.CheckDampening);
+            Flag("nesterov");
+            if (o["nesterov"][0] != 0 && !(o["momentum"][0] > 0 && o["dampening"][0] == 0))
+                throw Bad(path, $"entry '{prefix}nesterov' = [1] needs a momentum and zero dampening");
+        }
+        if (o.ContainsKey("betas"))
+        {
+            Require("betas", b => ParamGroup.CheckBetas((b, 0)), 0);
+            Require("betas", b => ParamGroup.CheckBetas((0, b)), 1);
+            Require("eps", v => ParamGroup.CheckNonNegative(v, "eps"));
+            Flag("amsgrad");
+        }
+    }
+
+    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+
+    /// <summary>Optimizer state must be finite, and second moments non-negative: one NaN or negative exp_avg_sq makes every later step NaN.</summary>
+    private static void CheckState(string path, string key, float[] values, bool nonNegative)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (!float.IsFinite(v) || (nonNegative && v < 0))
+                throw Bad(path, $"entry '{key}' element {i} is {v.ToString("R", CultureInfo.InvariantCulture)}; optimizer state must be finite{(nonNegative ? " and non-negative" : "")}");
         }
     }
 

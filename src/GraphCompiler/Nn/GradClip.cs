@@ -14,9 +14,12 @@ public static class GradClip
     /// Scales all gradients together so that their combined <paramref name="normType"/>-norm is at most
     /// <paramref name="maxNorm"/>: <c>clip_coef = maxNorm / (total_norm + 1e-6)</c>, applied only when below 1.
     /// Returns the total norm before clipping. <paramref name="normType"/> is any p &gt; 0 or
-    /// <see cref="float.PositiveInfinity"/> (the largest magnitude).
+    /// <see cref="float.PositiveInfinity"/> (the largest magnitude). With <paramref name="errorIfNonfinite"/> (PyTorch's
+    /// <c>error_if_nonfinite</c>), a NaN or infinite total norm throws an <see cref="ArithmeticException"/> naming the first
+    /// parameter with a non-finite gradient and leaves every gradient as it is; otherwise the NaN norm is returned and
+    /// the gradients become NaN, as in PyTorch.
     /// </summary>
-    public static float ClipGradNorm(IEnumerable<Parameter> parameters, float maxNorm, float normType = 2)
+    public static float ClipGradNorm(IEnumerable<Parameter> parameters, float maxNorm, float normType = 2, bool errorIfNonfinite = false)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!(maxNorm >= 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "max_norm must be non-negative.");
@@ -52,6 +55,13 @@ public static class GradClip
         }
 
         float totalNorm = (float)total;
+        if (errorIfNonfinite && !float.IsFinite(totalNorm))
+        {
+            Parameter? bad = parameters.Where(p => p.RequiresGrad).FirstOrDefault(p => p.Grad.Any(g => !float.IsFinite(g)));
+            throw new ArithmeticException(
+                $"clip_grad_norm: the total norm of order {normType} of the gradients is {totalNorm}, so they cannot be clipped" +
+                (bad is null ? " (the norm overflowed)." : $"; the first non-finite gradient is that of '{bad.Name}'. The gradients are left as they were."));
+        }
         // PyTorch evaluates max_norm / (total + 1e-6) in float32 as reciprocal then multiply.
         float coef = maxNorm * (1f / (totalNorm + 1e-6f));
         if (coef < 1f)

@@ -27,7 +27,8 @@ public sealed class ParamGroup
         if (_parameters.Any(p => p is null)) throw new ArgumentException("A parameter group contains a null parameter.", nameof(parameters));
         if (lr is { } l) CheckLr(l);
         if (weightDecay is { } w) CheckNonNegative(w, "weight_decay");
-        if (momentum is { } m) CheckNonNegative(m, "momentum");
+        if (momentum is { } m) CheckMomentum(m);
+        if (dampening is { } dp) CheckDampening(dp);
         if (eps is { } e) CheckNonNegative(e, "eps");
         if (betas is { } b) CheckBetas(b);
         (_lr, _weightDecay, _momentum, _dampening, _nesterov, _betas, _eps, _amsgrad) =
@@ -62,14 +63,14 @@ public sealed class ParamGroup
     public double? Momentum
     {
         get => _momentum;
-        set { CheckOwned(value.HasValue, OptimizerOption.Momentum, "momentum"); if (value is { } v) CheckNonNegative(v, "momentum"); _momentum = value; }
+        set { CheckOwned(value.HasValue, OptimizerOption.Momentum, "momentum"); if (value is { } v) CheckMomentum(v); _momentum = value; }
     }
 
     /// <summary>SGD's dampening; null in groups of optimizers without momentum.</summary>
     public double? Dampening
     {
         get => _dampening;
-        set { CheckOwned(value.HasValue, OptimizerOption.Momentum, "dampening"); _dampening = value; }
+        set { CheckOwned(value.HasValue, OptimizerOption.Momentum, "dampening"); if (value is { } v) CheckDampening(v); _dampening = value; }
     }
 
     /// <summary>SGD's Nesterov flag; null in groups of optimizers without momentum.</summary>
@@ -150,14 +151,27 @@ public sealed class ParamGroup
     private InvalidOperationException Unresolved(string option) =>
         new($"This parameter group has no '{option}' of its own and has not been given to an optimizer, whose default it would take.");
 
+    // Infinite options are refused as well as negative ones: lr = inf (from a hand-edited or corrupt checkpoint as
+    // much as from code) makes every parameter non-finite after one step, and nothing would say why.
     internal static void CheckLr(double lr)
     {
-        if (!(lr >= 0)) throw new ArgumentOutOfRangeException("lr", lr, "Learning rate must be non-negative.");
+        if (!(lr >= 0) || double.IsPositiveInfinity(lr)) throw new ArgumentOutOfRangeException("lr", lr, "Learning rate must be finite and non-negative.");
     }
 
     internal static void CheckNonNegative(double value, string name)
     {
-        if (!(value >= 0)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be non-negative.");
+        if (!(value >= 0) || double.IsPositiveInfinity(value)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite and non-negative.");
+    }
+
+    /// <summary>Momentum above 1 makes the velocity grow without bound; PyTorch does not check it, but nothing trains with it.</summary>
+    internal static void CheckMomentum(double momentum)
+    {
+        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException("momentum", momentum, "momentum must be in [0, 1].");
+    }
+
+    internal static void CheckDampening(double dampening)
+    {
+        if (!(dampening >= 0 && dampening <= 1)) throw new ArgumentOutOfRangeException("dampening", dampening, "dampening must be in [0, 1].");
     }
 
     internal static void CheckBetas((double Beta1, double Beta2) betas)

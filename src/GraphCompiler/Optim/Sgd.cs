@@ -25,7 +25,8 @@ public sealed class Sgd : Optimizer
         : base("SGD", OptimizerOption.Momentum)
     {
         CheckDefaults(lr, weightDecay);
-        ParamGroup.CheckNonNegative(momentum, "momentum");
+        ParamGroup.CheckMomentum(momentum);
+        ParamGroup.CheckDampening(dampening);
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new ArgumentException("Nesterov momentum requires a momentum and zero dampening (as in PyTorch).", nameof(nesterov));
         (DefaultLearningRate, Momentum, Dampening, WeightDecay, Nesterov) = (lr, momentum, dampening, weightDecay, nesterov);

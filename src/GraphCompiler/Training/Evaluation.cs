@@ -9,11 +9,10 @@ public static class Evaluation
     /// </summary>
     public static Tensor Predict(this ICompiledModel model, Tensor inputs)
     {
-        using var _ = EvalScope(model);
+        BatchChecks.InputTensor("Predict", model, inputs);
         int count = inputs.Shape[0];
-        int[] expected = [count, .. model.InputShape];
-        if (!inputs.Shape.AsSpan().SequenceEqual(expected))
-            throw new ArgumentException($"The model expects input [{string.Join(", ", expected)}] (N = {count}) but got [{string.Join(", ", inputs.Shape)}].", nameof(inputs));
+        if (count < 1) throw new ArgumentException($"Predict: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
+        using var _ = EvalScope(model);
         ModelWorkspace ws = model.CreateWorkspace(count, training: false);
         ws.SetInput(inputs.Data, count);
         model.Forward(ws);
@@ -23,14 +22,23 @@ public static class Evaluation
     /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against class-index targets, with no gradient.</summary>
     public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<int> targets)
     {
+        BatchChecks.InputTensor("Evaluation.Loss", model, inputs);
+        int[] per = model.OutputShape;
+        int n = inputs.Shape[0], classes = per.Length > 0 ? per[0] : 0, inner = 1;
+        for (int d = 1; d < per.Length; d++) inner *= per[d];
+        BatchChecks.ClassTargets("Evaluation.Loss", loss, targets, n, classes, inner);
         Tensor output = model.Predict(inputs);
-        int n = output.Shape[0], classes = output.Shape.Length > 1 ? output.Shape[1] : 0;
-        return loss.Compute(output.Data, targets, [], [], n, classes, output.Data.Length / Math.Max(1, n * classes));
+        return loss.Compute(output.Data, targets, [], [], n, classes, inner);
     }
 
     /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against float targets shaped like the outputs, with no gradient.</summary>
-    public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<float> targets) =>
-        loss.Compute(model.Predict(inputs).Data, targets, []);
+    public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<float> targets)
+    {
+        BatchChecks.InputTensor("Evaluation.Loss", model, inputs);
+        int perSample = model.OutputShape.Aggregate(1, (a, d) => a * d);
+        BatchChecks.FloatTargets("Evaluation.Loss", model, targets, inputs.Shape[0], perSample);
+        return loss.Compute(model.Predict(inputs).Data, targets, []);
+    }
 
     /// <summary>Fraction of <paramref name="data"/> whose largest output is the label, in batches through one inference workspace;
     /// <paramref name="progress"/> (none by default) shows the pass under <paramref name="label"/>. Runs in eval mode and

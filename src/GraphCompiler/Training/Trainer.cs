@@ -56,6 +56,19 @@ public sealed class Trainer : ITrainer
 
     public ModelWorkspace Workspace { get; }
 
+    /// <summary>
+    /// When true, every step checks its input, parameters, output, loss and gradients for NaN and infinity and throws an
+    /// <see cref="AnomalyException"/> naming the step and the first place one appeared (off by default; see
+    /// <see cref="AnomalyDetector"/> for what it costs).
+    /// </summary>
+    public bool DetectAnomaly
+    {
+        get => _anomaly is not null;
+        set => _anomaly = value ? _anomaly ?? new AnomalyDetector(_model) : null;
+    }
+
+    private AnomalyDetector? _anomaly;
+
     /// <summary>Always <see cref="Device.Cpu"/>: the generated code runs the native CPU kernels.</summary>
     public Device Device => Device.Cpu;
 
@@ -95,8 +108,8 @@ public sealed class Trainer : ITrainer
     {
         if (!_loss.TakesClassTargets)
             throw new ArgumentException($"{_loss.Name} takes float targets shaped like the output; pass float targets.", nameof(targets));
-        if (targets.Length < count * _inner)
-            throw new ArgumentException($"{count} samples need {count * _inner} targets but only {targets.Length} were given.", nameof(targets));
+        BatchChecks.Inputs("Trainer", _model, Workspace, inputs.Length, count);
+        BatchChecks.ClassTargets("Trainer", _loss, targets, count, _classes, _inner);
         ModelWorkspace ws = Forward(inputs, count, zeroGrad);
         int size = count * _classes * _inner;
         targets = targets[..(count * _inner)];
@@ -107,7 +120,7 @@ public sealed class Trainer : ITrainer
             && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets, ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
         if (!ws.LossGradAtLogits)
             loss = _loss.Compute(ws.Output.AsSpan(0, size), targets, ws.OutputGrad.AsSpan(0, size), [], count, _classes, _inner);
-        Backward(ws, size, lossScale);
+        Backward(ws, size, lossScale, loss);
         return loss;
     }
 
@@ -120,25 +133,26 @@ public sealed class Trainer : ITrainer
         if (_loss.TakesClassTargets)
             throw new ArgumentException($"{_loss.Name} takes class-index (int) targets; pass int targets.", nameof(targets));
         ModelWorkspace ws = Workspace;
+        BatchChecks.Inputs("Trainer", _model, ws, inputs.Length, count);
+        BatchChecks.FloatTargets("Trainer", _model, targets, count, ws.OutputPerSample);
         int size = count * ws.OutputPerSample;
-        if (targets.Length < size)
-            throw new ArgumentException($"{count} samples of {ws.OutputPerSample} output values need {size} targets but only {targets.Length} were given.", nameof(targets));
         Forward(inputs, count, zeroGrad);
         float loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..size], ws.OutputGrad.AsSpan(0, size));
-        Backward(ws, size, lossScale);
+        Backward(ws, size, lossScale, loss);
         return loss;
     }
 
     private ModelWorkspace Forward(ReadOnlySpan<float> inputs, int count, bool zeroGrad)
     {
         ModelWorkspace ws = Workspace;
+        _anomaly?.BeforeForward(inputs, count, ws.InputPerSample);
         ws.SetInput(inputs, count);
         if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
         return ws;
     }
 
-    private void Backward(ModelWorkspace ws, int size, float lossScale)
+    private void Backward(ModelWorkspace ws, int size, float lossScale, float loss)
     {
         if (lossScale != 1f)
         {
@@ -147,11 +161,20 @@ public sealed class Trainer : ITrainer
         }
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
+        _anomaly?.AfterBackward(ws.Output.AsSpan(0, ws.Count * ws.OutputPerSample), loss);
     }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>
-    public float Step(Tensor inputs, ReadOnlySpan<int> targets) => Step(inputs.Data, targets, inputs.Shape[0]);
+    public float Step(Tensor inputs, ReadOnlySpan<int> targets)
+    {
+        BatchChecks.InputTensor("Trainer.Step", _model, inputs);
+        return Step(inputs.Data, targets, inputs.Shape[0]);
+    }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape) with float targets (count, ...OutputShape).</summary>
-    public float Step(Tensor inputs, Tensor targets) => Step(inputs.Data, targets.Data, inputs.Shape[0]);
+    public float Step(Tensor inputs, Tensor targets)
+    {
+        BatchChecks.InputTensor("Trainer.Step", _model, inputs);
+        return Step(inputs.Data, targets.Data, inputs.Shape[0]);
+    }
 }

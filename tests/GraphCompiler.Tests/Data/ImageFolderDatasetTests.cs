@@ -150,9 +150,10 @@ public class ImageFolderDatasetTests
         int g = ds.Samples.Select(s => s.Path).ToList().IndexOf(garbage);
         int t = ds.Samples.Select(s => s.Path).ToList().IndexOf(truncated);
         var ex = Assert.Throws<InvalidDataException>(() => ds.Get(g, new float[90], out _));
-        Assert.Contains($"file {garbage}: corrupt or unsupported image (200 bytes)", ex.Message);
+        Assert.Contains($"file {garbage}: not a readable image (200 bytes): not PNG, JPEG, BMP, TGA or GIF.", ex.Message);
         ex = Assert.Throws<InvalidDataException>(() => ds.Get(t, new float[90], out _));
-        Assert.Contains($"file {truncated}: corrupt", ex.Message);
+        Assert.Contains($"file {truncated}: PNG chunk 'IDAT' at byte offset ", ex.Message);
+        Assert.Contains("past the end of the", ex.Message);
         // Through loader workers the same error arrives.
         var loader = new DataLoader(ds, 2, numWorkers: 2);
         Assert.Contains(garbage, Assert.Throws<InvalidDataException>(() => loader.Select(b => b.Count).ToList()).Message);

@@ -175,7 +175,9 @@ public sealed class StateDictTests : IDisposable
         SafeTensors.FaultAfterHeaderForTests.Value = () => throw new IOException("simulated: disk full");
         try
         {
-            Assert.Equal("simulated: disk full", Assert.Throws<IOException>(() => StateDict.Save(path, Trained())).Message);
+            // The error names the file being saved, not the hidden temporary one.
+            Assert.Equal($"cannot save {path}: simulated: disk full The previous file, if any, is unchanged.",
+                Assert.Throws<IOException>(() => StateDict.Save(path, Trained())).Message);
         }
         finally
         {

@@ -294,7 +294,7 @@ public sealed class TrainingCheckpointTests : IDisposable
         try
         {
             var ex = Assert.Throws<IOException>(() => TrainingCheckpoint.Save(path, run.Model, run.Optimizer, run.Scheduler, 2, run.Rngs, run.Loader));
-            Assert.Equal("simulated: disk full", ex.Message);
+            Assert.Equal($"cannot save {path}: simulated: disk full The previous file, if any, is unchanged.", ex.Message);
         }
         finally
         {

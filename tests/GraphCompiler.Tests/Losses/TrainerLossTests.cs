@@ -68,7 +68,7 @@ public class TrainerLossTests
         Assert.True(last < 0.5f * first, $"spatial cross-entropy went from {first} to {last}");
         Assert.Equal(model.Loss(loss, new Tensor(x, [n, 2, 6, 6]), y), trainer.ForwardBackward(x, y, n), 5);
         var e = Assert.Throws<ArgumentException>(() => trainer.Step(x, y.AsSpan(0, n * pixels - 1), n));
-        Assert.Contains("16 samples need 576 targets but only 575 were given", e.Message);
+        Assert.Contains("Trainer: 16 samples need 576 class targets (one per sample and position, 36 positions), but 575 were given.", e.Message);
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public class TrainerLossTests
         var e1 = Assert.Throws<ArgumentException>(() => mse.Step(x, new int[4], 4));
         Assert.Contains("mse_loss takes float targets shaped like the output", e1.Message);
         var e2 = Assert.Throws<ArgumentException>(() => mse.Step(x, new float[11], 4));
-        Assert.Contains("4 samples of 3 output values need 12 targets but only 11 were given", e2.Message);
+        Assert.Contains("Trainer: 4 samples with outputs of shape [3] need 12 float targets, but 11 were given.", e2.Message);
         var ce = new Trainer(model, Loss.CrossEntropy, new Sgd(model.Parameters(), lr: 0.01f), 4);
         var e3 = Assert.Throws<ArgumentException>(() => ce.Step(x, y, 4));
         Assert.Contains("cross_entropy takes class-index (int) targets", e3.Message);

@@ -32,10 +32,7 @@ public sealed class OnnxCase
     public static OnnxCase Load(string name)
     {
         string dir = Path.Combine(Directory, name);
-        ModelProto model;
-        using (var stream = File.OpenRead(Path.Combine(dir, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
-        if (model.Graph.Node.Count != 1)
-            throw new InvalidDataException($"{name}: a node test has one node, this model has {model.Graph.Node.Count}.");
+        ModelProto model = ReadModel(Path.Combine(dir, "model.onnx"));
         var sets = System.IO.Directory.GetDirectories(dir, "test_data_set_*").Order(StringComparer.Ordinal).Select(d => new OnnxDataSet(
             Path.GetFileName(d),
             ReadNumbered(d, "input"),
@@ -44,6 +41,17 @@ public sealed class OnnxCase
         // The default ("" or "ai.onnx") domain's opset decides some semantics, e.g. Softmax's axis before and since opset 13.
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         return new OnnxCase(name, new OnnxNode(model.Graph.Node[0], name, opset), sets);
+    }
+
+    /// <summary>Reads a node test's model.onnx: a graph of exactly one node; damage is an InvalidDataException naming the file.</summary>
+    public static ModelProto ReadModel(string path)
+    {
+        ModelProto model = OnnxTensor.Parse(path, ModelProto.Parser);
+        if (model.Graph is null)
+            throw new InvalidDataException($"file {path}: field graph is missing; a node test's model has a graph of one node.");
+        if (model.Graph.Node.Count != 1)
+            throw new InvalidDataException($"file {path}: field graph.node: a node test has one node, this model has {model.Graph.Node.Count}.");
+        return model;
     }
 
     // input_0.pb, input_1.pb, … in index order (a lexical sort would put input_10 before input_2).

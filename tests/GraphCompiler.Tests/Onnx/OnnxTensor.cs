@@ -1,5 +1,6 @@
 // ONNX TensorProto values as .NET arrays: float, double, int64, int32, uint8 and bool, from raw_data or the typed fields.
 using System.Buffers.Binary;
+using Google.Protobuf;
 using GraphCompiler.Tests.Onnx.Protos;
 
 namespace GraphCompiler.Tests.Onnx;
@@ -25,7 +26,7 @@ public sealed class OnnxTensor
 
     public Array Values { get; }
 
-    public int Count => Shape.Aggregate(1, (a, d) => a * d);
+    public int Count => Shape.Aggregate(1, (a, d) => checked(a * d));
 
     public string ShapeText => $"[{string.Join(", ", Shape)}]";
 
@@ -48,15 +49,32 @@ public sealed class OnnxTensor
     /// <summary>Reads a serialized TensorProto (a test case's <c>input_N.pb</c> / <c>output_N.pb</c>).</summary>
     public static OnnxTensor Read(string path)
     {
-        TensorProto proto;
-        using (var stream = File.OpenRead(path)) proto = TensorProto.Parser.ParseFrom(stream);
+        TensorProto proto = Parse(path, TensorProto.Parser);
         try
         {
             return FromProto(proto);
         }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException)
         {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
+            throw new InvalidDataException($"file {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Parses a whole protobuf file from memory: every length inside it is then checked against bytes that exist, so
+    /// a damaged length cannot make the parser allocate more than the file. Damage is an InvalidDataException naming
+    /// the file (protobuf reports the field in its message).
+    /// </summary>
+    public static T Parse<T>(string path, MessageParser<T> parser) where T : IMessage<T>
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        try
+        {
+            return parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"file {path}: not a valid {typeof(T).Name} ({bytes.Length} bytes): {e.Message}", e);
         }
     }
 
@@ -68,8 +86,15 @@ public sealed class OnnxTensor
     public static OnnxTensor FromProto(TensorProto proto)
     {
         var type = (TensorProto.Types.DataType)proto.DataType;
-        int[] shape = proto.Dims.Select(d => checked((int)d)).ToArray();
-        int count = shape.Aggregate(1, (a, d) => checked(a * d));
+        var shape = new int[proto.Dims.Count];
+        long count = 1;
+        for (int i = 0; i < shape.Length; i++)
+        {
+            long d = proto.Dims[i];
+            if (d < 0 || d > int.MaxValue || (count *= d) > Array.MaxLength)
+                throw new InvalidDataException($"tensor '{proto.Name}' field dims [{string.Join(", ", proto.Dims)}]: dimension {i} ({d}) is negative or the shape holds more elements than an array can");
+            shape[i] = (int)d;
+        }
         ReadOnlySpan<byte> raw = proto.RawData.Span;
         bool hasRaw = !proto.RawData.IsEmpty || count == 0;
         Array values = type switch
@@ -78,7 +103,8 @@ public sealed class OnnxTensor
             TensorProto.Types.DataType.Double => hasRaw ? Raw(raw, count, 8, (b, i) => BinaryPrimitives.ReadDoubleLittleEndian(b[(i * 8)..])) : proto.DoubleData.ToArray(),
             TensorProto.Types.DataType.Int64 => hasRaw ? Raw(raw, count, 8, (b, i) => BinaryPrimitives.ReadInt64LittleEndian(b[(i * 8)..])) : proto.Int64Data.ToArray(),
             TensorProto.Types.DataType.Int32 => hasRaw ? Raw(raw, count, 4, (b, i) => BinaryPrimitives.ReadInt32LittleEndian(b[(i * 4)..])) : proto.Int32Data.ToArray(),
-            TensorProto.Types.DataType.Uint8 => hasRaw ? Raw(raw, count, 1, (b, i) => b[i]) : proto.Int32Data.Select(v => checked((byte)v)).ToArray(),
+            TensorProto.Types.DataType.Uint8 => hasRaw ? Raw(raw, count, 1, (b, i) => b[i]) : proto.Int32Data.Select(v => v is >= 0 and <= 255 ? (byte)v
+                : throw new InvalidDataException($"tensor '{proto.Name}' field int32_data holds {v}, not a uint8")).ToArray(),
             TensorProto.Types.DataType.Bool => hasRaw ? Raw(raw, count, 1, (b, i) => b[i] != 0) : proto.Int32Data.Select(v => v != 0).ToArray(),
             _ => throw new NotSupportedException($"tensor '{proto.Name}' has ONNX data type {type}, which the reader does not support."),
         };
@@ -87,10 +113,10 @@ public sealed class OnnxTensor
 
     private delegate T Element<T>(ReadOnlySpan<byte> bytes, int index);
 
-    private static T[] Raw<T>(ReadOnlySpan<byte> raw, int count, int size, Element<T> read)
+    private static T[] Raw<T>(ReadOnlySpan<byte> raw, long count, int size, Element<T> read)
     {
-        if (raw.Length != (long)count * size)
-            throw new InvalidDataException($"raw_data holds {raw.Length} bytes but {count} elements of {size} bytes need {(long)count * size}.");
+        if (raw.Length != count * size)
+            throw new InvalidDataException($"field raw_data holds {raw.Length} bytes but {count} elements of {size} bytes need {(long)count * size}.");
         var values = new T[count];
         for (int i = 0; i < count; i++) values[i] = read(raw, i);
         return values;

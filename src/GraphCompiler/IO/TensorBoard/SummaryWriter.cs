@@ -11,6 +11,13 @@ namespace GraphCompiler.IO.TensorBoard;
 /// <c>maxQueue</c> events, every <c>flushSeconds</c> (by a timer, so a stalled run still reaches the disk), on
 /// <see cref="Flush"/> and on <see cref="Dispose"/>. Each record is written whole, so a crash loses at most the
 /// unflushed tail and never damages the records before it. Thread-safe.
+/// <para>
+/// Logging must never stop training: if writing the file fails (full disk, a removed folder, a network mount gone),
+/// the writer reports it once, as a warning on standard error and in <see cref="WriteFailure"/>, and from then on
+/// drops every event; no later call throws because of it. This is the choice TensorFlow's summary writer makes
+/// (it logs the error and continues); PyTorch's raises from its background thread instead, which does not stop the
+/// run either. Check <see cref="WriteFailure"/> after training if the log must be complete.
+/// </para>
 /// </summary>
 public sealed class SummaryWriter : IDisposable
 {
@@ -20,7 +27,10 @@ public sealed class SummaryWriter : IDisposable
     private static int s_counter = -1;
 
     private readonly object _gate = new();
-    private readonly FileStream _stream;
+    /// <summary>Tests set this (per async flow) to wrap the file stream, e.g. in one that fails like a full disk.</summary>
+    internal static readonly AsyncLocal<Func<Stream, Stream>?> WrapStreamForTests = new();
+
+    private readonly Stream _stream;
     private readonly Timer _timer;
     private readonly int _maxQueue;
     private readonly double _flushSeconds;
@@ -48,7 +58,8 @@ public sealed class SummaryWriter : IDisposable
         string name = FormattableString.Invariant(
             $"events.out.tfevents.{(long)now:D10}.{System.Net.Dns.GetHostName()}.{Environment.ProcessId}.{Interlocked.Increment(ref s_counter)}{filenameSuffix}");
         FilePath = Path.Combine(logDir, name);
-        _stream = new FileStream(FilePath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
+        var file = new FileStream(FilePath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, bufferSize: 1 << 16);
+        _stream = WrapStreamForTests.Value?.Invoke(file) ?? file;
         try
         {
             WriteEvent(new Event { WallTime = now, Step = 0, FileVersion = FileVersion });
@@ -69,6 +80,9 @@ public sealed class SummaryWriter : IDisposable
 
     /// <summary>The full path of the event file.</summary>
     public string FilePath { get; }
+
+    /// <summary>The error that stopped this writer logging, or null while it works (see the class remarks).</summary>
+    public IOException? WriteFailure { get; private set; }
 
     /// <summary>Logs a scalar (stored as float32 <c>simple_value</c>, as PyTorch stores it).</summary>
     public void AddScalar(string tag, double value, long step, double? wallTime = null) =>
@@ -142,8 +156,12 @@ public sealed class SummaryWriter : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            WriteEvent(e);
-            if (++_pending >= _maxQueue) FlushLocked();
+            if (WriteFailure is not null) return;
+            Guarded(() =>
+            {
+                WriteEvent(e);
+                if (++_pending >= _maxQueue) FlushLocked();
+            });
         }
     }
 
@@ -154,7 +172,7 @@ public sealed class SummaryWriter : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            FlushLocked();
+            if (WriteFailure is null) Guarded(FlushLocked);
             children = [.. _scalarsWriters.Values];
         }
         foreach (SummaryWriter child in children) child.Flush();
@@ -174,8 +192,12 @@ public sealed class SummaryWriter : IDisposable
         _timer.Dispose();
         try
         {
-            // FileStream.Dispose flushes the buffer first; a failure there still closes the handle and reaches the caller.
-            lock (_gate) _stream.Dispose();
+            // FileStream.Dispose flushes the buffer first; a failure there still closes the handle, and is reported once.
+            lock (_gate)
+            {
+                if (WriteFailure is null) Guarded(_stream.Dispose);
+                else DisposeQuietly();
+            }
         }
         finally
         {
@@ -187,16 +209,9 @@ public sealed class SummaryWriter : IDisposable
     {
         lock (_gate)
         {
-            if (_disposed || _pending == 0) return;
-            try
-            {
-                FlushLocked();
-            }
-            catch (IOException)
-            {
-                // An exception on the timer's thread would end the process; the records stay buffered, and the next
-                // write, Flush or Dispose on the caller's thread meets the same error and reports it there.
-            }
+            if (_disposed || _pending == 0 || WriteFailure is not null) return;
+            // Guarded catches the IOException: one on the timer's thread would end the process.
+            Guarded(FlushLocked);
         }
     }
 
@@ -204,6 +219,33 @@ public sealed class SummaryWriter : IDisposable
     {
         _stream.Flush();
         _pending = 0;
+    }
+
+    /// <summary>Runs a write; the first IOException becomes <see cref="WriteFailure"/> and one warning, after which logging stops.</summary>
+    private void Guarded(Action write)
+    {
+        try
+        {
+            write();
+        }
+        catch (IOException e)
+        {
+            WriteFailure = e;
+            DisposeQuietly();
+            Console.Error.WriteLine($"warning: TensorBoard logging to {FilePath} stopped: {e.Message} (later events are dropped; training continues)");
+        }
+    }
+
+    private void DisposeQuietly()
+    {
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (IOException)
+        {
+            // The buffered records cannot reach the file; the failure was already reported.
+        }
     }
 
     private void WriteEvent(Event e) => TfRecordFormat.Write(_stream, e.ToByteArray());

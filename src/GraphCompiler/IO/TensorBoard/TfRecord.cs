@@ -55,12 +55,12 @@ public static class TfRecordFormat
             uint expectedLengthCrc = Crc32C.ComputeMasked(header.AsSpan(0, 8));
             if (lengthCrc != expectedLengthCrc)
                 throw Bad(name, offset, $"length checksum mismatch (stored 0x{lengthCrc:X8}, computed 0x{expectedLengthCrc:X8})");
-            if (length > int.MaxValue)
-                throw Bad(name, offset, $"record length {length} is larger than this reader supports");
-            byte[] data = new byte[(int)length];
-            got = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
-            if (got < data.Length)
-                throw Bad(name, offset, $"truncated record data ({got} of {length} bytes)");
+            if (length > (ulong)Array.MaxLength)
+                throw Bad(name, offset, $"record length {length} is larger than this reader supports ({Array.MaxLength} bytes)");
+            // A valid length CRC only proves the 8 length bytes are intact, not that the data exists: read against the claim.
+            byte[] data = BoundedRead.ReadUpTo(stream, (long)length, out long gotData);
+            if (gotData < (long)length)
+                throw Bad(name, offset, $"truncated record data ({gotData} of {length} bytes)");
             got = stream.ReadAtLeast(footer, FooterSize, throwOnEndOfStream: false);
             if (got < FooterSize)
                 throw Bad(name, offset, $"truncated record footer ({got} of {FooterSize} bytes)");

@@ -100,6 +100,10 @@ public abstract class LRScheduler : ILRScheduler
             if (v != Math.Floor(v) || v < -1 || v > int.MaxValue)
                 throw new ArgumentException($"{GetType().Name} state '{key}' = {v} is not a step count.", nameof(state));
         }
+        foreach (var key in new[] { "base_lrs", "_last_lr" })
+            foreach (double lr in state[key])
+                if (!(lr >= 0) || double.IsPositiveInfinity(lr))
+                    throw new ArgumentException($"{GetType().Name} state '{key}' holds {lr}, not a finite non-negative learning rate.", nameof(state));
         var unexpected = state.Keys.Where(k => k is not ("last_epoch" or "_step_count" or "base_lrs" or "_last_lr")).ToList();
         if (unexpected.Count > 0)
             throw new ArgumentException($"{GetType().Name} state has unexpected entries: {string.Join(", ", unexpected)}.", nameof(state));

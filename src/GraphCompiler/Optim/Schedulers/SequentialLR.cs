@@ -67,6 +67,9 @@ public sealed class SequentialLR : ILRScheduler
             throw new ArgumentException("SequentialLR state needs a 'last_epoch' entry holding one non-negative integer.", nameof(state));
         if (!state.TryGetValue("_last_lr", out var l) || l.Length != Optimizer.ParamGroups.Count)
             throw new ArgumentException($"SequentialLR state needs a '_last_lr' entry with {Optimizer.ParamGroups.Count} values.", nameof(state));
+        foreach (double lr in l)
+            if (!(lr >= 0) || double.IsPositiveInfinity(lr))
+                throw new ArgumentException($"SequentialLR state '_last_lr' holds {lr}, not a finite non-negative learning rate.", nameof(state));
         var children = Children(state);
         for (int i = 0; i < _schedulers.Length; i++) _schedulers[i].CheckState(children[i]);
         var unexpected = state.Keys.Where(k => k is not ("last_epoch" or "_last_lr") && !IsChildKey(k)).ToList();
