@@ -91,6 +91,36 @@ public sealed class DataParallelMpiTests : IDisposable
         return (diff, max, ddp);
     }
 
+    /// <summary>
+    /// Fit.Run with data-parallel training: only rank 0 prints, the epoch's loss and the test accuracy are all-reduced
+    /// (the accuracy equals one process's on the whole test set, whose 501 samples split 251/250 over the ranks), and a
+    /// run stopped after epoch 1 — rank 0 wrote the checkpoint, every rank loads it — ends bit for bit where an
+    /// uninterrupted run does.
+    /// </summary>
+    [MpiFact]
+    public void Fit_ResumedFromRank0sCheckpoint_EqualsAnUninterruptedRun_AndReportsTheWholeTestSetsAccuracy()
+    {
+        string Dir(string name) => Path.Combine(_dir, name);
+        RunResult full = MpiRun.Run(2, $"fit --epochs 2 --out \"{Dir("full")}\"");
+        Assert.True(full.ExitCode == 0, full.Output);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(full.Output, "result: "));
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(full.Output, @"epoch 2/2  loss \d"));
+        RunResult first = MpiRun.Run(2, $"fit --epochs 1 --checkpoint \"{Dir("ck.safetensors")}\" --out \"{Dir("first")}\"");
+        Assert.True(first.ExitCode == 0, first.Output);
+        RunResult resumed = MpiRun.Run(2, $"fit --epochs 2 --checkpoint \"{Dir("ck.safetensors")}\" --out \"{Dir("resumed")}\"");
+        Assert.True(resumed.ExitCode == 0, resumed.Output);
+        Assert.Equal(0.0, MpiRun.Compare(Path.Combine(Dir("full"), "rank0.safetensors"), Path.Combine(Dir("resumed"), "rank0.safetensors")).MaxDiff);
+        Assert.Equal(0.0, MpiRun.Compare(Path.Combine(Dir("resumed"), "rank0.safetensors"), Path.Combine(Dir("resumed"), "rank1.safetensors")).MaxDiff);
+        string EpochTwo(RunResult r) => System.Text.RegularExpressions.Regex.Match(r.Output, @"epoch 2/2  loss \S+  test_accuracy \S+").Value;
+        Assert.NotEqual("", EpochTwo(full));
+        Assert.Equal(EpochTwo(full), EpochTwo(resumed));
+
+        RunResult single = MpiRun.Run(0, $"evaluate --out \"{Dir("full")}\"");
+        string accuracy = System.Text.RegularExpressions.Regex.Match(single.Output, @"test_accuracy=(\S+)").Groups[1].Value;
+        Assert.Contains($"result: test_accuracy={accuracy} epochs=2", full.Output);
+        Assert.NotEqual("1.0000", accuracy);
+    }
+
     [MpiFact]
     public void Fault_ARankThatThrows_StopsTheOtherWithItsRankAndMessage()
     {
