@@ -13,6 +13,7 @@ using GraphCompiler.Distributed;
 using GraphCompiler.IO;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
+using GraphCompiler.Tests.Models;
 using GraphCompiler.Training;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -63,23 +64,24 @@ static void Collectives(ProcessGroup group)
 // each rank's parameters: the tests compare them with a one-process run at the global batch, and across ranks.
 static void Train(ProcessGroup group, Options o)
 {
-    ICompiledModel model = o.Model == "cifar" ? new CifarNet(seed: 3) : new Mlp(seed: 3);
+    ICompiledModel model = NewModel(o.Model);
     if (o.Freeze is { } frozen) ((Module)model.GetType().GetProperty(frozen)!.GetValue(model)!).RequiresGrad(false);
     // Rank 0's initial values must win: other ranks start from different values to show that the broadcast works.
     if (group.Rank > 0) foreach (Parameter p in model.Parameters()) p.Data.AsSpan().Fill(0.25f);
+    if (group.Rank > 0) foreach (ModelBuffer b in model.Buffers()) { b.Data.AsSpan().Fill(7f); b.Int64Data.AsSpan().Fill(7); }
     IOptimizer optimizer = o.Optimizer == "adam" ? new Adam(model.Parameters(), lr: o.Lr ?? 1e-3) : new Sgd(model.Parameters(), lr: o.Lr ?? 0.01, momentum: o.Momentum);
     if (o.GlobalBatch % (group.WorldSize * o.Accumulate) != 0)
         throw new ArgumentException($"global batch {o.GlobalBatch} does not split into {group.WorldSize} ranks × {o.Accumulate} micro-batches");
     int micro = o.GlobalBatch / group.WorldSize / o.Accumulate;
-    var data = new GeneratedImages(o.Steps * o.GlobalBatch, model.InputShape, model.OutputShape[0], seed: 11);
+    var data = new GeneratedImages(Math.Max(1, o.Steps) * o.GlobalBatch, model.InputShape, model.OutputShape[0], seed: 11);
     var sampler = new DistributedSampler(data, group, shuffle: true, seed: 5);
     var loader = new DataLoader(data, micro, sampler: sampler);
-    using var ddp = new DistributedDataParallel(model, o.Model == "cifar" ? Loss.CrossEntropy : Loss.Nll, optimizer, micro, group, o.BucketMB);
+    using var ddp = new DistributedDataParallel(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, micro, group, o.BucketMB);
     ddp.Overlap = !o.NoOverlap;
     if (group.IsMain) Console.Write(ddp.Plan);
     int step = 0, k = 0;
     float loss = 0;
-    foreach (Batch batch in o.EmulateRanks > 1 ? Enumerable.Empty<Batch>() : loader)
+    foreach (Batch batch in o.EmulateRanks > 1 || o.Steps == 0 ? Enumerable.Empty<Batch>() : loader)
     {
         // The first k − 1 micro-batches accumulate locally, as with PyTorch's no_sync(); the last one all-reduces.
         bool last = ++k == o.Accumulate;
@@ -95,11 +97,11 @@ static void Train(ProcessGroup group, Options o)
         // One process doing what the ranks do, in turn: each rank's share of a step is a micro-batch, accumulated with
         // loss scale 1 / ranks. This separates the data-parallel mechanics from float summation order (see the tests).
         if (group.WorldSize != 1) throw new ArgumentException("--emulate-ranks runs in one process");
-        model = o.Model == "cifar" ? new CifarNet(seed: 3) : new Mlp(seed: 3);
+        model = NewModel(o.Model);
         if (o.Freeze is { } f) ((Module)model.GetType().GetProperty(f)!.GetValue(model)!).RequiresGrad(false);
         optimizer = o.Optimizer == "adam" ? new Adam(model.Parameters(), lr: o.Lr ?? 1e-3) : new Sgd(model.Parameters(), lr: o.Lr ?? 0.01, momentum: o.Momentum);
         int share = o.GlobalBatch / o.EmulateRanks;
-        var trainer = new Trainer(model, o.Model == "cifar" ? Loss.CrossEntropy : Loss.Nll, optimizer, share);
+        var trainer = new Trainer(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, share);
         var loaders = Enumerable.Range(0, o.EmulateRanks)
             .Select(r => new DataLoader(data, share, sampler: new DistributedSampler(data.Count, o.EmulateRanks, r, shuffle: true, seed: 5)).GetEnumerator()).ToList();
         for (step = 0; loaders.All(l => l.MoveNext()); step++)
@@ -116,6 +118,14 @@ static void Train(ProcessGroup group, Options o)
     StateDict.Save(Path.Combine(o.Out!, $"rank{group.Rank}.safetensors"), model);
     Console.WriteLine($"rank {group.Rank}: steps {step} last_loss {loss:F6} all_reduced_steps {ddp.Stats.Steps}");
 }
+
+// The models the scenarios train: the samples' Mlp and CifarNet, and NormNet for BatchNorm's per-rank statistics.
+static ICompiledModel NewModel(string name) => name switch
+{
+    "cifar" => new CifarNet(seed: 3),
+    "norm" => new NormNet(seed: 3),
+    _ => new Mlp(seed: 3),
+};
 
 // Fit.Run with data-parallel training for --epochs epochs, resuming from --checkpoint when it exists: rank 0 writes the
 // checkpoint after each epoch, every rank loads it. Rank 0 prints the epoch lines and the result; the parameters are saved.

@@ -92,6 +92,34 @@ public sealed class DataParallelMpiTests : IDisposable
     }
 
     /// <summary>
+    /// BatchNorm as DDP has it by default: rank 0's buffers are broadcast at the start (rank 1 starts from 7s), then each
+    /// rank normalises with its own batch's statistics and updates its own running statistics, while the parameters,
+    /// trained on averaged gradients, stay identical.
+    /// </summary>
+    [MpiFact]
+    public void BatchNorm_RunningStatisticsStartAsRank0sAndStayPerRank_WhileParametersStayEqual()
+    {
+        RunResult start = MpiRun.Run(2, $"train --model norm --steps 0 --out \"{Path.Combine(_dir, "start")}\"");
+        Assert.True(start.ExitCode == 0, start.Output);
+        var r0 = GraphCompiler.IO.SafeTensors.Read(Path.Combine(_dir, "start", "rank0.safetensors"));
+        var r1 = GraphCompiler.IO.SafeTensors.Read(Path.Combine(_dir, "start", "rank1.safetensors"));
+        foreach ((string name, GraphCompiler.IO.SafeTensor t) in r0)
+            Assert.True(t.DType == GraphCompiler.IO.SafeTensorDType.I64 ? t.AsInt64().SequenceEqual(r1[name].AsInt64()) : t.AsFloat().SequenceEqual(r1[name].AsFloat()), name);
+        Assert.Equal([1f, 1f], r1["bn1.running_var"].AsFloat()[..2]);
+
+        RunResult trained = MpiRun.Run(2, $"train --model norm --out \"{Path.Combine(_dir, "trained")}\"");
+        Assert.True(trained.ExitCode == 0, trained.Output);
+        r0 = GraphCompiler.IO.SafeTensors.Read(Path.Combine(_dir, "trained", "rank0.safetensors"));
+        r1 = GraphCompiler.IO.SafeTensors.Read(Path.Combine(_dir, "trained", "rank1.safetensors"));
+        foreach ((string name, GraphCompiler.IO.SafeTensor t) in r0)
+        {
+            if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) Assert.Equal([20L], r1[name].AsInt64());
+            else if (name.Contains("running_", StringComparison.Ordinal)) Assert.False(t.AsFloat().SequenceEqual(r1[name].AsFloat()), $"{name} should differ between ranks");
+            else Assert.True(t.AsFloat().SequenceEqual(r1[name].AsFloat()), $"{name} should be equal on both ranks");
+        }
+    }
+
+    /// <summary>
     /// Fit.Run with data-parallel training: only rank 0 prints, the epoch's loss and the test accuracy are all-reduced
     /// (the accuracy equals one process's on the whole test set, whose 501 samples split 251/250 over the ranks), and a
     /// run stopped after epoch 1 — rank 0 wrote the checkpoint, every rank loads it — ends bit for bit where an
