@@ -185,8 +185,17 @@ internal sealed unsafe class MpiProcessGroup : ProcessGroup
                 Finish(work);
                 return;
             }
-            if (work.Kind == WorkKind.Notify) Notify(work);
-            else Collective(work);
+            try
+            {
+                if (work.Kind == WorkKind.Notify) Notify(work);
+                else Collective(work);
+            }
+            catch (Exception e)
+            {
+                // Never leave a caller waiting: the job is broken from here on, and every later collective says why.
+                _failure ??= new DistributedException($"rank {Rank}: the MPI communication thread failed during {work.What}: {e.Message}");
+                work.Complete(_failure);
+            }
         }
     }
 
