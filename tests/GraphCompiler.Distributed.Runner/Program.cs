@@ -213,7 +213,7 @@ static void Bench(ProcessGroup group, Options o)
     }
     if (group.IsMain)
         Console.WriteLine(FormattableString.Invariant(
-            $"bench {o.Model} ranks {group.WorldSize} threads {Environment.ProcessorCount} batch/rank {batch} overlap {!o.NoOverlap} buckets {ddp.Plan.Buckets.Count}: step {1000 * total / o.Steps:F2} ms, compute {1000 * s.ComputeSeconds / steps:F2} ms, all-reduce {1000 * s.AllReduceSeconds / steps:F2} ms, exposed {1000 * s.ExposedSeconds / steps:F2} ms, all-reduce alone {1000 * alone:F3} ms, {o.GlobalBatch * o.Steps / total:F0} samples/s"));
+            $"bench {o.Model} ranks {group.WorldSize} threads {Environment.ProcessorCount} simd {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "Vector512" : "Vector256")} batch/rank {batch} overlap {!o.NoOverlap} buckets {ddp.Plan.Buckets.Count}: step {1000 * total / o.Steps:F2} ms, compute {1000 * s.ComputeSeconds / steps:F2} ms, all-reduce {1000 * s.AllReduceSeconds / steps:F2} ms, exposed {1000 * s.ExposedSeconds / steps:F2} ms, all-reduce alone {1000 * alone:F3} ms, {o.GlobalBatch * o.Steps / total:F0} samples/s"));
 }
 
 /// <summary>The runner's command line: a scenario and --name value pairs.</summary>
