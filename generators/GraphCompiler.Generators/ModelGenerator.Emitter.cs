@@ -290,6 +290,7 @@ namespace GraphCompiler.Generators
                         : $"if ({need})");
                     w.Open();
                     EmitStep(w, step, s);
+                    if (step.ParamsOf is not null) w.Line($"ws.ParamGradsReady?.Invoke(\"{step.ParamsOf}\");");
                     w.Close();
                 }
                 w.Close();

@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp --device cpu]
 //   dotnet run -c Release --project samples/FashionMnist -- --summary    (the compiled model at the batch size, then exit)
+//   mpirun -np 2 dotnet run -c Release --project samples/FashionMnist -- --distributed   (data-parallel over 2 processes)
 //
 // --device picks where training runs, as torch.device: cpu (the native SIMD backend, the default), ilgpu-cpu (ILGPU's
 // CPU accelerator, an emulator that checks the GPU kernels: slow, pair it with --subset), cuda, cuda:N, or auto.
@@ -13,6 +14,7 @@ using FashionMnist;
 using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
+using GraphCompiler.Distributed;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -29,12 +31,32 @@ var logdirOption = new Option<string?>("--logdir") { Description = "Write Tensor
 var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
 var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
 var subsetOption = new Option<bool>("--subset") { Description = "Train on the embedded 10k/2k subset even when the full data set is installed (a quick run)" };
+var distributedOption = new Option<bool>("--distributed")
+{
+    Description = "Data-parallel training on the processes mpirun started (--batch-size is split over them; alone, a group of one)",
+};
 
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption,
+    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption, distributedOption,
 };
 root.SetAction(parse =>
+{
+    if (!parse.GetValue(distributedOption) || parse.GetValue(summaryOption)) return Train(parse, null);
+    // Data parallelism: each process mpirun started trains on its share of every batch. A rank that fails tells the
+    // others before its group is closed, so they stop with an error naming it instead of waiting for its collectives.
+    using ProcessGroup group = ProcessGroup.Init();
+    try
+    {
+        return Train(parse, group);
+    }
+    catch (Exception e) when (group.ReportFailure(e))
+    {
+        throw; // not reached: ReportFailure returns false, so the exception goes on to the handler below
+    }
+});
+
+int Train(ParseResult parse, ProcessGroup? group)
 {
     int epochs = parse.GetValue(epochsOption);
     int batchSize = parse.GetValue(batchOption);
@@ -42,8 +64,13 @@ root.SetAction(parse =>
     if (parse.GetValue(summaryOption))
     {
         Console.Write(new Mlp(seed).Summarize(batchSize, Loss.Nll));
+        if (parse.GetValue(distributedOption)) Console.Write(BucketPlan.Build(new Mlp(seed)));
         return 0;
     }
+    // Only rank 0 prints; the others' output would repeat it.
+    if (group is { IsMain: false }) Console.SetOut(TextWriter.Null);
+    if (group is not null && batchSize % group.WorldSize != 0)
+        throw new ArgumentException($"--batch-size {batchSize} does not split evenly over {group.WorldSize} processes.");
     Device device = Device.Parse(parse.GetValue(deviceOption)!);
     string? directory = parse.GetValue(dataOption)
         ?? (!parse.GetValue(subsetOption) && File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
@@ -53,7 +80,10 @@ root.SetAction(parse =>
     MnistDataset test = FashionMnistData.Load(train: false, directory);
     Console.WriteLine($"data: {(directory ?? "embedded subset")}  train {train.Count}  test {test.Count}");
     // Full batches only, as the PyTorch peer's loop (../shared/peers/torch_baseline.py) steps over 937 batches of 64.
-    var loader = new DataLoader(train, batchSize, shuffle: true, dropLast: true, seed: seed);
+    // Distributed, each rank loads its share (a DistributedSampler) of every batch of --batch-size samples.
+    var loader = group is null
+        ? new DataLoader(train, batchSize, shuffle: true, dropLast: true, seed: seed)
+        : new DataLoader(train, batchSize / group.WorldSize, dropLast: true, seed: seed, sampler: new DistributedSampler(train, group, seed: seed));
 
     // 2. Model: its shapes were checked and its Forward/Backward generated at build time.
     var model = new Mlp(seed);
@@ -63,12 +93,17 @@ root.SetAction(parse =>
 
     // 3. Training: NLL loss on the log-probabilities, plain SGD, on the chosen device; buffers are allocated once here.
     //    A device trainer copies the parameters back before each evaluation, which runs on the CPU.
-    using ITrainer trainer = Trainer.Create(model, Loss.Nll, new Sgd(model.Parameters(), lr: parse.GetValue(lrOption)), batchSize, device);
-    Console.WriteLine($"device: {trainer.Device}");
+    //    Distributed: rank 0's parameters are broadcast, and gradients are averaged over the ranks during the backward.
+    var sgd = new Sgd(model.Parameters(), lr: parse.GetValue(lrOption));
+    if (group is not null && device.Type != DeviceType.Cpu)
+        throw new ArgumentException($"--distributed trains on the CPU backend; --device {device} is not supported with it yet.");
+    using ITrainer trainer = group is null ? Trainer.Create(model, Loss.Nll, sgd, batchSize, device)
+        : new DistributedDataParallel(model, Loss.Nll, sgd, batchSize / group.WorldSize, group);
+    Console.WriteLine($"device: {trainer.Device}{(group is null ? "" : $", {group.WorldSize} processes over {group.Backend}, batch {batchSize / group.WorldSize} each")}");
 
     // 4. Logging: TensorBoard scalars when --logdir is given.
     string? logdir = parse.GetValue(logdirOption);
-    SummaryWriter? board = logdir is null ? null : new SummaryWriter(logdir);
+    SummaryWriter? board = logdir is null || group is { IsMain: false } ? null : new SummaryWriter(logdir); // rank 0 logs for all
     if (board is not null) Console.WriteLine($"tensorboard: {board.FilePath}");
     FitResult result = Fit.Run(model, trainer, loader, test, epochs, Console.Out,
         onStep: (step, loss) => { if (step % 20 == 0) board?.AddScalar("train/loss", loss, step); },
@@ -81,7 +116,7 @@ root.SetAction(parse =>
     board?.Dispose();
     Console.WriteLine(result.ResultLine);
     return 0;
-});
+}
 // Bad input (a missing folder, a truncated or corrupt file) ends with its message, not a stack trace.
 try
 {

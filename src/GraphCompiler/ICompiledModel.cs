@@ -151,6 +151,14 @@ public abstract class ModelWorkspace
     /// </summary>
     public bool LossGradAtLogits { get; set; }
 
+    /// <summary>
+    /// Called by the generated <c>Backward</c> right after a layer's parameter gradients were added, with the layer's
+    /// property name (<c>"Fc3"</c>), in the order of the schedule's backward; a layer applied twice reports after each
+    /// application. Data-parallel training starts a gradient bucket's all-reduce as soon as its last layer reports,
+    /// while the backward goes on. Null by default: nothing is called.
+    /// </summary>
+    public Action<string>? ParamGradsReady { get; set; }
+
     public void EnsureTraining()
     {
         if (!Training)

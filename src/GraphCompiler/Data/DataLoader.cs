@@ -54,6 +54,9 @@ public sealed class Batch
 public sealed class DataLoader : IEnumerable<Batch>
 {
     private readonly int _datasetCount;
+    // Samples per epoch before batching: the dataset's size, or this rank's share with a sampler.
+    private readonly int _samples;
+    private readonly DistributedSampler? _sampler;
     private readonly int[] _sampleShape;
     private readonly int _sampleSize;
     private readonly int[] _order;
@@ -63,9 +66,19 @@ public sealed class DataLoader : IEnumerable<Batch>
     private int _epoch;
     private SampleContext[] _contexts = [];
 
-    public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, int numWorkers = 0, int prefetchFactor = 2)
+    /// <summary>
+    /// With a <paramref name="sampler"/> (data-parallel training), each epoch loads the sampler's indices for the loader's
+    /// epoch instead of the whole dataset; <paramref name="shuffle"/> must then be false, as in PyTorch, since the sampler
+    /// shuffles.
+    /// </summary>
+    public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, int numWorkers = 0, int prefetchFactor = 2,
+        DistributedSampler? sampler = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
+        if (sampler is not null && shuffle)
+            throw new ArgumentException("sampler option is mutually exclusive with shuffle: the DistributedSampler shuffles (its shuffle argument).", nameof(shuffle));
+        if (sampler is not null && sampler.DatasetCount != dataset.Count)
+            throw new ArgumentException($"The sampler was made for {sampler.DatasetCount} samples but the dataset has {dataset.Count}.", nameof(sampler));
         if (batchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"batchSize must be at least 1, got {batchSize}.");
         if (numWorkers < 0)
@@ -75,9 +88,10 @@ public sealed class DataLoader : IEnumerable<Batch>
         int count = dataset.Count;
         if (count < 1) throw new ArgumentException($"The dataset ({dataset}) is empty; there is nothing to load.", nameof(dataset));
         // PyTorch silently yields zero batches here; an epoch that trains on nothing is always a mistake.
-        if (dropLast && batchSize > count)
+        int samples = sampler?.NumSamples ?? count;
+        if (dropLast && batchSize > samples)
             throw new ArgumentException(
-                $"batchSize {batchSize} is larger than the dataset ({count} samples) and dropLast is set, so every epoch would be empty.", nameof(dropLast));
+                $"batchSize {batchSize} is larger than the dataset ({samples} samples{(sampler is null ? "" : " of this rank")}) and dropLast is set, so every epoch would be empty.", nameof(dropLast));
         int[] shape = dataset.SampleShape ?? throw new ArgumentException("The dataset's SampleShape is null.", nameof(dataset));
         long size = 1;
         foreach (int d in shape)
@@ -85,10 +99,10 @@ public sealed class DataLoader : IEnumerable<Batch>
             if (d < 1) throw new ArgumentException($"The dataset's sample shape [{string.Join(", ", shape)}] has a dimension below 1.", nameof(dataset));
             size *= d;
         }
-        long batchElements = size * Math.Min(batchSize, count);
+        long batchElements = size * Math.Min(batchSize, samples);
         if (batchElements > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
-                $"a batch of {Math.Min(batchSize, count)} samples of [{string.Join(", ", shape)}] needs {batchElements} floats, more than one array can hold.");
+                $"a batch of {Math.Min(batchSize, samples)} samples of [{string.Join(", ", shape)}] needs {batchElements} floats, more than one array can hold.");
 
         Dataset = dataset;
         BatchSize = batchSize;
@@ -98,9 +112,11 @@ public sealed class DataLoader : IEnumerable<Batch>
         NumWorkers = numWorkers;
         PrefetchFactor = prefetchFactor;
         _datasetCount = count;
+        _samples = samples;
+        _sampler = sampler;
         _sampleShape = (int[])shape.Clone();
         _sampleSize = (int)size;
-        _order = new int[count];
+        _order = new int[samples];
     }
 
     public IDataset Dataset { get; }
@@ -123,10 +139,10 @@ public sealed class DataLoader : IEnumerable<Batch>
     internal IReadOnlyList<Thread> LastWorkers { get; private set; } = [];
 
     /// <summary>Batches per epoch (PyTorch's <c>len(loader)</c>).</summary>
-    public int Count => DropLast ? _datasetCount / BatchSize : (_datasetCount + BatchSize - 1) / BatchSize;
+    public int Count => DropLast ? _samples / BatchSize : (_samples + BatchSize - 1) / BatchSize;
 
     /// <summary>Samples per epoch: the dataset size, less what <see cref="DropLast"/> drops.</summary>
-    public int SampleCount => DropLast ? Count * BatchSize : _datasetCount;
+    public int SampleCount => DropLast ? Count * BatchSize : _samples;
 
     /// <summary>The epoch the next enumeration runs. Each enumeration advances it; set it to resume a run or replay an epoch.</summary>
     public int Epoch
@@ -143,8 +159,13 @@ public sealed class DataLoader : IEnumerable<Batch>
     public void EpochOrder(int epoch, Span<int> order)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
-        if (order.Length != _datasetCount)
-            throw new ArgumentException($"order span has {order.Length} entries, the dataset {_datasetCount}.", nameof(order));
+        if (order.Length != _samples)
+            throw new ArgumentException($"order span has {order.Length} entries, the dataset {_samples}.", nameof(order));
+        if (_sampler is not null)
+        {
+            _sampler.Indices(epoch, order);
+            return;
+        }
         for (int i = 0; i < order.Length; i++) order[i] = i;
         if (Shuffle) new Rng(EpochSeed(Seed, epoch)).Shuffle(order);
     }
@@ -187,9 +208,9 @@ public sealed class DataLoader : IEnumerable<Batch>
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Size of a full batch: the batch size, or the whole dataset when it is smaller.</summary>
-    private int FullCount => Math.Min(BatchSize, _datasetCount);
+    private int FullCount => Math.Min(BatchSize, _samples);
 
-    private int CountOf(int number) => Math.Min(BatchSize, _datasetCount - number * BatchSize);
+    private int CountOf(int number) => Math.Min(BatchSize, _samples - number * BatchSize);
 
     /// <summary>Pooled full-size batch <paramref name="i"/>, created on first use and then kept for the loader's life.</summary>
     private Batch Pooled(int i)

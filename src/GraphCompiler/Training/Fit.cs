@@ -31,11 +31,15 @@ public static class Fit
     /// (<see cref="ProgressReporter.For"/>) a bar when <paramref name="log"/> is the console on a terminal, nothing
     /// otherwise, so redirected output is exactly the per-epoch lines. Training passes run in training mode
     /// (<see cref="ICompiledModel.Train"/>) and evaluations in eval mode, as a PyTorch loop calls <c>model.train()</c> and
-    /// <c>model.eval()</c>; the model is left in training mode.
+    /// <c>model.eval()</c>; the model is left in training mode. With a <see cref="Distributed.DistributedDataParallel"/>
+    /// trainer, each epoch's loss, sample count and test accuracy are all-reduced over the ranks (each evaluates its
+    /// share of <paramref name="test"/>), and only rank 0 writes to <paramref name="log"/> and shows progress.
     /// </summary>
     public static FitResult Run(ICompiledModel model, ITrainer trainer, DataLoader train, IDataset test, int epochs, TextWriter log,
         Action<int, float>? onStep = null, Action<EpochReport>? onEpoch = null, int startEpoch = 0, ProgressReporter? progress = null)
     {
+        var ddp = trainer as Distributed.DistributedDataParallel;
+        if (ddp is { Group.IsMain: false }) (log, progress) = (TextWriter.Null, ProgressReporter.None);
         progress ??= ProgressReporter.For(log);
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
         if (startEpoch < 0 || startEpoch >= epochs)
@@ -64,10 +68,12 @@ public static class Fit
             watch.Stop();
             progress.End();
             trainer.Synchronize(); // a device trainer copies the trained parameters back for the host evaluation
+            if (ddp is not null) (lossSum, epochSamples) = ddp.AllReduceEpoch(lossSum, epochSamples);
             seconds += watch.Elapsed.TotalSeconds;
             samples += epochSamples;
             loss = (float)(lossSum / epochSamples);
-            accuracy = Evaluation.Accuracy(model, test, progress: progress, label: FormattableString.Invariant($"eval {epoch}/{epochs}"));
+            string label = FormattableString.Invariant($"eval {epoch}/{epochs}");
+            accuracy = ddp is null ? Evaluation.Accuracy(model, test, progress: progress, label: label) : ddp.Accuracy(test, progress, label);
             log.WriteLine(FormattableString.Invariant(
                 $"epoch {epoch}/{epochs}  loss {loss:F4}  test_accuracy {accuracy:F4}  {watch.Elapsed.TotalSeconds:F2} s  {epochSamples / watch.Elapsed.TotalSeconds:F0} samples/s"));
             onEpoch?.Invoke(new EpochReport(epoch, step, loss, accuracy, watch.Elapsed.TotalSeconds));
