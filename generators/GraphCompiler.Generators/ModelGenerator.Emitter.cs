@@ -69,7 +69,7 @@ namespace GraphCompiler.Generators
                 w.Line("// The forward pass did not compile (see the GC diagnostics); these members only keep other code compiling.");
                 w.Line("public static readonly int[] InputShape = [];");
                 w.Line("public static readonly int[] OutputShape = [];");
-                w.Line("public static readonly LayerSummary[] Summary = [];");
+                w.Line("public static IReadOnlyList<LayerSummary> Summary => [];");
                 w.Line("int[] ICompiledModel.InputShape => InputShape;");
                 w.Line("int[] ICompiledModel.OutputShape => OutputShape;");
                 w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
@@ -153,15 +153,8 @@ namespace GraphCompiler.Generators
                 w.Line();
                 w.Line("int[] ICompiledModel.OutputShape => OutputShape;");
                 w.Line();
-                w.Line("/// <summary>Each layer's output shape, parameter count and forward FLOPs per sample, as inferred at build time.</summary>");
-                w.Line("public static readonly LayerSummary[] Summary =");
-                w.Line("[");
-                w.Indent++;
-                foreach (TraceRow row in s.Trace)
-                    w.Line($"new(\"{row.Name}\", \"{Escape(row.Description)}\", {Ints(row.Output.SampleDims)}, {row.Parameters}, {row.Flops}" +
-                        (row.StateName is null ? ")," : $", \"{Escape(row.StateName)}\"),"));
-                w.Indent--;
-                w.Line("];");
+                w.Line("/// <summary>Each layer's output shape, parameter count and forward FLOPs per sample: the schedule's trace.</summary>");
+                w.Line("public static IReadOnlyList<LayerSummary> Summary => field ??= LayerSummary.Of(CompiledSchedule);");
                 w.Line();
                 w.Line("IReadOnlyList<LayerSummary> ICompiledModel.Summary => Summary;");
                 w.Line();

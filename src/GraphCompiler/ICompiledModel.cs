@@ -65,7 +65,12 @@ public interface ICompiledModel
 /// One row of a model summary: a value of the forward pass, its output shape per sample, its parameter count, its
 /// forward FLOPs per sample (a multiply-add counts 2) and, for a layer, the <c>state_dict</c> prefix of its parameters.
 /// </summary>
-public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters, long Flops = 0, string? StateName = null);
+public sealed record LayerSummary(string Name, string Description, int[] OutputShape, int Parameters, long Flops = 0, string? StateName = null)
+{
+    /// <summary>The rows of <paramref name="schedule"/>'s trace: every value of the forward pass, as the core inferred it.</summary>
+    public static IReadOnlyList<LayerSummary> Of(GraphCompiler.Compiler.Schedule schedule) =>
+        [.. schedule.Trace.Select(r => new LayerSummary(r.Name, r.Description, r.Output.SampleDims, r.Parameters, r.Flops, r.StateName))];
+}
 
 /// <summary>
 /// One kernel call of the generated schedule: its step kind (<c>Conv2dForward</c>) and the one-line comment the

@@ -82,7 +82,7 @@ public class ConsumerBuildTests
         int column = source.Split('\n')[line - 1].IndexOf("1000", StringComparison.Ordinal) + 1;
         // The program uses the generated API, as the sample does, so a cascade of missing members would show here.
         string dir = CreateConsumer("gc1001", "CifarNet.cs", source,
-            "System.Console.WriteLine(Cifar.CifarNet.Summary.Length + new Cifar.CifarNet().CreateWorkspace(1).Capacity);");
+            "System.Console.WriteLine(Cifar.CifarNet.Summary.Count + new Cifar.CifarNet().CreateWorkspace(1).Capacity);");
         try
         {
             var (code, output) = DotnetBuild(dir);

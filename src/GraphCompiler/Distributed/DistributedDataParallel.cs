@@ -71,7 +71,7 @@ public sealed class DistributedDataParallel : ITrainer
         _pending = new int[Plan.Buckets.Count];
         foreach (GradientBucket bucket in Plan.Buckets)
             foreach (string layer in bucket.Layers) _layerBucket[layer] = bucket.Index;
-        foreach (Compiler.Step step in model.Schedule.Backward)
+        foreach (Compiler.KernelStep step in model.Schedule.Backward)
             if (step.ParamsOf is { } layer && _layerBucket.ContainsKey(layer))
                 _expected[layer] = _expected.GetValueOrDefault(layer) + 1;
         _trainability = [.. model.Parameters().Select(p => (p, p.RequiresGrad))];
