@@ -23,7 +23,7 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
         string path = Path.Combine(_dir, "ckpt.safetensors");
         string child = Path.Combine(AppContext.BaseDirectory, "GraphCompiler.FaultChild.dll");
         var random = new Random(13);
-        int iteration = 0, killedMidSave = 0;
+        int iteration = 0, killedMidSave = 0, maxDelay = 250;
         const int Kills = 50;
         for (int k = 0; k < Kills; k++)
         {
@@ -34,9 +34,10 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
             };
             using var process = Process.Start(start)!;
             Assert.Equal("ready", process.StandardOutput.ReadLine());
-            // A save of 4 MiB with two fsyncs takes tens of milliseconds; a random delay lands the kill before, during
-            // or between saves.
-            Thread.Sleep(random.Next(1, 250));
+            // A save of 4 MiB with two fsyncs takes tens of milliseconds on a quiet machine, far longer on a loaded one;
+            // a random delay lands the kill before, during or between saves, and grows while no save has completed yet.
+            Thread.Sleep(random.Next(1, maxDelay));
+            if (iteration == 0) maxDelay = Math.Min(2 * maxDelay, 8000);
             process.Kill(); // SIGKILL on Unix: no finally blocks, no flush
             process.WaitForExit();
 
