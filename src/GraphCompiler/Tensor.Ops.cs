@@ -13,20 +13,19 @@ public sealed partial class Tensor
     /// <summary>Applies a Linear layer to (N, in_features).</summary>
     public Tensor Apply(Linear layer)
     {
-        Expect(Rank == 2 && Shape[1] == layer.InFeatures, $"{layer} expects [N, {layer.InFeatures}]");
-        var y = new Tensor([Shape[0], layer.OutFeatures]);
-        LinearKernels.Forward(Data, layer.Weight.Data, layer.Bias?.Data ?? default, y.Data, Shape[0], layer.InFeatures, layer.OutFeatures);
+        var (step, y) = Lowered<LinearForward>("Apply", LayerDecl.Of(layer.Name, "Linear", ("inFeatures", layer.InFeatures),
+            ("outFeatures", layer.OutFeatures), ("bias", layer.Bias is null ? 0 : 1)));
+        LinearKernels.Forward(Data, layer.Weight.Data, layer.Bias?.Data ?? default, y.Data, Shape[0], step.InFeatures, step.OutFeatures);
         return y;
     }
 
     /// <summary>Applies a Conv2d layer to (N, C, H, W).</summary>
     public Tensor Apply(Conv2d layer)
     {
-        Expect(Rank == 4 && Shape[1] == layer.InChannels, $"{layer} expects [N, {layer.InChannels}, H, W]");
-        var g = layer.Geometry(Shape[2], Shape[3]);
-        Expect(g.OutH > 0 && g.OutW > 0, $"{layer}'s kernel is larger than its padded input");
-        var y = new Tensor([Shape[0], layer.OutChannels, g.OutH, g.OutW]);
-        Conv2dKernels.Forward(Data, layer.Weight.Data, layer.Bias?.Data ?? default, y.Data, g, Shape[0]);
+        var (step, y) = Lowered<Conv2dForward>("Apply", LayerDecl.Of(layer.Name, "Conv2d", ("inChannels", layer.InChannels),
+            ("outChannels", layer.OutChannels), ("kernel", layer.KernelSize), ("stride", layer.Stride), ("padding", layer.Padding),
+            ("dilation", layer.Dilation), ("groups", layer.Groups), ("bias", layer.Bias is null ? 0 : 1)));
+        Conv2dKernels.Forward(Data, layer.Weight.Data, layer.Bias?.Data ?? default, y.Data, step.G.Value, Shape[0]);
         return y;
     }
 
@@ -87,32 +86,26 @@ public sealed partial class Tensor
     /// <summary>Max pooling over H and W with a square window; the stride defaults to the window, as in PyTorch.</summary>
     public Tensor MaxPool2d(int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
     {
-        var g = new Pool2dGeometry(Rank == 4 ? Shape[1] : 0, Rank == 4 ? Shape[2] : 0, Rank == 4 ? Shape[3] : 0, kernel, kernel, stride ?? kernel, stride ?? kernel,
-            padding, padding, padding, padding, dilation, dilation, ceilMode ? 1 : 0, 1);
-        Expect(Rank == 4 && g.OutH > 0 && g.OutW > 0, $"MaxPool2d({kernel}) expects [N, C, H, W] with H, W ≥ its window");
-        var y = new Tensor([Shape[0], Shape[1], g.OutH, g.OutW]);
-        MaxPool2dKernels.Forward(Data, y.Data, new int[y.Count], g, Shape[0]);
+        var (step, y) = Lowered<MaxPool2dForward>("MaxPool2d", null, ("kernel", kernel), ("stride", stride ?? double.NaN), ("padding", padding),
+            ("dilation", dilation), ("ceilMode", ceilMode ? 1 : 0));
+        MaxPool2dKernels.Forward(Data, y.Data, new int[y.Count], step.G.Value, Shape[0]);
         return y;
     }
 
     /// <summary>Average pooling over H and W with a square window, as PyTorch's <c>avg_pool2d</c>.</summary>
     public Tensor AvgPool2d(int kernel, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true)
     {
-        var g = new Pool2dGeometry(Rank == 4 ? Shape[1] : 0, Rank == 4 ? Shape[2] : 0, Rank == 4 ? Shape[3] : 0, kernel, kernel, stride ?? kernel, stride ?? kernel,
-            padding, padding, padding, padding, 1, 1, ceilMode ? 1 : 0, countIncludePad ? 1 : 0);
-        Expect(Rank == 4 && g.OutH > 0 && g.OutW > 0, $"AvgPool2d({kernel}) expects [N, C, H, W] with H, W ≥ its window");
-        var y = new Tensor([Shape[0], Shape[1], g.OutH, g.OutW]);
-        AvgPool2dKernels.Forward(Data, y.Data, g, Shape[0]);
+        var (step, y) = Lowered<AvgPool2dForward>("AvgPool2d", null, ("kernel", kernel), ("stride", stride ?? double.NaN), ("padding", padding),
+            ("ceilMode", ceilMode ? 1 : 0), ("countIncludePad", countIncludePad ? 1 : 0));
+        AvgPool2dKernels.Forward(Data, y.Data, step.G.Value, Shape[0]);
         return y;
     }
 
     /// <summary>Adaptive average pooling to <paramref name="outputSize"/> × (<paramref name="outputWidth"/> or the same).</summary>
     public Tensor AdaptiveAvgPool2d(int outputSize, int? outputWidth = null)
     {
-        Expect(Rank == 4 && outputSize > 0 && (outputWidth ?? outputSize) > 0, $"AdaptiveAvgPool2d({outputSize}) expects [N, C, H, W] and a positive size");
-        var g = new AdaptivePool2dGeometry(Shape[1], Shape[2], Shape[3], outputSize, outputWidth ?? outputSize);
-        var y = new Tensor([Shape[0], Shape[1], g.OutH, g.OutW]);
-        AdaptiveAvgPool2dKernels.Forward(Data, y.Data, g, Shape[0]);
+        var (step, y) = Lowered<AdaptiveAvgPool2dForward>("AdaptiveAvgPool2d", null, ("outputSize", outputSize), ("outputWidth", outputWidth ?? double.NaN));
+        AdaptiveAvgPool2dKernels.Forward(Data, y.Data, step.G.Value, Shape[0]);
         return y;
     }
 
@@ -120,33 +113,14 @@ public sealed partial class Tensor
     /// Flattens the dimensions from <paramref name="startDim"/> on into one (PyTorch's <c>flatten(start_dim)</c>); the
     /// default 1 keeps only the batch dimension in front.
     /// </summary>
-    public Tensor Flatten(int startDim = 1)
-    {
-        int d = startDim < 0 ? startDim + Rank : startDim;
-        Expect(d >= 1 && d < Rank, $"Flatten(startDim: {startDim}) needs a dim from 1 to rank - 1");
-        int tail = 1;
-        for (int i = d; i < Rank; i++) tail *= Shape[i];
-        return new Tensor((float[])Data.Clone(), [.. Shape[..d], tail]);
-    }
+    public Tensor Flatten(int startDim = 1) => new((float[])Data.Clone(), ShapeAfter("Flatten", ("startDim", startDim)));
 
     /// <summary>
     /// Gives each sample the shape (d1, d2, …) with the same elements, like PyTorch's <c>x.reshape(N, d1, d2, …)</c>; the
     /// batch dimension stays. One dimension may be -1 and is inferred.
     /// </summary>
-    public Tensor Reshape(int d1, int? d2 = null, int? d3 = null, int? d4 = null, int? d5 = null)
-    {
-        int[] dims = new int?[] { d1, d2, d3, d4, d5 }.Where(d => d is not null).Select(d => d!.Value).ToArray();
-        int perSample = Count / Math.Max(1, Shape[0]);
-        int known = dims.Where(d => d > 0).Aggregate(1, (p, d) => p * d), hole = Array.IndexOf(dims, -1);
-        Expect(dims.All(d => d > 0 || d == -1) && dims.Count(d => d == -1) <= 1, $"Reshape({string.Join(", ", dims)}) needs positive dims or one -1");
-        if (hole >= 0)
-        {
-            Expect(perSample % known == 0, $"Reshape({string.Join(", ", dims)}) cannot infer -1 from {perSample} elements per sample");
-            dims[hole] = perSample / known;
-        }
-        Expect(dims.Aggregate(1, (p, d) => p * d) == perSample, $"Reshape({string.Join(", ", dims)}) needs the {perSample} elements per sample");
-        return new Tensor((float[])Data.Clone(), [Shape[0], .. dims]);
-    }
+    public Tensor Reshape(int d1, int? d2 = null, int? d3 = null, int? d4 = null, int? d5 = null) =>
+        new((float[])Data.Clone(), ShapeAfter("Reshape", ("d1", d1), ("d2", d2 ?? double.NaN), ("d3", d3 ?? double.NaN), ("d4", d4 ?? double.NaN), ("d5", d5 ?? double.NaN)));
 
     /// <summary>Element-wise sum with NumPy broadcasting over the per-sample dims (the batch sizes must be equal).</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
@@ -213,14 +187,38 @@ public sealed partial class Tensor
 
     private Tensor SoftmaxOver(int dim, bool log)
     {
-        Expect(dim >= -Rank && dim < Rank, $"{(log ? "LogSoftmax" : "Softmax")}(dim: {dim}) needs a dim in [{-Rank}, {Rank - 1}]");
-        int d = dim < 0 ? dim + Rank : dim, outer = 1, inner = 1;
-        for (int i = 0; i < d; i++) outer *= Shape[i];
-        for (int i = d + 1; i < Rank; i++) inner *= Shape[i];
-        var y = new Tensor(Shape);
-        if (log) LogSoftmaxKernels.Forward(Data, y.Data, outer, Shape[d], inner);
-        else SoftmaxKernels.Forward(Data, y.Data, outer, Shape[d], inner);
+        var (step, y) = Lowered<KernelStep>(log ? "LogSoftmax" : "Softmax", null, ("dim", dim));
+        ReduceDims r = step is LogSoftmaxForward l ? l.R : ((SoftmaxForward)step).R;
+        int outer = r.OverBatch ? 1 : Shape[0] * r.OuterPerSample, reduced = r.OverBatch ? Shape[0] : r.Dim;
+        if (log) LogSoftmaxKernels.Forward(Data, y.Data, outer, reduced, r.Inner);
+        else SoftmaxKernels.Forward(Data, y.Data, outer, reduced, r.Inner);
         return y;
+    }
+
+    /// <summary>
+    /// The forward step the compiler core lowers <paramref name="op"/> on this tensor's shape to (its shape rule and its
+    /// geometry, written once in the op's definition), and an output tensor of the shape the rule gives; a shape the op
+    /// refuses throws the core's own message, the one the generator reports at build time.
+    /// </summary>
+    private (T Step, Tensor Output) Lowered<T>(string op, LayerDecl? layer, params (string Name, double Value)[] args) where T : KernelStep
+    {
+        Schedule schedule = Compiled(op, layer, args);
+        return ((T)schedule.Forward.Single(), new Tensor([Shape[0], .. schedule.Output.SampleDims]));
+    }
+
+    /// <summary>The shape the core's rule gives <paramref name="op"/> on this tensor (for ops that only reinterpret it).</summary>
+    private int[] ShapeAfter(string op, params (string Name, double Value)[] args) => [Shape[0], .. Compiled(op, null, args).Output.SampleDims];
+
+    /// <summary>One op applied to a tensor of this shape (the batch symbolic), compiled by the core without fusion.</summary>
+    private Schedule Compiled(string op, LayerDecl? layer, (string Name, double Value)[] args)
+    {
+        Expect(Rank >= 1, $"{op} needs a batch dimension");
+        var input = new Compiler.Shape([Compiler.Shape.Batch, .. Shape[1..]]);
+        OpCall call = layer is null ? OpCall.Of(op, 0, [.. args.Where(a => !double.IsNaN(a.Value))]) : OpCall.Apply(layer.Property, 0);
+        var model = new ModelDecl("Eager", input, -1, layer is null ? EquatableArray<LayerDecl>.Empty : EquatableArray.Of(layer),
+            EquatableArray.Of(call), 1, Fuse: false);
+        CompileResult result = ModelCompiler.Compile(model);
+        return result.Schedule ?? throw new ArgumentException($"{result.Diagnostics[0].Message} (a tensor of [{string.Join(", ", Shape)}]).");
     }
 
     private void Expect(bool condition, string what)

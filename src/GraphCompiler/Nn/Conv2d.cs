@@ -49,18 +49,6 @@ public sealed class Conv2d : Module
     /// <summary>(out_channels), or null when declared with <c>Bias = false</c>.</summary>
     public Parameter? Bias { get; }
 
-    /// <summary>The geometry of this layer on an input of <paramref name="inH"/>×<paramref name="inW"/> ('same' resolved as PyTorch does).</summary>
-    public Compiler.Conv2dGeometry Geometry(int inH, int inW)
-    {
-        int before = Padding, after = Padding;
-        if (Padding == GraphCompiler.Padding.Same)
-        {
-            int total = Dilation * (KernelSize - 1);
-            (before, after) = (total / 2, total - total / 2);
-        }
-        return new(InChannels, OutChannels, inH, inW, KernelSize, KernelSize, Stride, Stride, before, before, after, after, Dilation, Dilation, Groups);
-    }
-
     public override string ToString() =>
         $"Conv2d({InChannels}, {OutChannels}, kernel_size=({KernelSize}, {KernelSize}), stride=({Stride}, {Stride}), " +
         (Padding == GraphCompiler.Padding.Same ? "padding=same" : $"padding=({Padding}, {Padding})") +
