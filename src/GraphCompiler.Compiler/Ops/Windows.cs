@@ -10,14 +10,8 @@ namespace GraphCompiler.Compiler.Ops
         public static int Span(int kernel, int dilation) => dilation * (kernel - 1) + 1;
 
         /// <summary>⌊(in + pads − span) / stride⌋ + 1, or ⌈…⌉ + 1 with ceil mode, minus a last window that would start in the trailing padding.</summary>
-        public static int Out(int size, int kernel, int stride, int padBefore, int padAfter, int dilation, bool ceilMode = false)
-        {
-            int span = size + padBefore + padAfter - Span(kernel, dilation);
-            if (span < 0) return 0;
-            int outSize = (span + (ceilMode ? stride - 1 : 0)) / stride + 1;
-            if (ceilMode && (outSize - 1) * stride >= size + padBefore) outSize--;
-            return outSize;
-        }
+        public static int Out(int size, int kernel, int stride, int padBefore, int padAfter, int dilation, bool ceilMode = false) =>
+            Pool2dGeometry.OutSize(size, kernel, stride, padBefore, padAfter, dilation, ceilMode);
     }
 
     /// <summary>The shape rule and geometry shared by MaxPool2d and AvgPool2d (square window, stride defaulting to it).</summary>

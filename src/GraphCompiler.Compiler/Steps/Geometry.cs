@@ -32,9 +32,9 @@ namespace GraphCompiler.Compiler
         /// <summary>Input and output channels split into this many independent groups (InChannels for a depthwise conv).</summary>
         public int Groups { get; init; } = 1;
 
-        public int OutH => (InH + PadH + PadBottom - DilationH * (KernelH - 1) - 1) / StrideH + 1;
+        public int OutH => Pool2dGeometry.OutSize(InH, KernelH, StrideH, PadH, PadBottom, DilationH, ceilMode: false);
 
-        public int OutW => (InW + PadW + PadRight - DilationW * (KernelW - 1) - 1) / StrideW + 1;
+        public int OutW => Pool2dGeometry.OutSize(InW, KernelW, StrideW, PadW, PadRight, DilationW, ceilMode: false);
 
         /// <summary>Rows of one group's im2col matrix: one per (input channel of the group, kernel row, kernel column).</summary>
         public int PatchSize => InChannels / Groups * KernelH * KernelW;
