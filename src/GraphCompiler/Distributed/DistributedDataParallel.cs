@@ -46,6 +46,7 @@ public sealed class DistributedDataParallel : ITrainer
     private readonly (Parameter Parameter, bool RequiresGrad)[] _trainability;
     private readonly Action<string> _onReady;
     private int _noSync;
+    private long _started;
     private long _steps;
     private double _compute, _exposed, _allReduce;
 
@@ -233,8 +234,6 @@ public sealed class DistributedDataParallel : ITrainer
         if (Overlap) _trainer.Workspace.ParamGradsReady = _onReady;
         return true;
     }
-
-    private long _started;
 
     private void OnParamGradsReady(string layer)
     {
