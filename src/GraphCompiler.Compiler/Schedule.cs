@@ -14,7 +14,7 @@ namespace GraphCompiler.Compiler
     {
         /// <summary>
         /// The constructor's arguments as C# expressions, for a descriptor that is not a list of integers (an element-wise
-        /// chain's stages, <c>ElementwiseStage.Relu</c>); empty when <see cref="Values"/> are the arguments.
+        /// chain's stages, <c>Elementwise.Relu</c>); empty when <see cref="Values"/> are the arguments.
         /// </summary>
         public EquatableArray<string> Terms { get; init; } = EquatableArray<string>.Empty;
     }

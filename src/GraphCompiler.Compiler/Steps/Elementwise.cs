@@ -22,8 +22,8 @@ namespace GraphCompiler.Compiler
     /// <summary>
     /// An element-wise activation and its parameter (LeakyReLU's negative slope, else 0). Ops declare theirs once
     /// (<see cref="OpDef.Elementwise"/>); fusion uses it as a GEMM epilogue when <see cref="DerivativeFromOutput"/>, and as
-    /// a stage of a fused chain otherwise; backends map the kind to their kernels (CPU <c>Activation</c>/<c>ElementwiseStage</c>
-    /// members, ILGPU functors).
+    /// a stage of a fused chain in any case; <see cref="ElementwiseMath"/> defines its value and backward once for every
+    /// backend (the CPU's vector widths, ILGPU's functors).
     /// </summary>
     public readonly record struct Elementwise(ElementwiseKind Kind, float Slope = 0f)
     {
