@@ -1,4 +1,4 @@
-// The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and SGD as Trainer, on device buffers.
+// The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and optimizer as Trainer, on device buffers.
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
@@ -8,8 +8,8 @@ namespace GraphCompiler.Backends.Ilgpu;
 /// <summary>
 /// Trains one model on an ILGPU device with the API of <see cref="Trainer"/>. Parameters are copied to the device when it
 /// is created (load a checkpoint before) and back by <see cref="Synchronize"/>, which <see cref="Fit.Run"/> calls before
-/// every evaluation. The optimizer must be <see cref="Sgd"/>; the learning rate and options are read from it every step,
-/// so schedulers work as on the CPU.
+/// every evaluation. The optimizer is <see cref="Sgd"/>, <see cref="Adam"/> or <see cref="AdamW"/>; the learning rate and
+/// options are read from it every step, so schedulers work as on the CPU.
 /// </summary>
 public sealed class IlgpuTrainer : ITrainer
 {
@@ -22,14 +22,12 @@ public sealed class IlgpuTrainer : ITrainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(optimizer);
-        if (model.OutputShape.Length != 1)
-            throw new ArgumentException($"{loss.Name} needs a model output of one dimension per sample (classes), but the model outputs [{string.Join(", ", model.OutputShape)}].");
         _device = IlgpuDevice.Open(device);
         try
         {
-            if (optimizer is not Sgd)
+            if (optimizer is not (Sgd or AdamBase))
                 throw new NotSupportedException($"Optimizer '{(optimizer as Optimizer)?.Name ?? optimizer.GetType().Name}' has no kernel on {_device.Name}; " +
-                    "the ILGPU backend supports SGD (with momentum and weight decay). Train with --device cpu for other optimizers.");
+                    "the ILGPU backend supports SGD, Adam and AdamW. Train with --device cpu for other optimizers.");
             Model = new IlgpuModel(model, _device, batchSize);
         }
         catch
@@ -53,6 +51,18 @@ public sealed class IlgpuTrainer : ITrainer
         return loss;
     }
 
+    /// <summary>One step with float targets shaped like the output (MSE, L1, SmoothL1, BCE, BCEWithLogits).</summary>
+    public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)
+    {
+        Model.SetInput(inputs, count);
+        Model.ZeroGrad();
+        Model.Forward();
+        float loss = Model.Loss(_loss, targets);
+        Model.Backward();
+        Model.OptimizerStep(_optimizer);
+        return loss;
+    }
+
     /// <summary>
     /// Zero grads (unless <paramref name="zeroGrad"/> is false), forward, loss and backward on the device, without the
     /// optimizer step; the gradient is that of <paramref name="lossScale"/> × the mean loss, as in <see cref="Trainer.ForwardBackward"/>.
@@ -67,7 +77,7 @@ public sealed class IlgpuTrainer : ITrainer
         return loss;
     }
 
-    /// <summary>Copies the trained parameters and SGD momentum buffers back to the host model and optimizer.</summary>
+    /// <summary>Copies the trained parameters, running statistics and optimizer state back to the host model and optimizer.</summary>
     public void Synchronize() => Model.CopyParametersToHost();
 
     public void Dispose()
