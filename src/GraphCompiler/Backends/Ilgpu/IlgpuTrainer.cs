@@ -1,4 +1,5 @@
 // The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and optimizer as Trainer, on device buffers.
+using GraphCompiler.Data;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
@@ -14,6 +15,7 @@ namespace GraphCompiler.Backends.Ilgpu;
 public sealed class IlgpuTrainer : ITrainer
 {
     private readonly IlgpuDevice _device;
+    private readonly ICompiledModel _model;
     private readonly Loss _loss;
     private readonly IOptimizer _optimizer;
 
@@ -35,6 +37,7 @@ public sealed class IlgpuTrainer : ITrainer
             _device.Dispose();
             throw;
         }
+        _model = model;
         _loss = loss;
         _optimizer = optimizer;
     }
@@ -75,6 +78,27 @@ public sealed class IlgpuTrainer : ITrainer
         float loss = Model.Loss(_loss, targets, lossScale);
         Model.Backward();
         return loss;
+    }
+
+    /// <summary>
+    /// The fraction of <paramref name="data"/> whose largest output is its label, evaluated on the device in eval mode
+    /// (BatchNorm's running statistics, no dropout) with the device's parameters: nothing is copied back, only each
+    /// batch's inputs in and outputs out. The model's mode is restored afterwards.
+    /// </summary>
+    public float Accuracy(IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        using var _ = Evaluation.EvalScope(_model);
+        var loader = new DataLoader(data, Model.Capacity);
+        var output = new float[Model.Capacity * _model.OutputShape.Aggregate(1, (a, b) => a * b)];
+        long correct = 0;
+        foreach (Batch batch in loader)
+        {
+            Model.SetInput(batch.Images.Data, batch.Count);
+            Model.Forward();
+            correct += Model.CountCorrect(batch.Labels, output);
+        }
+        return (float)correct / data.Count;
     }
 
     /// <summary>Copies the trained parameters, running statistics and optimizer state back to the host model and optimizer.</summary>
