@@ -45,7 +45,10 @@ public sealed record Input(string Name, float[] Values, Role Role);
 public sealed record OpSpec(string Name, int CaseCount, Func<Rng, int, OpCase> MakeCase)
 {
     // Seeded from a stable hash of the name (string.GetHashCode is randomised per process), so every run draws the same cases.
-    public OpCase Case(int index) => MakeCase(new Rng(StableHash(Name) * 1000 + (ulong)index), index);
+    public OpCase Case(int index) => MakeCase(Seeded(index), index);
+
+    /// <summary>The generator case <paramref name="index"/> draws from: another backend's form of the case replays it.</summary>
+    public Rng Seeded(int index) => new(StableHash(Name) * 1000 + (ulong)index);
 
     private static ulong StableHash(string text)
     {

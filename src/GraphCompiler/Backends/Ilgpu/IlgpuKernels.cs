@@ -1,79 +1,10 @@
-// The ILGPU kernels of every step kind a schedule holds, one thread per output element; epilogues, element-wise ops and
-// losses are generic struct functors (IActivation, IRowLoss) so that each variant is its own specialised kernel.
-using ILGPU;
+// The ILGPU kernels of the GEMM, convolution, pooling, element-wise and softmax steps, one thread per output element (or
+// row); epilogues and element-wise ops take the core's activation definitions (IActivationDef) as generic struct
+// arguments, so that each activation is its own specialised kernel and its maths is the one the CPU kernels use.
 using GraphCompiler.Compiler;
+using ILGPU;
 
 namespace GraphCompiler.Backends.Ilgpu;
-
-/// <summary>An activation as a kernel type argument: <see cref="Apply"/> in forward epilogues, <see cref="Mask"/> in backward ones.</summary>
-public interface IActivation
-{
-    /// <summary>act(x).</summary>
-    float Apply(float x);
-
-    /// <summary>dy · act′ expressed through the activation's output y (as the CPU kernels do).</summary>
-    float Mask(float y, float dy);
-}
-
-/// <summary>No activation: the epilogue of an unfused GEMM or convolution.</summary>
-public readonly struct IdentityActivation : IActivation
-{
-    public float Apply(float x) => x;
-
-    public float Mask(float y, float dy) => dy;
-}
-
-/// <summary>ReLU; its derivative is 1 where the output is positive.</summary>
-public readonly struct ReluActivation : IActivation
-{
-    public float Apply(float x) => x > 0f ? x : 0f;
-
-    public float Mask(float y, float dy) => y > 0f ? dy : 0f;
-}
-
-/// <summary>
-/// One row of a classification loss as a kernel type argument: returns the row's loss and writes its gradient row, scaled
-/// by <c>scale</c> (1/N for the mean, times a loss scale).
-/// </summary>
-public interface IRowLoss
-{
-    float Row(ArrayView<float> output, ArrayView<float> grad, int offset, int target, int classes, float scale);
-}
-
-/// <summary>Cross-entropy on logits: loss = lse − x[t], grad = (softmax − onehot)·scale.</summary>
-public readonly struct CrossEntropyRow : IRowLoss
-{
-    public float Row(ArrayView<float> output, ArrayView<float> grad, int offset, int target, int classes, float scale)
-    {
-        float max = IlgpuKernels.RowMax(output, offset, classes);
-        float logSum = IlgpuKernels.LogSumExpShifted(output, offset, classes, max);
-        for (int j = 0; j < classes; j++) grad[offset + j] = MathF.Exp(output[offset + j] - max - logSum) * scale;
-        grad[offset + target] -= scale;
-        return logSum - (output[offset + target] - max); // (x − max) first: exact even when |x| is large
-    }
-}
-
-/// <summary>NLL on log-probabilities: loss = −x[t], grad = −onehot·scale.</summary>
-public readonly struct NllRow : IRowLoss
-{
-    public float Row(ArrayView<float> output, ArrayView<float> grad, int offset, int target, int classes, float scale)
-    {
-        for (int j = 0; j < classes; j++) grad[offset + j] = 0f;
-        grad[offset + target] = -scale;
-        return -output[offset + target];
-    }
-}
-
-/// <summary>NLL of a LogSoftmax output with the LogSoftmax backward folded in: grad at the logits = (exp(y) − onehot)·scale.</summary>
-public readonly struct NllOfLogSoftmaxRow : IRowLoss
-{
-    public float Row(ArrayView<float> output, ArrayView<float> grad, int offset, int target, int classes, float scale)
-    {
-        for (int j = 0; j < classes; j++) grad[offset + j] = MathF.Exp(output[offset + j]) * scale;
-        grad[offset + target] -= scale;
-        return -output[offset + target];
-    }
-}
 
 /// <summary>A Linear layer's sizes: N rows of InF inputs and OutF outputs; HasBias is 0 or 1.</summary>
 public readonly record struct LinearDims(int N, int InF, int OutF, int HasBias);
@@ -81,41 +12,67 @@ public readonly record struct LinearDims(int N, int InF, int OutF, int HasBias);
 /// <summary>A convolution's geometry with the batch size and whether it has a bias (0 or 1).</summary>
 public readonly record struct ConvParams(Conv2dGeometry G, int N, int HasBias);
 
-/// <summary>Rows of <see cref="Classes"/> values; <see cref="Scale"/> is the loss gradient's factor.</summary>
-public readonly record struct RowParams(int Classes, float Scale);
-
-/// <summary>One SGD update's options, PyTorch's semantics; Nesterov and FirstStep are 0 or 1.</summary>
-public readonly record struct SgdParams(float Lr, float Momentum, float Dampening, float WeightDecay, int Nesterov, int FirstStep);
+/// <summary>A tensor seen as (outer, dim, inner) and reduced over dim; Log selects log_softmax (0 or 1).</summary>
+public readonly record struct SoftmaxDims(int Dim, int Inner, int Log);
 
 /// <summary>The kernels; each is launched over one index per output element (or row, or parameter element).</summary>
-public static class IlgpuKernels
+public static partial class IlgpuKernels
 {
-    /// <summary>y = act(x), element-wise (an unfused activation).</summary>
-    public static void Map<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> y) where TAct : struct, IActivation =>
-        y[i] = default(TAct).Apply(x[i]);
+    private static float Value<TAct>(TAct act, float x) where TAct : struct, IActivationDef => act.Value<float, DeviceFloatOps>(x, default);
 
-    /// <summary>dx = dy · act′(y), element-wise (an unfused activation's backward).</summary>
-    public static void MaskGrad<TAct>(Index1D i, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx) where TAct : struct, IActivation =>
-        dx[i] = default(TAct).Mask(y[i], dy[i]);
+    // The epilogue's backward: only activations whose derivative is a function of their output are fused, so y stands for x.
+    private static float FromOutput<TAct>(TAct act, float y) where TAct : struct, IActivationDef => act.Backward<float, DeviceFloatOps>(y, y, 1f, default);
+
+    /// <summary>y = f(x), element-wise.</summary>
+    public static void Map<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> y, TAct act) where TAct : struct, IActivationDef =>
+        y[i] = Value(act, x[i]);
+
+    /// <summary>
+    /// dx = dy · f′, element-wise, from <paramref name="on"/>: the forward's output when f′ is a function of it (the step
+    /// says which), else its input; the definition is given the same value for both.
+    /// </summary>
+    public static void MapGrad<TAct>(Index1D i, ArrayView<float> on, ArrayView<float> dy, ArrayView<float> dx, TAct act) where TAct : struct, IActivationDef =>
+        dx[i] = act.Backward<float, DeviceFloatOps>(on[i], on[i], dy[i], default);
+
+    /// <summary>y = f_k(…f_1(x)), one thread per element.</summary>
+    public static void ChainForward(Index1D i, ArrayView<float> x, ArrayView<float> y, ChainStages stages)
+    {
+        float v = x[i];
+        for (int s = 0; s < stages.Count; s++) v = stages.Value(s, v);
+        y[i] = v;
+    }
+
+    /// <summary>dx = dy · Π f_s′, the chain recomputed from x (each stage's derivative at its own input and output).</summary>
+    public static void ChainBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, ChainStages stages)
+    {
+        float v = x[i], d = dy[i];
+        for (int s = 0; s < stages.Count; s++)
+        {
+            float next = stages.Value(s, v);
+            d *= stages.Derivative(s, v, next);
+            v = next;
+        }
+        dx[i] = d;
+    }
 
     /// <summary>y (N, OutF) = act(x · Wᵀ + b); one thread per output.</summary>
-    public static void LinearForward<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, LinearDims d)
-        where TAct : struct, IActivation
+    public static void LinearForward<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, LinearDims d, TAct act)
+        where TAct : struct, IActivationDef
     {
         int r = i / d.OutF, o = i % d.OutF;
         float s = d.HasBias != 0 ? b[o] : 0f;
         for (int k = 0; k < d.InF; k++) s += x[r * d.InF + k] * w[o * d.InF + k];
-        y[i] = default(TAct).Apply(s);
+        y[i] = Value(act, s);
     }
 
     /// <summary>dx (N, InF) = (dy · W) · act′(yAct), where yAct is the output of the activation that fed this layer.</summary>
-    public static void LinearBackwardInput<TAct>(Index1D i, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> yAct, ArrayView<float> dx, LinearDims d)
-        where TAct : struct, IActivation
+    public static void LinearBackwardInput<TAct>(Index1D i, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> yAct, ArrayView<float> dx, LinearDims d, TAct act)
+        where TAct : struct, IActivationDef
     {
         int r = i / d.InF, k = i % d.InF;
         float s = 0f;
         for (int o = 0; o < d.OutF; o++) s += dy[r * d.OutF + o] * w[o * d.InF + k];
-        dx[i] = default(TAct).Mask(yAct[i], s);
+        dx[i] = s * FromOutput(act, yAct[i]);
     }
 
     /// <summary>dW (OutF, InF) += dyᵀ · x for the first OutF·InF threads, db (OutF) += Σ dy for the rest.</summary>
@@ -136,72 +93,82 @@ public static class IlgpuKernels
         }
     }
 
-    /// <summary>y (N, Cout, OutH, OutW) = act(x ⋆ W + b), zero padding; one thread per output.</summary>
-    public static void Conv2dForward<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, ConvParams p)
-        where TAct : struct, IActivation
+    /// <summary>
+    /// y (N, Cout, OutH, OutW) = act(x ⋆ W + b): zero padding (top/left offsets; bottom/right only shape the output),
+    /// dilated taps, and each output channel reading its group's input channels; one thread per output.
+    /// </summary>
+    public static void Conv2dForward<TAct>(Index1D i, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, ConvParams p, TAct act)
+        where TAct : struct, IActivationDef
     {
         Conv2dGeometry g = p.G;
-        int ow = i % g.OutW, oh = i / g.OutW % g.OutH, o = i / (g.OutW * g.OutH) % g.OutChannels, n = i / (g.OutW * g.OutH * g.OutChannels);
+        int outH = g.OutH, outW = g.OutW, cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
+        int ow = i % outW, oh = i / outW % outH, o = i / (outW * outH) % g.OutChannels, n = i / (outW * outH * g.OutChannels);
+        int c0 = o / coutG * cinG;
         float s = p.HasBias != 0 ? b[o] : 0f;
-        for (int c = 0; c < g.InChannels; c++)
+        for (int cl = 0; cl < cinG; cl++)
         {
             for (int kh = 0; kh < g.KernelH; kh++)
             {
-                int ih = oh * g.StrideH - g.PadH + kh;
+                int ih = oh * g.StrideH - g.PadH + kh * g.DilationH;
                 if (ih < 0 || ih >= g.InH) continue;
                 for (int kw = 0; kw < g.KernelW; kw++)
                 {
-                    int iw = ow * g.StrideW - g.PadW + kw;
+                    int iw = ow * g.StrideW - g.PadW + kw * g.DilationW;
                     if (iw < 0 || iw >= g.InW) continue;
-                    s += x[((n * g.InChannels + c) * g.InH + ih) * g.InW + iw] * w[((o * g.InChannels + c) * g.KernelH + kh) * g.KernelW + kw];
+                    s += x[((n * g.InChannels + c0 + cl) * g.InH + ih) * g.InW + iw] * w[((o * cinG + cl) * g.KernelH + kh) * g.KernelW + kw];
                 }
             }
         }
-        y[i] = default(TAct).Apply(s);
+        y[i] = Value(act, s);
     }
 
-    /// <summary>dx (N, Cin, InH, InW) = (dy ⋆ᵀ W) · act′(xAct), gathered per input element (no atomics).</summary>
-    public static void Conv2dBackwardInput<TAct>(Index1D i, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> xAct, ArrayView<float> dx, ConvParams p)
-        where TAct : struct, IActivation
+    /// <summary>dx (N, Cin, InH, InW) = (dy ⋆ᵀ W) · act′(xAct), gathered per input element over its group's output channels (no atomics).</summary>
+    public static void Conv2dBackwardInput<TAct>(Index1D i, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> xAct, ArrayView<float> dx, ConvParams p, TAct act)
+        where TAct : struct, IActivationDef
     {
         Conv2dGeometry g = p.G;
+        int outH = g.OutH, outW = g.OutW, cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
         int iw = i % g.InW, ih = i / g.InW % g.InH, c = i / (g.InW * g.InH) % g.InChannels, n = i / (g.InW * g.InH * g.InChannels);
-        int outH = g.OutH, outW = g.OutW;
+        int o0 = c / cinG * coutG, cl = c % cinG;
         float s = 0f;
         for (int kh = 0; kh < g.KernelH; kh++)
         {
-            int th = ih + g.PadH - kh;
+            int th = ih + g.PadH - kh * g.DilationH;
             if (th < 0 || th % g.StrideH != 0 || th / g.StrideH >= outH) continue;
             int oh = th / g.StrideH;
             for (int kw = 0; kw < g.KernelW; kw++)
             {
-                int tw = iw + g.PadW - kw;
+                int tw = iw + g.PadW - kw * g.DilationW;
                 if (tw < 0 || tw % g.StrideW != 0 || tw / g.StrideW >= outW) continue;
                 int ow = tw / g.StrideW;
-                for (int o = 0; o < g.OutChannels; o++)
-                    s += dy[((n * g.OutChannels + o) * outH + oh) * outW + ow] * w[((o * g.InChannels + c) * g.KernelH + kh) * g.KernelW + kw];
+                for (int ol = 0; ol < coutG; ol++)
+                {
+                    int o = o0 + ol;
+                    s += dy[((n * g.OutChannels + o) * outH + oh) * outW + ow] * w[((o * cinG + cl) * g.KernelH + kh) * g.KernelW + kw];
+                }
             }
         }
-        dx[i] = default(TAct).Mask(xAct[i], s);
+        dx[i] = s * FromOutput(act, xAct[i]);
     }
 
-    /// <summary>dW (Cout, Cin, KH, KW) += dy ⋆ x for the first Cout·PatchSize threads, db (Cout) += Σ dy for the rest.</summary>
+    /// <summary>dW (Cout, Cin/Groups, KH, KW) += dy ⋆ x for the first Cout·PatchSize threads, db (Cout) += Σ dy for the rest.</summary>
     public static void Conv2dBackwardParams(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dw, ArrayView<float> db, ConvParams p)
     {
         Conv2dGeometry g = p.G;
-        int outH = g.OutH, outW = g.OutW, patch = g.PatchSize;
+        int outH = g.OutH, outW = g.OutW, patch = g.PatchSize, cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
         float s = 0f;
         if (i < g.OutChannels * patch)
         {
-            int kw = i % g.KernelW, kh = i / g.KernelW % g.KernelH, c = i / (g.KernelW * g.KernelH) % g.InChannels, o = i / patch;
+            int kw = i % g.KernelW, kh = i / g.KernelW % g.KernelH, cl = i / (g.KernelW * g.KernelH) % cinG, o = i / patch;
+            int c = o / coutG * cinG + cl;
             for (int n = 0; n < p.N; n++)
                 for (int oh = 0; oh < outH; oh++)
                 {
-                    int ih = oh * g.StrideH - g.PadH + kh;
+                    int ih = oh * g.StrideH - g.PadH + kh * g.DilationH;
                     if (ih < 0 || ih >= g.InH) continue;
                     for (int ow = 0; ow < outW; ow++)
                     {
-                        int iw = ow * g.StrideW - g.PadW + kw;
+                        int iw = ow * g.StrideW - g.PadW + kw * g.DilationW;
                         if (iw < 0 || iw >= g.InW) continue;
                         s += dy[((n * g.OutChannels + o) * outH + oh) * outW + ow] * x[((n * g.InChannels + c) * g.InH + ih) * g.InW + iw];
                     }
@@ -218,8 +185,8 @@ public static class IlgpuKernels
     }
 
     /// <summary>
-    /// y = window max, argmax = ih·InW + iw of the winner in its plane; padding counts as −∞ and the first maximum in
-    /// row-major window order wins, as in PyTorch and the CPU kernel.
+    /// y = window max, argmax = ih·InW + iw of the winner in its plane; padding counts as −∞, taps are dilated, and the
+    /// first maximum in row-major window order wins, as in PyTorch and the CPU kernel.
     /// </summary>
     public static void MaxPool2dForward(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<int> argmax, Pool2dGeometry g)
     {
@@ -229,11 +196,11 @@ public static class IlgpuKernels
         int arg = -1;
         for (int kh = 0; kh < g.KernelH; kh++)
         {
-            int ih = oy * g.StrideH - g.PadH + kh;
+            int ih = oy * g.StrideH - g.PadH + kh * g.DilationH;
             if (ih < 0 || ih >= g.InH) continue;
             for (int kw = 0; kw < g.KernelW; kw++)
             {
-                int iw = ox * g.StrideW - g.PadW + kw;
+                int iw = ox * g.StrideW - g.PadW + kw * g.DilationW;
                 if (iw < 0 || iw >= g.InW) continue;
                 float v = x[(plane * g.InH + ih) * g.InW + iw];
                 if (arg < 0 || v > best)
@@ -248,83 +215,146 @@ public static class IlgpuKernels
     }
 
     /// <summary>
-    /// dx (N, C, InH, InW) = Σ dy · act′(yAct) over the windows whose argmax is this element, gathered per input element;
-    /// yAct is the pool's output, i.e. the preceding activation's output at each argmax.
+    /// dx (N, C, InH, InW) = Σ dy · act′(yAct) over the windows whose argmax is this element, gathered per input element
+    /// (a window holds an element at most at one tap); yAct is the pool's output, i.e. the preceding activation's output at
+    /// each argmax.
     /// </summary>
-    public static void MaxPool2dBackward<TAct>(Index1D i, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> yAct, ArrayView<float> dx, Pool2dGeometry g)
-        where TAct : struct, IActivation
+    public static void MaxPool2dBackward<TAct>(Index1D i, ArrayView<float> dy, ArrayView<int> argmax, ArrayView<float> yAct, ArrayView<float> dx, Pool2dGeometry g, TAct act)
+        where TAct : struct, IActivationDef
     {
         int outH = g.OutH, outW = g.OutW;
         int iw = i % g.InW, ih = i / g.InW % g.InH, plane = i / (g.InW * g.InH);
         int local = ih * g.InW + iw;
-        int th = ih + g.PadH - g.KernelH + 1, tw = iw + g.PadW - g.KernelW + 1;
-        int oy0 = th <= 0 ? 0 : (th + g.StrideH - 1) / g.StrideH, ox0 = tw <= 0 ? 0 : (tw + g.StrideW - 1) / g.StrideW;
-        int oy1 = Math.Min(outH - 1, (ih + g.PadH) / g.StrideH), ox1 = Math.Min(outW - 1, (iw + g.PadW) / g.StrideW);
         float s = 0f;
-        for (int oy = oy0; oy <= oy1; oy++)
-            for (int ox = ox0; ox <= ox1; ox++)
+        for (int kh = 0; kh < g.KernelH; kh++)
+        {
+            int th = ih + g.PadH - kh * g.DilationH;
+            if (th < 0 || th % g.StrideH != 0 || th / g.StrideH >= outH) continue;
+            for (int kw = 0; kw < g.KernelW; kw++)
             {
-                int o = (plane * outH + oy) * outW + ox;
-                if (argmax[o] == local) s += default(TAct).Mask(yAct[o], dy[o]);
+                int tw = iw + g.PadW - kw * g.DilationW;
+                if (tw < 0 || tw % g.StrideW != 0 || tw / g.StrideW >= outW) continue;
+                int o = (plane * outH + th / g.StrideH) * outW + tw / g.StrideW;
+                if (argmax[o] == local) s += dy[o] * FromOutput(act, yAct[o]);
             }
+        }
         dx[i] = s;
     }
 
-    /// <summary>y = x − logΣexp(x) per row; one thread per row.</summary>
-    public static void LogSoftmaxForward(Index1D row, ArrayView<float> x, ArrayView<float> y, int classes)
+    /// <summary>
+    /// PyTorch's avg_pool2d window of output (oy, ox): its in-bounds rows [h0, h1) and columns [w0, w1), and the divisor
+    /// (the window's size within the padded input, or with count_include_pad off its in-bounds count; 0 when wholly in padding).
+    /// </summary>
+    private static int AvgWindow(Pool2dGeometry g, int oy, int ox, out int h0, out int h1, out int w0, out int w1)
     {
-        int offset = row * classes;
-        float max = RowMax(x, offset, classes);
-        float logSum = LogSumExpShifted(x, offset, classes, max);
-        for (int j = 0; j < classes; j++) y[offset + j] = (x[offset + j] - max) - logSum; // as the CPU kernel: precise at large |x|
+        int hs = oy * g.StrideH - g.PadH, ws = ox * g.StrideW - g.PadW;
+        int he = Math.Min(hs + g.KernelH, g.InH + g.PadBottom), we = Math.Min(ws + g.KernelW, g.InW + g.PadRight);
+        int poolSize = (he - hs) * (we - ws);
+        h0 = Math.Max(hs, 0); w0 = Math.Max(ws, 0); h1 = Math.Min(he, g.InH); w1 = Math.Min(we, g.InW);
+        if (h0 >= h1 || w0 >= w1) return 0;
+        return g.CountIncludePad ? poolSize : (h1 - h0) * (w1 - w0);
     }
 
-    /// <summary>dx = dy − exp(y) · Σ dy per row, with y the forward output.</summary>
-    public static void LogSoftmaxBackward(Index1D row, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int classes)
+    /// <summary>y = Σ window / divisor (0 for a window wholly in padding).</summary>
+    public static void AvgPool2dForward(Index1D i, ArrayView<float> x, ArrayView<float> y, Pool2dGeometry g)
     {
-        int offset = row * classes;
+        int outH = g.OutH, outW = g.OutW;
+        int ox = i % outW, oy = i / outW % outH, plane = i / (outW * outH);
+        int divisor = AvgWindow(g, oy, ox, out int h0, out int h1, out int w0, out int w1);
         float s = 0f;
-        for (int j = 0; j < classes; j++) s += dy[offset + j];
-        for (int j = 0; j < classes; j++) dx[offset + j] = dy[offset + j] - MathF.Exp(y[offset + j]) * s;
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) s += x[(plane * g.InH + ih) * g.InW + iw];
+        y[i] = divisor == 0 ? 0f : s / divisor;
     }
 
-    /// <summary>A loss's gradient rows and each row's loss (summed on the host in double, as the CPU kernels sum).</summary>
-    public static void LossGradient<TLoss>(Index1D row, ArrayView<float> output, ArrayView<int> targets, ArrayView<float> grad, ArrayView<float> rowLoss, RowParams p)
-        where TLoss : struct, IRowLoss =>
-        rowLoss[row] = default(TLoss).Row(output, grad, row * p.Classes, targets[row], p.Classes, p.Scale);
-
-    /// <summary>
-    /// PyTorch's SGD on one element: g = grad + wd·p; with momentum buf = first ? g : m·buf + (1 − dampening)·g and
-    /// g = nesterov ? g + m·buf : buf; then p −= lr·g.
-    /// </summary>
-    public static void SgdStep(Index1D i, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> momentumBuffer, SgdParams o)
+    /// <summary>dx = Σ dy / divisor over the windows holding this element, gathered per input element.</summary>
+    public static void AvgPool2dBackward(Index1D i, ArrayView<float> dy, ArrayView<float> dx, Pool2dGeometry g)
     {
-        float g = grad[i] + o.WeightDecay * param[i];
-        if (o.Momentum != 0f)
+        int outH = g.OutH, outW = g.OutW;
+        int iw = i % g.InW, ih = i / g.InW % g.InH, plane = i / (g.InW * g.InH);
+        float s = 0f;
+        for (int kh = 0; kh < g.KernelH; kh++)
         {
-            float buf = o.FirstStep != 0 ? g : o.Momentum * momentumBuffer[i] + (1f - o.Dampening) * g;
-            momentumBuffer[i] = buf;
-            g = o.Nesterov != 0 ? g + o.Momentum * buf : buf;
+            int th = ih + g.PadH - kh;
+            if (th < 0 || th % g.StrideH != 0 || th / g.StrideH >= outH) continue;
+            for (int kw = 0; kw < g.KernelW; kw++)
+            {
+                int tw = iw + g.PadW - kw;
+                if (tw < 0 || tw % g.StrideW != 0 || tw / g.StrideW >= outW) continue;
+                int oy = th / g.StrideH, ox = tw / g.StrideW;
+                int divisor = AvgWindow(g, oy, ox, out int h0, out int h1, out int w0, out int w1);
+                if (divisor != 0 && ih >= h0 && ih < h1 && iw >= w0 && iw < w1) s += dy[(plane * outH + oy) * outW + ox] / divisor;
+            }
         }
-        param[i] -= o.Lr * g;
+        dx[i] = s;
     }
 
-    /// <summary>The largest value of one row.</summary>
-    internal static float RowMax(ArrayView<float> x, int offset, int count)
+    /// <summary>Output i of an adaptive pool averages input [⌊i·in/out⌋, ⌈(i+1)·in/out⌉).</summary>
+    private static int AdaptiveStart(int o, int inSize, int outSize) => o * inSize / outSize;
+
+    private static int AdaptiveEnd(int o, int inSize, int outSize) => ((o + 1) * inSize + outSize - 1) / outSize;
+
+    public static void AdaptiveAvgPool2dForward(Index1D i, ArrayView<float> x, ArrayView<float> y, AdaptivePool2dGeometry g)
     {
-        float max = x[offset];
-        for (int j = 1; j < count; j++) max = Math.Max(max, x[offset + j]);
-        return max;
+        int ox = i % g.OutW, oy = i / g.OutW % g.OutH, plane = i / (g.OutW * g.OutH);
+        int h0 = AdaptiveStart(oy, g.InH, g.OutH), h1 = AdaptiveEnd(oy, g.InH, g.OutH), w0 = AdaptiveStart(ox, g.InW, g.OutW), w1 = AdaptiveEnd(ox, g.InW, g.OutW);
+        float s = 0f;
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) s += x[(plane * g.InH + ih) * g.InW + iw];
+        y[i] = s / ((h1 - h0) * (w1 - w0));
+    }
+
+    /// <summary>dx = Σ dy / window size over the (possibly overlapping) windows holding this element.</summary>
+    public static void AdaptiveAvgPool2dBackward(Index1D i, ArrayView<float> dy, ArrayView<float> dx, AdaptivePool2dGeometry g)
+    {
+        int iw = i % g.InW, ih = i / g.InW % g.InH, plane = i / (g.InW * g.InH);
+        float s = 0f;
+        for (int oy = 0; oy < g.OutH; oy++)
+        {
+            int h0 = AdaptiveStart(oy, g.InH, g.OutH), h1 = AdaptiveEnd(oy, g.InH, g.OutH);
+            if (ih < h0 || ih >= h1) continue;
+            for (int ox = 0; ox < g.OutW; ox++)
+            {
+                int w0 = AdaptiveStart(ox, g.InW, g.OutW), w1 = AdaptiveEnd(ox, g.InW, g.OutW);
+                if (iw >= w0 && iw < w1) s += dy[(plane * g.OutH + oy) * g.OutW + ox] / ((h1 - h0) * (w1 - w0));
+            }
+        }
+        dx[i] = s;
     }
 
     /// <summary>
-    /// log Σ exp(x − max) over one row (no term overflows). Callers subtract it from x − max, not from x, so the result
-    /// keeps its precision when |x| is large (x − (max + log Σ) loses up to 2e-4 at |x| ≈ 1e4).
+    /// softmax (or log_softmax) over dim of one (outer, inner) line; one thread per line. log_softmax keeps (x − max) −
+    /// log Σ, never x − (max + log Σ), as the CPU kernel does: precise at large |x|. A one-element dim gives exactly 1 (0).
     /// </summary>
-    internal static float LogSumExpShifted(ArrayView<float> x, int offset, int count, float max)
+    public static void SoftmaxForward(Index1D line, ArrayView<float> x, ArrayView<float> y, SoftmaxDims d)
     {
+        int o = line / d.Inner, j = line % d.Inner, start = o * d.Dim * d.Inner + j;
+        float max = x[start];
+        for (int k = 1; k < d.Dim; k++) max = Math.Max(max, x[start + k * d.Inner]);
         float sum = 0f;
-        for (int j = 0; j < count; j++) sum += MathF.Exp(x[offset + j] - max);
-        return MathF.Log(sum);
+        for (int k = 0; k < d.Dim; k++) sum += MathF.Exp(x[start + k * d.Inner] - max);
+        float logSum = MathF.Log(sum);
+        for (int k = 0; k < d.Dim; k++)
+        {
+            int at = start + k * d.Inner;
+            y[at] = d.Dim == 1 ? (d.Log != 0 ? 0f : 1f) : d.Log != 0 ? (x[at] - max) - logSum : MathF.Exp(x[at] - max) / sum;
+        }
+    }
+
+    /// <summary>From the forward's output y: softmax dx = y·(dy − Σ dy·y); log_softmax dx = dy − exp(y)·Σ dy.</summary>
+    public static void SoftmaxBackward(Index1D line, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, SoftmaxDims d)
+    {
+        int o = line / d.Inner, j = line % d.Inner, start = o * d.Dim * d.Inner + j;
+        float s = 0f;
+        for (int k = 0; k < d.Dim; k++)
+        {
+            int at = start + k * d.Inner;
+            s += d.Log != 0 ? dy[at] : dy[at] * y[at];
+        }
+        for (int k = 0; k < d.Dim; k++)
+        {
+            int at = start + k * d.Inner;
+            dx[at] = d.Dim == 1 ? 0f : d.Log != 0 ? dy[at] - MathF.Exp(y[at]) * s : y[at] * (dy[at] - s);
+        }
     }
 }

@@ -1,4 +1,5 @@
-// The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and SGD as Trainer, on device buffers.
+// The training step on an ILGPU device (CUDA, or the CPU accelerator): the same schedule, loss and optimizer as Trainer, on device buffers.
+using GraphCompiler.Data;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
@@ -8,12 +9,13 @@ namespace GraphCompiler.Backends.Ilgpu;
 /// <summary>
 /// Trains one model on an ILGPU device with the API of <see cref="Trainer"/>. Parameters are copied to the device when it
 /// is created (load a checkpoint before) and back by <see cref="Synchronize"/>, which <see cref="Fit.Run"/> calls before
-/// every evaluation. The optimizer must be <see cref="Sgd"/>; the learning rate and options are read from it every step,
-/// so schedulers work as on the CPU.
+/// every evaluation. The optimizer is <see cref="Sgd"/>, <see cref="Adam"/> or <see cref="AdamW"/>; the learning rate and
+/// options are read from it every step, so schedulers work as on the CPU.
 /// </summary>
 public sealed class IlgpuTrainer : ITrainer
 {
     private readonly IlgpuDevice _device;
+    private readonly ICompiledModel _model;
     private readonly Loss _loss;
     private readonly IOptimizer _optimizer;
 
@@ -22,14 +24,12 @@ public sealed class IlgpuTrainer : ITrainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(optimizer);
-        if (model.OutputShape.Length != 1)
-            throw new ArgumentException($"{loss.Name} needs a model output of one dimension per sample (classes), but the model outputs [{string.Join(", ", model.OutputShape)}].");
         _device = IlgpuDevice.Open(device);
         try
         {
-            if (optimizer is not Sgd)
+            if (optimizer is not (Sgd or AdamBase))
                 throw new NotSupportedException($"Optimizer '{(optimizer as Optimizer)?.Name ?? optimizer.GetType().Name}' has no kernel on {_device.Name}; " +
-                    "the ILGPU backend supports SGD (with momentum and weight decay). Train with --device cpu for other optimizers.");
+                    "the ILGPU backend supports SGD, Adam and AdamW. Train with --device cpu for other optimizers.");
             Model = new IlgpuModel(model, _device, batchSize);
         }
         catch
@@ -37,6 +37,7 @@ public sealed class IlgpuTrainer : ITrainer
             _device.Dispose();
             throw;
         }
+        _model = model;
         _loss = loss;
         _optimizer = optimizer;
     }
@@ -49,6 +50,18 @@ public sealed class IlgpuTrainer : ITrainer
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
     {
         float loss = ForwardBackward(inputs, targets, count);
+        Model.OptimizerStep(_optimizer);
+        return loss;
+    }
+
+    /// <summary>One step with float targets shaped like the output (MSE, L1, SmoothL1, BCE, BCEWithLogits).</summary>
+    public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)
+    {
+        Model.SetInput(inputs, count);
+        Model.ZeroGrad();
+        Model.Forward();
+        float loss = Model.Loss(_loss, targets);
+        Model.Backward();
         Model.OptimizerStep(_optimizer);
         return loss;
     }
@@ -67,7 +80,28 @@ public sealed class IlgpuTrainer : ITrainer
         return loss;
     }
 
-    /// <summary>Copies the trained parameters and SGD momentum buffers back to the host model and optimizer.</summary>
+    /// <summary>
+    /// The fraction of <paramref name="data"/> whose largest output is its label, evaluated on the device in eval mode
+    /// (BatchNorm's running statistics, no dropout) with the device's parameters: nothing is copied back, only each
+    /// batch's inputs in and outputs out. The model's mode is restored afterwards.
+    /// </summary>
+    public float Accuracy(IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        using var _ = Evaluation.EvalScope(_model);
+        var loader = new DataLoader(data, Model.Capacity);
+        var output = new float[Model.Capacity * _model.OutputShape.Aggregate(1, (a, b) => a * b)];
+        long correct = 0;
+        foreach (Batch batch in loader)
+        {
+            Model.SetInput(batch.Images.Data, batch.Count);
+            Model.Forward();
+            correct += Model.CountCorrect(batch.Labels, output);
+        }
+        return (float)correct / data.Count;
+    }
+
+    /// <summary>Copies the trained parameters, running statistics and optimizer state back to the host model and optimizer.</summary>
     public void Synchronize() => Model.CopyParametersToHost();
 
     public void Dispose()
