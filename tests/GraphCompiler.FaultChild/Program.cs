@@ -1,5 +1,22 @@
-// Saves checkpoints to one path in a loop until killed, so tests can kill -9 it mid-save and check what survives.
+// A process for the fault tests: saves checkpoints in a loop until killed (kill -9 tests), or reads one idx file (heap-limit test).
 using GraphCompiler.IO;
+
+// "read-idx <file>": reads an idx file and prints "loaded" or "rejected: <message>", for the test that runs the idx
+// reproducers under a 1 GiB GC heap limit (DOTNET_GCHeapHardLimit), as a memory-limited container sets one.
+if (args is ["read-idx", var idxFile])
+{
+    try
+    {
+        if (PeekRank(idxFile) == 1) GraphCompiler.Data.Idx.ReadLabels(idxFile);
+        else GraphCompiler.Data.Idx.ReadImages(idxFile);
+        Console.Out.WriteLine("loaded");
+    }
+    catch (InvalidDataException e)
+    {
+        Console.Out.WriteLine("rejected: " + e.Message);
+    }
+    return;
+}
 
 // args: <checkpoint path> <first iteration>. Every save holds 1M floats all equal to its iteration, and the iteration
 // in its metadata, so a reader can tell a whole file from a torn one.
@@ -14,4 +31,18 @@ while (true)
     SafeTensors.Write(path, [new("w", SafeTensor.FromFloat(values, values.Length))],
         new Dictionary<string, string> { ["iteration"] = iteration.ToString(System.Globalization.CultureInfo.InvariantCulture) });
     iteration++;
+}
+
+static int PeekRank(string file)
+{
+    using Stream raw = File.OpenRead(file);
+    Stream s = raw.ReadByte() == 0x1f ? new System.IO.Compression.GZipStream(Reopen(raw), System.IO.Compression.CompressionMode.Decompress) : Reopen(raw);
+    var head = new byte[4];
+    return s.ReadAtLeast(head, 4, throwOnEndOfStream: false) == 4 ? head[3] : -1;
+}
+
+static Stream Reopen(Stream s)
+{
+    s.Position = 0;
+    return s;
 }

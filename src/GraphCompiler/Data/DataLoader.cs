@@ -71,8 +71,15 @@ public sealed class DataLoader : IEnumerable<Batch>
     /// epoch instead of the whole dataset; <paramref name="shuffle"/> must then be false, as in PyTorch, since the sampler
     /// shuffles.
     /// </summary>
+    /// <param name="timeout">
+    /// How long to wait for a worker's batch before giving up, as PyTorch's <c>DataLoader(timeout=)</c>; null (the default)
+    /// waits forever. A dataset whose <c>Get</c> never returns then ends the epoch with a <see cref="TimeoutException"/>
+    /// naming the batch and its samples instead of blocking forever. The stuck worker cannot be stopped (.NET has no
+    /// thread abort); it is abandoned with the batch buffers and scratch it held, and the next epoch gets new ones.
+    /// Needs <paramref name="numWorkers"/> ≥ 1: with none, the dataset runs on the caller's thread.
+    /// </param>
     public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, int numWorkers = 0, int prefetchFactor = 2,
-        DistributedSampler? sampler = null)
+        DistributedSampler? sampler = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (sampler is not null && shuffle)
@@ -104,6 +111,10 @@ public sealed class DataLoader : IEnumerable<Batch>
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
                 $"a batch of {Math.Min(batchSize, samples)} samples of [{string.Join(", ", shape)}] needs {batchElements} floats, more than one array can hold.");
 
+        if (timeout is { } t && (t <= TimeSpan.Zero || numWorkers == 0))
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout,
+                numWorkers == 0 ? "A timeout needs numWorkers >= 1: with no workers the dataset runs on the calling thread." : "The timeout must be positive (null waits forever).");
+        Timeout = timeout;
         Dataset = dataset;
         BatchSize = batchSize;
         Shuffle = shuffle;
@@ -120,6 +131,18 @@ public sealed class DataLoader : IEnumerable<Batch>
     }
 
     public IDataset Dataset { get; }
+
+    /// <summary>How long <c>MoveNext</c> waits for a worker's batch; null waits forever.</summary>
+    public TimeSpan? Timeout { get; }
+
+    /// <summary>After a timeout: forget every buffer and scratch context the abandoned workers may still write to.</summary>
+    private void Abandon()
+    {
+        _pool.Clear();
+        _tail = null;
+        _contexts = [];
+        _active = null;
+    }
 
     public int BatchSize { get; }
 
@@ -308,6 +331,7 @@ public sealed class DataLoader : IEnumerable<Batch>
         private bool _cancelled;
         private bool _done;
         private bool _disposed;
+        private bool _abandoned;
         private Batch? _current;
 
         public WorkerEnumerator(DataLoader loader, int epoch)
@@ -392,7 +416,23 @@ public sealed class DataLoader : IEnumerable<Batch>
                 else
                 {
                     int slot = _taken % _slots.Length;
-                    while (_slots[slot] is null) Monitor.Wait(_gate);
+                    long deadline = _loader.Timeout is { } limit ? Environment.TickCount64 + (long)limit.TotalMilliseconds : long.MaxValue;
+                    while (_slots[slot] is null)
+                    {
+                        long left = deadline - Environment.TickCount64;
+                        if (left <= 0 || !Monitor.Wait(_gate, (int)Math.Min(left, int.MaxValue)) && Environment.TickCount64 >= deadline)
+                        {
+                            if (_slots[slot] is not null) break;
+                            _done = _cancelled = _abandoned = true;
+                            Monitor.PulseAll(_gate);
+                            _loader.Abandon();
+                            int n = _loader.CountOf(_taken);
+                            var samples = _loader._order.AsSpan(_taken * _loader.BatchSize, n).ToArray();
+                            throw new TimeoutException(
+                                $"DataLoader: batch {_taken} of epoch {_epoch} (dataset samples {string.Join(", ", samples.Take(8))}{(n > 8 ? ", …" : "")}) was not ready after {_loader.Timeout}: " +
+                                $"worker {_taken % _threads.Length}'s call to {_loader.Dataset.GetType().Name}.Get has not returned. The worker is abandoned; the next epoch starts fresh workers.");
+                        }
+                    }
                     result = _slots[slot]!;
                     _slots[slot] = null;
                     _taken++;
@@ -430,6 +470,7 @@ public sealed class DataLoader : IEnumerable<Batch>
                 _cancelled = true;
                 Monitor.PulseAll(_gate);
             }
+            if (_abandoned) return; // a stuck worker would never be joined
             // A worker notices cancellation at its next batch, so this waits at most for the batches being built.
             foreach (Thread t in _threads)
             {

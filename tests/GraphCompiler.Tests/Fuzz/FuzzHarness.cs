@@ -18,8 +18,13 @@ internal enum FuzzOutcome
 }
 
 /// <summary>A reader under test: its valid seed files, the tokens its format is made of, and how to load a file.</summary>
-internal abstract class FuzzTarget
+internal abstract class FuzzTarget : IDisposable
 {
+    /// <summary>Removes whatever the target keeps on disk between inputs (seed files of the stateful readers).</summary>
+    public virtual void Dispose()
+    {
+    }
+
     public abstract string Name { get; }
 
     /// <summary>Valid files the mutations start from.</summary>

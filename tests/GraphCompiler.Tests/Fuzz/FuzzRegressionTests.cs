@@ -48,7 +48,8 @@ public sealed class FuzzRegressionTests
     {
         string reader = name[..name.IndexOf('/')];
         byte[] bytes = File.ReadAllBytes(Path.Combine(Folder, name));
-        FuzzReport report = FuzzHarness.Run(FuzzTargets.All[reader](), [() => bytes], seed: 0);
+        using FuzzTarget target = FuzzTargets.All[reader]();
+        FuzzReport report = FuzzHarness.Run(target, [() => bytes], seed: 0);
         Assert.True(report.Unexpected.Count == 0, string.Join("\n", report.Unexpected));
         Assert.Equal(1, report.Rejected);
         Assert.True(report.FirstRejection?.Contains(Expected[name], StringComparison.Ordinal) == true, $"expected \"{Expected[name]}\" in: {report.FirstRejection}");

@@ -311,6 +311,14 @@ internal sealed class CheckpointTarget : FuzzTarget
 
     public override void ResetState() => TrainingCheckpoint.Load(_seedPath, _model, _adam, _schedule, _rngs);
 
+    public override void Dispose()
+    {
+        foreach (string f in new[] { _seedPath, _seedPath + ".digest" })
+        {
+            try { File.Delete(f); } catch (IOException) { }
+        }
+    }
+
     public override long AllowedBytes(byte[] input) => 32L * input.Length + (1 << 20);
 }
 

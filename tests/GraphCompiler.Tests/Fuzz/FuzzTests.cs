@@ -19,7 +19,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
     [MemberData(nameof(Readers))]
     public void Mutated_inputs_load_or_are_rejected_cleanly(string reader)
     {
-        FuzzTarget target = FuzzTargets.All[reader]();
+        using FuzzTarget target = FuzzTargets.All[reader]();
         Assert.NotEmpty(target.Seeds);
 
         // The seeds themselves must load: otherwise every mutation would be "rejected" and the suite would prove nothing.

@@ -61,6 +61,33 @@ public sealed class FaultTests(ITestOutputHelper output) : IDisposable
         Assert.Equal([path], Directory.GetFiles(_dir));
     }
 
+    /// <summary>
+    /// The idx reproducers in a process with a 1 GiB GC heap limit, which .NET sets itself in a memory-limited container:
+    /// header-sized allocations ended such processes with SIGSEGV; now each is a clean rejection.
+    /// </summary>
+    [Theory]
+    [InlineData("idx/idx3-2e9-images-no-data.idx")]
+    [InlineData("idx/idx1-array-maxlength-labels.idx")]
+    [InlineData("idx-gzip/gzip-1e6-images-28x28-header-only.idx.gz")]
+    public void Idx_reproducers_are_rejected_under_a_1_gib_heap_limit(string name)
+    {
+        string file = Path.Combine(AppContext.BaseDirectory, "Fuzz", "regressions", name);
+        var start = new ProcessStartInfo(Environment.ProcessPath!, ["exec", Path.Combine(AppContext.BaseDirectory, "GraphCompiler.FaultChild.dll"), "read-idx", file])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["DOTNET_GCHeapHardLimit"] = "0x40000000";
+        using var process = Process.Start(start)!;
+        string stdout = process.StandardOutput.ReadToEnd();
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {stderr}");
+        Assert.StartsWith($"rejected: file {file}", stdout);
+        Assert.Contains("but only 0 bytes follow", stdout);
+    }
+
     [Fact]
     public void A_temporary_file_that_a_live_save_holds_is_not_removed()
     {

@@ -154,7 +154,7 @@ public class OpsTableTests
         }
     }
 
-    private static float[] RunForward(OpCase c)
+    internal static float[] RunForward(OpCase c)
     {
         var y = new float[c.OutputLength];
         y.AsSpan().Fill(float.NaN); // the kernel must write every output element
@@ -162,7 +162,7 @@ public class OpsTableTests
         return y;
     }
 
-    private static float[]?[] RunBackward(OpCase c, float[] dy, float fill)
+    internal static float[]?[] RunBackward(OpCase c, float[] dy, float fill)
     {
         float[] y = RunForward(c);
         float[]?[] grads = c.Inputs.Select(i => { var g = new float[i.Values.Length]; g.AsSpan().Fill(fill); return g; }).ToArray();

@@ -11,6 +11,8 @@ using Xunit.Abstractions;
 
 namespace GraphCompiler.Tests.Training;
 
+// In the determinism tests' collection: those change the process-wide thread count, which would skew the timing here.
+[Collection(nameof(GraphCompiler.Tests.Kernels.DeterminismTests))]
 public sealed class AnomalyDetectionTests(ITestOutputHelper output)
 {
     private static float[] Values(int n, float scale = 1) => Enumerable.Range(0, n).Select(i => scale * ((i % 17) / 17f - 0.4f)).ToArray();

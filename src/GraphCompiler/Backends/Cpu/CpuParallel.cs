@@ -12,14 +12,21 @@ public interface IParallelBody
 }
 
 /// <summary>
-/// <c>For(count, ref body)</c> runs <c>body.Run(i)</c> for i in [0, count) on the calling thread plus
-/// <c>ProcessorCount − 1</c> persistent workers, and returns when all are done. The body is passed by reference to the
+/// <c>For(count, ref body)</c> runs <c>body.Run(i)</c> for i in [0, count) on the calling thread plus up to
+/// <see cref="NumThreads"/> − 1 persistent workers, and returns when all are done. The body is passed by reference to the
 /// caller's stack frame, which outlives the call. Nested or concurrent calls run inline on their own thread.
+/// <para>
+/// Determinism: kernels split their work into <see cref="WorkerCount"/> parts, a number fixed by the machine
+/// (<see cref="Environment.ProcessorCount"/>), never by <see cref="NumThreads"/>; the thread count only decides how many
+/// threads take those parts. Each part is computed the same way whichever thread takes it and parts are combined in
+/// index order, so results are bit-identical for every thread count and from run to run on one machine.
+/// </para>
 /// </summary>
 public static unsafe class CpuParallel
 {
     private static readonly object Gate = new();
-    private static readonly Worker[] Workers = CreateWorkers();
+    private static Worker[] s_workers = CreateWorkers(Environment.ProcessorCount - 1);
+    private static int s_threads = Environment.ProcessorCount;
     [ThreadStatic] private static bool t_inside;
 
     // The current job; written under Gate before the workers are released.
@@ -30,12 +37,35 @@ public static unsafe class CpuParallel
     private static int s_pending;
     private static ExceptionDispatchInfo? s_error;
 
-    public static int WorkerCount => Workers.Length + 1;
+    /// <summary>How many parts kernels split parallel work into: the machine's processor count, whatever <see cref="NumThreads"/> is.</summary>
+    public static int WorkerCount => Environment.ProcessorCount;
+
+    /// <summary>
+    /// The most threads (the caller's included) that run one kernel, as <c>torch.set_num_threads</c>; the processor count
+    /// by default. Changing it never changes a result (see the class remarks), only how long it takes.
+    /// </summary>
+    public static int NumThreads
+    {
+        get => Volatile.Read(ref s_threads);
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            lock (Gate)
+            {
+                if (value - 1 > s_workers.Length)
+                {
+                    Worker[] grown = CreateWorkers(value - 1, s_workers);
+                    s_workers = grown;
+                }
+                Volatile.Write(ref s_threads, value);
+            }
+        }
+    }
 
     public static void For<T>(int count, ref T body) where T : struct, IParallelBody
     {
         if (count <= 0) return;
-        if (count == 1 || Workers.Length == 0 || t_inside || !Monitor.TryEnter(Gate))
+        if (count == 1 || Volatile.Read(ref s_threads) == 1 || t_inside || !Monitor.TryEnter(Gate))
         {
             for (int i = 0; i < count; i++) body.Run(i);
             return;
@@ -47,10 +77,10 @@ public static unsafe class CpuParallel
             s_body = (nint)Unsafe.AsPointer(ref body);
             s_count = count;
             s_error = null;
-            int helpers = Math.Min(Workers.Length, count - 1);
+            int helpers = Math.Min(Math.Min(s_workers.Length, s_threads - 1), count - 1);
             s_next = 0;
             Volatile.Write(ref s_pending, helpers);
-            for (int w = 0; w < helpers; w++) Workers[w].Wake.Release();
+            for (int w = 0; w < helpers; w++) s_workers[w].Wake.Release();
             Drain();
             var spin = new SpinWait();
             while (Volatile.Read(ref s_pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
@@ -80,10 +110,11 @@ public static unsafe class CpuParallel
         }
     }
 
-    private static Worker[] CreateWorkers()
+    /// <summary><paramref name="count"/> workers: the existing ones, then new threads.</summary>
+    private static Worker[] CreateWorkers(int count, Worker[]? existing = null)
     {
-        var workers = new Worker[Math.Max(0, Environment.ProcessorCount - 1)];
-        for (int i = 0; i < workers.Length; i++) workers[i] = new Worker(i);
+        var workers = new Worker[Math.Max(0, count)];
+        for (int i = 0; i < workers.Length; i++) workers[i] = existing is not null && i < existing.Length ? existing[i] : new Worker(i);
         return workers;
     }
 
