@@ -111,7 +111,11 @@ public sealed record DeviceProperties(string Name, string Kind, long MemoryBytes
             device.MaxNumThreadsPerGroup, capability);
     }
 
-    /// <summary>"NVIDIA H200 (Cuda, compute capability 9.0, 139.8 GiB, 132 multiprocessors)".</summary>
-    public override string ToString() =>
-        FormattableString.Invariant($"{Name} ({Kind}{(ComputeCapability is null ? "" : ", compute capability " + ComputeCapability)}, {MemoryBytes / (double)(1L << 30):F1} GiB, {Multiprocessors} multiprocessors)");
+    /// <summary>"NVIDIA H200 (Cuda, compute capability 9.0, 139.8 GiB, 132 multiprocessors)"; the CPU accelerator, which
+    /// reports no memory limit (long.MaxValue), shows "host memory".</summary>
+    public override string ToString()
+    {
+        string memory = MemoryBytes == long.MaxValue ? "host memory" : FormattableString.Invariant($"{MemoryBytes / (double)(1L << 30):F1} GiB");
+        return $"{Name} ({Kind}{(ComputeCapability is null ? "" : ", compute capability " + ComputeCapability)}, {memory}, {Multiprocessors} multiprocessors)";
+    }
 }
