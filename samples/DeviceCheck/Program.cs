@@ -35,7 +35,8 @@ string simd = Vector512.IsHardwareAccelerated ? "AVX-512 (Vector512)" : Vector25
     Vector128.IsHardwareAccelerated ? "Vector128" : "none";
 Console.WriteLine($"SIMD: {simd}; FMA: {(Fma.IsSupported ? "yes" : "no")}");
 Console.WriteLine($"Threads: {Environment.ProcessorCount} logical processors, {CpuParallel.WorkerCount} CPU-backend workers");
-Console.WriteLine("Devices: cpu (native SIMD backend), " + string.Join(", ", IlgpuDevice.PresentDevices()));
+Console.WriteLine("Devices: cpu (native SIMD backend)");
+foreach (DeviceProperties device in IlgpuDevice.AllProperties()) Console.WriteLine($"  {device}");
 
 int cudaCount = 0;
 try

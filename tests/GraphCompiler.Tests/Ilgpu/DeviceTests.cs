@@ -69,4 +69,17 @@ public class DeviceTests
         Assert.IsType<IlgpuTrainer>(ilgpu);
         Assert.Equal(Device.IlgpuCpu, ilgpu.Device);
     }
+
+    [Fact]
+    public void A_device_reports_its_name_kind_memory_and_compute_units()
+    {
+        using var device = IlgpuDevice.Open(Device.IlgpuCpu);
+        DeviceProperties p = device.Properties;
+        Assert.Equal("CPU", p.Kind);
+        Assert.Null(p.ComputeCapability); // only a CUDA device has one
+        Assert.True(p.MemoryBytes > 0, $"memory {p.MemoryBytes}");
+        Assert.True(p.Multiprocessors >= 1 && p.WarpSize >= 1 && p.MaxThreadsPerGroup >= p.WarpSize, p.ToString());
+        Assert.Equal($"{p.Name} (CPU, host memory, {p.Multiprocessors} multiprocessors)", p.ToString());
+        Assert.Contains(p, IlgpuDevice.AllProperties());
+    }
 }

@@ -1,5 +1,5 @@
 // The rest of a training loop on an ILGPU device, against the CPU backend: the model input's gradient, gradient clipping,
-// a learning-rate schedule, float-target losses, and evaluation on the device without copying parameters back.
+// a learning-rate schedule, float-target losses, scaled micro-batches, and evaluation on the device without copying parameters back.
 using GraphCompiler.Backends.Ilgpu;
 using GraphCompiler.Data;
 using GraphCompiler.Nn;
@@ -121,6 +121,24 @@ public class IlgpuTrainingTests
         devTrainer.Synchronize();
         for (int i = 0; i < cpu.Parameters().Count; i++)
             CloseL2(cpu.Parameters()[i].Data, dev.Parameters()[i].Data, 1e-5, $"{cpu.Parameters()[i].Name} after 3 Adam steps");
+    }
+
+    [Fact]
+    public void Accumulating_scaled_micro_batches_matches_the_cpu()
+    {
+        var cpu = new FashionMnist.Mlp(seed: 31);
+        var dev = new FashionMnist.Mlp(seed: 31);
+        var cpuTrainer = new Trainer(cpu, Loss.Nll, new Sgd(cpu.Parameters(), lr: 0.1), 2);
+        using var devTrainer = new IlgpuTrainer(dev, Loss.Nll, new Sgd(dev.Parameters(), lr: 0.1), 2, Device.IlgpuCpu);
+        var (x1, y1) = Batch(2, 784, 10, 32);
+        var (x2, y2) = Batch(2, 784, 10, 33);
+        cpuTrainer.ForwardBackward(x1, y1, 2, lossScale: 0.5f);
+        cpuTrainer.ForwardBackward(x2, y2, 2, zeroGrad: false, lossScale: 0.5f);
+        devTrainer.ForwardBackward(x1, y1, 2, lossScale: 0.5f);
+        devTrainer.ForwardBackward(x2, y2, 2, zeroGrad: false, lossScale: 0.5f);
+        devTrainer.Model.CopyGradientsToHost();
+        for (int i = 0; i < cpu.Parameters().Count; i++)
+            Close(cpu.Parameters()[i].Grad, dev.Parameters()[i].Grad, $"accumulated gradient of {cpu.Parameters()[i].Name}");
     }
 
     /// <summary>Random images with labels below 5, NormNet's input.</summary>

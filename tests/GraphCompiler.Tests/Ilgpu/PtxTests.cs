@@ -75,4 +75,26 @@ public class PtxTests
             }
         }
     }
+
+    [Fact]
+    public void Every_activation_instance_of_every_generic_kernel_compiles_to_ptx()
+    {
+        // The models above launch only the instances their layers need; a fused LeakyReLU epilogue or a sigmoid mask in a
+        // max-pool backward must compile too. The definitions are the catalog's (ElementwiseMath.Dispatch's targets).
+        Type[] defs = [typeof(IdentityDef), typeof(ReluDef), typeof(LeakyReluDef), typeof(SigmoidDef), typeof(TanhDef), typeof(GeluDef), typeof(GeluTanhDef), typeof(SiluDef)];
+        var generic = typeof(IlgpuKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(k => k.IsGenericMethodDefinition).ToList();
+        Assert.Equal(["Conv2dBackwardInput", "Conv2dForward", "LinearBackwardInput", "LinearForward", "Map", "MapGrad", "MaxPool2dBackward"],
+            generic.Select(k => k.Name).Order());
+        int compiled = 0;
+        foreach (MethodInfo kernel in generic)
+            foreach (Type def in defs)
+                foreach (var (arch, target) in new[] { (CudaArchitecture.SM_75, "sm_75"), (CudaArchitecture.SM_90, "sm_90") })
+                {
+                    string ptx = IlgpuPtx.Compile(kernel.MakeGenericMethod(def), arch);
+                    Assert.True(ptx.Contains($".target {target}", StringComparison.Ordinal) && ptx.Contains(".entry ", StringComparison.Ordinal),
+                        $"{kernel.Name}<{def.Name}> for {target}");
+                    compiled++;
+                }
+        Assert.Equal(7 * 8 * 2, compiled);
+    }
 }

@@ -65,6 +65,16 @@ public sealed class IlgpuDevice : IDisposable
         return context.GetCudaDevices().Count;
     }
 
+    /// <summary>This accelerator's properties, as <c>torch.cuda.get_device_properties</c> reports them.</summary>
+    public DeviceProperties Properties => DeviceProperties.Of(Accelerator.Device);
+
+    /// <summary>The properties of every device ILGPU finds on this machine (CPU accelerator and CUDA devices).</summary>
+    public static IReadOnlyList<DeviceProperties> AllProperties()
+    {
+        using var context = Context.Create(b => b.AllAccelerators());
+        return [.. context.Devices.Select(DeviceProperties.Of)];
+    }
+
     /// <summary>Every device ILGPU finds on this machine, e.g. "CPUAccelerator (CPU)".</summary>
     public static IReadOnlyList<string> PresentDevices()
     {
@@ -84,5 +94,28 @@ public sealed class IlgpuDevice : IDisposable
     {
         Accelerator.Dispose();
         Context.Dispose();
+    }
+}
+
+/// <summary>
+/// An ILGPU device's name, kind, memory and compute units; <see cref="ComputeCapability"/> ("9.0") for a CUDA device
+/// whose architecture ILGPU knows, else null.
+/// </summary>
+public sealed record DeviceProperties(string Name, string Kind, long MemoryBytes, int Multiprocessors, int WarpSize, int MaxThreadsPerGroup, string? ComputeCapability)
+{
+    public static DeviceProperties Of(ILGPU.Runtime.Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        string? capability = device is CudaDevice { Architecture: { } a } ? $"{a.Major}.{a.Minor}" : null;
+        return new DeviceProperties(device.Name, device.AcceleratorType.ToString(), device.MemorySize, device.NumMultiprocessors, device.WarpSize,
+            device.MaxNumThreadsPerGroup, capability);
+    }
+
+    /// <summary>"NVIDIA H200 (Cuda, compute capability 9.0, 139.8 GiB, 132 multiprocessors)"; the CPU accelerator, which
+    /// reports no memory limit (long.MaxValue), shows "host memory".</summary>
+    public override string ToString()
+    {
+        string memory = MemoryBytes == long.MaxValue ? "host memory" : FormattableString.Invariant($"{MemoryBytes / (double)(1L << 30):F1} GiB");
+        return $"{Name} ({Kind}{(ComputeCapability is null ? "" : ", compute capability " + ComputeCapability)}, {memory}, {Multiprocessors} multiprocessors)";
     }
 }

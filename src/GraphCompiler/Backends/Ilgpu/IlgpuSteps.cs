@@ -56,8 +56,6 @@ public sealed partial class IlgpuSteps : IDisposable
     /// <summary>Registers an int (index) buffer, e.g. a max pool's argmax.</summary>
     public void AddIndexBuffer(string name, ArrayView<int> view) => _ints[name] = view;
 
-    public bool TryGetBuffer(string name, out ArrayView<float> view) => _floats.TryGetValue(name, out view);
-
     /// <summary>
     /// Registers a parameter's device values and gradient (the gradient may be empty for inference) under
     /// <paramref name="text"/>, the <see cref="ParamRef.Text"/> steps name it by (<c>Fc1.Weight</c>).
@@ -172,8 +170,6 @@ public sealed partial class IlgpuSteps : IDisposable
         foreach (MemoryBuffer b in _owned) b.Dispose();
         _owned.Clear();
     }
-
-    internal bool TryGetParameter(Parameter host, out DeviceParameter p) => _byHost.TryGetValue(host, out p!);
 
     /// <summary>A host parameter's device values and gradient.</summary>
     internal sealed class DeviceParameter(Parameter host, ArrayView<float> data, ArrayView<float> grad)

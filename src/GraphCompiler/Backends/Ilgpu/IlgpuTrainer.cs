@@ -57,12 +57,19 @@ public sealed class IlgpuTrainer : ITrainer
     /// <summary>One step with float targets shaped like the output (MSE, L1, SmoothL1, BCE, BCEWithLogits).</summary>
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)
     {
-        Model.SetInput(inputs, count);
-        Model.ZeroGrad();
-        Model.Forward();
-        float loss = Model.Loss(_loss, targets);
-        Model.Backward();
+        float loss = ForwardBackward(inputs, targets, count);
         Model.OptimizerStep(_optimizer);
+        return loss;
+    }
+
+    /// <summary><see cref="ForwardBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, bool, float)"/> for a loss over float targets shaped like the output.</summary>
+    public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count, bool zeroGrad = true, float lossScale = 1f)
+    {
+        Model.SetInput(inputs, count);
+        if (zeroGrad) Model.ZeroGrad();
+        Model.Forward();
+        float loss = Model.Loss(_loss, targets, lossScale);
+        Model.Backward();
         return loss;
     }
 
