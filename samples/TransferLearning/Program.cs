@@ -5,8 +5,7 @@
 //   dotnet run -c Release --project samples/TransferLearning [-- --epochs 2 --data DIR --device cpu]
 //   dotnet run -c Release --project samples/TransferLearning -- --summary    (both phases' models at batch 64, then exit)
 //
-// --device picks where both phases train (cpu, ilgpu-cpu, cuda, cuda:N, auto). Both phases use Adam on the native CPU
-// backend; ILGPU devices have no Adam kernel, so there both phases use SGD with momentum 0.9 instead (and say so).
+// --device picks where both phases train (cpu, ilgpu-cpu, cuda, cuda:N, auto). Both phases use Adam, on every device.
 using System.CommandLine;
 using GraphCompiler;
 using GraphCompiler.Data;
@@ -41,8 +40,6 @@ root.SetAction(parse =>
     }
     int epochs = parse.GetValue(epochsOption);
     Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
-    if (device.Type != DeviceType.Cpu)
-        Console.WriteLine($"device: {device}: Adam has no ILGPU kernel, so both phases train with SGD (lr 0.01, momentum 0.9) instead");
     string featuresPath = parse.GetValue(featuresOption)!;
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
     var transform = new Compose(new ToTensor(), new Normalize([0.5f], [0.5f]));
@@ -75,9 +72,7 @@ root.SetAction(parse =>
     FitResult Train(SmallCnn model, IDataset trainSet, IDataset testSet, string title)
     {
         Console.WriteLine($"{title}: {trainSet.Count} training images");
-        Optimizer optimizer = device.Type == DeviceType.Cpu
-            ? new Adam(model.Parameters(), lr: 1e-3)
-            : new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9);
+        Optimizer optimizer = new Adam(model.Parameters(), lr: 1e-3);
         using ITrainer trainer = Trainer.Create(model, Loss.CrossEntropy, optimizer, BatchSize, device);
         return Fit.Run(model, trainer, new DataLoader(trainSet, BatchSize, shuffle: true, seed: 0), testSet, epochs, Console.Out);
     }
