@@ -24,12 +24,16 @@ internal static class BatchChecks
     }
 
     /// <summary>1 to capacity samples, and exactly their input values.</summary>
-    public static void Inputs(string entry, ICompiledModel model, ModelWorkspace ws, int inputLength, int count)
+    public static void Inputs(string entry, ICompiledModel model, ModelWorkspace ws, int inputLength, int count) =>
+        Inputs(entry, model, ws.Capacity, inputLength, count);
+
+    /// <summary>1 to <paramref name="capacity"/> samples (the batch size a trainer was created with), and exactly their input values.</summary>
+    public static void Inputs(string entry, ICompiledModel model, int capacity, int inputLength, int count)
     {
-        if (count < 1 || count > ws.Capacity)
+        if (count < 1 || count > capacity)
             throw new ArgumentOutOfRangeException(nameof(count), count,
-                $"{entry}: a batch of {count} samples, but this workspace holds 1 to {ws.Capacity} (the batch size it was created with).");
-        long need = (long)count * ws.InputPerSample;
+                $"{entry}: a batch of {count} samples, but this workspace holds 1 to {capacity} (the batch size it was created with).");
+        long need = (long)count * model.InputShape.Aggregate(1L, (p, d) => p * d);
         if (inputLength != need)
             throw new ArgumentException(
                 $"{entry}: {count} samples of shape [{string.Join(", ", model.InputShape)}] need {need} input values, but {inputLength} were given.", "inputs");

@@ -65,6 +65,8 @@ public sealed class IlgpuTrainer : ITrainer
     /// <summary><see cref="ForwardBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, bool, float)"/> for a loss over float targets shaped like the output.</summary>
     public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count, bool zeroGrad = true, float lossScale = 1f)
     {
+        BatchChecks.Inputs("IlgpuTrainer", _model, Model.Capacity, inputs.Length, count);
+        BatchChecks.FloatTargets("IlgpuTrainer", _model, targets, count, _model.OutputShape.Aggregate(1, (p, d) => p * d));
         Model.SetInput(inputs, count);
         if (zeroGrad) Model.ZeroGrad();
         Model.Forward();
@@ -79,6 +81,9 @@ public sealed class IlgpuTrainer : ITrainer
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true, float lossScale = 1f)
     {
+        // Before anything reaches the device or moves BatchNorm's statistics: the same checks and words as the CPU trainer.
+        BatchChecks.Inputs("IlgpuTrainer", _model, Model.Capacity, inputs.Length, count);
+        BatchChecks.ClassTargets("IlgpuTrainer", _loss, targets, count, _model.OutputShape.Aggregate(1, (p, d) => p * d), 1);
         Model.SetInput(inputs, count);
         if (zeroGrad) Model.ZeroGrad();
         Model.Forward();
