@@ -213,6 +213,18 @@ namespace GraphCompiler.Generators
                 if (s.LogitsGradBuffer is not null) w.Line($"LogitsGrad = training ? {s.LogitsGradBuffer} : null;");
                 w.Close();
                 w.Line();
+                w.Line("/// <summary>A forward value by its schedule name, for the live batch; empty for a gradient, an index or a buffer this plan does not hold.</summary>");
+                w.Line("public override ReadOnlySpan<float> Value(string buffer) => buffer switch");
+                w.Line("{");
+                w.Indent++;
+                foreach (BufferDecl b in s.Buffers.Where(b => !b.IsIndex && !b.IsGrad))
+                    w.Line($"\"{b.Name}\" => Live({b.Name}, {b.PerSample}),");
+                w.Line("_ => default,");
+                w.Indent--;
+                w.Line("};");
+                w.Line();
+                w.Line("private ReadOnlySpan<float> Live(Span<float> buffer, int perSample) => buffer.Length == 0 ? default : buffer[..(Count * perSample)];");
+                w.Line();
                 w.Line("private Span<float> Floats(int offset, int perSample) => offset < 0 ? default : _floats.AsSpan(offset * Capacity, perSample * Capacity);");
                 w.Line();
                 w.Line("private Span<int> Ints(int offset, int perSample) => offset < 0 ? default : _ints.AsSpan(offset * Capacity, perSample * Capacity);");

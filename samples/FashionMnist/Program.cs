@@ -30,6 +30,10 @@ var seedOption = new Option<ulong>("--seed") { Description = "Seed of initialisa
 var logdirOption = new Option<string?>("--logdir") { Description = "Write TensorBoard event files (train/loss, test/accuracy) to this folder" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
 var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
+var anomalyOption = new Option<bool>("--detect-anomaly")
+{
+    Description = "Check every step for NaN and infinity (input, parameters, output, loss, gradients) and stop naming the first one, as torch.autograd.set_detect_anomaly; CPU only",
+};
 var subsetOption = new Option<bool>("--subset") { Description = "Train on the embedded 10k/2k subset even when the full data set is installed (a quick run)" };
 var distributedOption = new Option<bool>("--distributed")
 {
@@ -38,7 +42,7 @@ var distributedOption = new Option<bool>("--distributed")
 
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
-    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption, distributedOption,
+    epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption, distributedOption, anomalyOption,
 };
 root.SetAction(parse =>
 {
@@ -99,6 +103,11 @@ int Train(ParseResult parse, ProcessGroup? group)
         throw new ArgumentException($"--distributed trains on the CPU backend; --device {device} is not supported with it yet.");
     using ITrainer trainer = group is null ? Trainer.Create(model, Loss.Nll, sgd, batchSize, device)
         : new DistributedDataParallel(model, Loss.Nll, sgd, batchSize / group.WorldSize, group);
+    if (parse.GetValue(anomalyOption))
+    {
+        if (trainer is not Trainer cpu) throw new ArgumentException("--detect-anomaly runs on the CPU trainer (--device cpu, not --distributed) for now.");
+        cpu.DetectAnomaly = true;
+    }
     Console.WriteLine($"device: {trainer.Device}{(group is null ? "" : $", {group.WorldSize} processes over {group.Backend}, batch {batchSize / group.WorldSize} each")}");
 
     // 4. Logging: TensorBoard scalars when --logdir is given.

@@ -140,6 +140,12 @@ public abstract class ModelWorkspace
     /// <summary>(Capacity, ...OutputShape)</summary>
     public float[] Output { get; protected set; } = [];
 
+    /// <summary>
+    /// A forward value by its name in the model's schedule (<c>Fc1Out</c>), for the live batch, for diagnostics such as
+    /// anomaly detection; empty for a name this workspace does not hold (a hand-written workspace holds none).
+    /// </summary>
+    public virtual ReadOnlySpan<float> Value(string buffer) => default;
+
     /// <summary>(Capacity, ...OutputShape), the loss gradient Backward starts from.</summary>
     public float[] OutputGrad { get; protected set; } = [];
 

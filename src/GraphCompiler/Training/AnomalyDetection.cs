@@ -1,4 +1,5 @@
 // Opt-in detection of NaN and Inf in a training step (torch.autograd's anomaly mode, GradScaler's inf check): the error names the step and where.
+using GraphCompiler.Compiler;
 using GraphCompiler.Nn;
 
 namespace GraphCompiler.Training;
@@ -23,6 +24,33 @@ public sealed class AnomalyException(long step, string location, string message)
 internal sealed class AnomalyDetector(ICompiledModel model)
 {
     private readonly IReadOnlyList<Parameter> _backwardOrder = model.Parameters().Reverse().ToList();
+    private readonly IReadOnlyList<KernelStep> _forwardSteps = SafeSchedule(model)?.Forward ?? (IReadOnlyList<KernelStep>)[];
+    private readonly HashSet<string> _intact = IntactAfterForward(SafeSchedule(model));
+
+    private static Schedule? SafeSchedule(ICompiledModel model)
+    {
+        try { return model.Schedule; }
+        catch (NotSupportedException) { return null; } // a hand-built model has no schedule: no layer can be named
+    }
+
+    /// <summary>
+    /// The forward values still in memory when the forward pass ends (training plan): a value is lost when a buffer that
+    /// shares its memory is first written by a later forward step. Dedicated buffers (input, output) are never shared.
+    /// </summary>
+    private static HashSet<string> IntactAfterForward(Schedule? s)
+    {
+        var intact = new HashSet<string>();
+        if (s is null) return intact;
+        int forward = s.Forward.Count;
+        foreach (string d in MemoryPlanner.Dedicated(s)) intact.Add(d);
+        foreach (Placement p in s.TrainingPlan.Placements)
+        {
+            bool lost = s.TrainingPlan.Placements.Any(q => q != p && q.IsIndex == p.IsIndex && q.First > p.First && q.First < forward
+                && q.Offset < p.Offset + p.Size && p.Offset < q.Offset + q.Size);
+            if (!lost) intact.Add(p.Buffer);
+        }
+        return intact;
+    }
     private long _step;
 
     public void BeforeForward(ReadOnlySpan<float> inputs, int count, int perSample)
@@ -39,6 +67,30 @@ internal sealed class AnomalyDetector(ICompiledModel model)
             if (j >= 0)
                 throw new AnomalyException(_step, parameter.Name,
                     $"step {_step}: parameter '{parameter.Name}' already holds {Describe(parameter.Data[j])} at element {j} before the forward pass (an earlier optimizer step or load put it there).");
+        }
+    }
+
+    /// <summary>
+    /// Right after the forward pass, before the loss and backward can overwrite anything: when the output is not finite,
+    /// the first layer (in schedule order) whose output is, named by its step (<c>Conv2: …</c>), so an overflow inside the
+    /// network is placed where it happened. Values whose memory a later forward step reused cannot be read and are skipped.
+    /// </summary>
+    public void AfterForward(ModelWorkspace ws)
+    {
+        if (FirstNonFinite(ws.Output.AsSpan(0, ws.Count * ws.OutputPerSample)) < 0) return;
+        foreach (KernelStep step in _forwardSteps)
+        {
+            foreach (Buf b in step.Buffers())
+            {
+                if (b.IsIndex || !_intact.Contains(b.Name)) continue;
+                ReadOnlySpan<float> value = ws.Value(b.Name);
+                int i = FirstNonFinite(value);
+                if (i < 0) continue;
+                string layer = step.Comment.Split(':')[0];
+                throw new AnomalyException(_step, layer,
+                    $"step {_step}: the forward pass first became non-finite at {layer} ({step.Comment}): {b.Name} holds {Describe(value[i])} " +
+                    $"at sample {i / b.PerSample}, element {i % b.PerSample}, although the input and parameters are finite.");
+            }
         }
     }
 

@@ -149,6 +149,7 @@ public sealed class Trainer : ITrainer
         ws.SetInput(inputs, count);
         if (zeroGrad) _optimizer.ZeroGrad();
         _model.Forward(ws);
+        _anomaly?.AfterForward(ws);
         return ws;
     }
 

@@ -55,8 +55,10 @@ public sealed class AnomalyDetectionTests(ITestOutputHelper output)
         Array.Fill(model.Fc1.Weight.Data, 10f); // 6 inputs of 3e38 times 10 overflow float in the first Linear
         var e = Assert.Throws<AnomalyException>(() => trainer.Step(Enumerable.Repeat(3e38f, 12).ToArray(), Values(6), 2));
         weights.CopyTo(model.Fc1.Weight.Data, 0);
-        Assert.Equal(("output", 1L), (e.Location, e.Step));
-        Assert.StartsWith("step 1: the model's output became ", e.Message);
+        // The first layer whose output is not finite is named, not just the model's output.
+        Assert.Equal(("Fc1", 1L), (e.Location, e.Step));
+        Assert.StartsWith("step 1: the forward pass first became non-finite at Fc1 (Fc1: ", e.Message);
+        Assert.Contains("although the input and parameters are finite", e.Message);
 
         e = Assert.Throws<AnomalyException>(() => trainer.Step(Values(12), Enumerable.Repeat(3e38f, 6).ToArray(), 2));
         Assert.Equal(("loss", 2L), (e.Location, e.Step));
