@@ -1,5 +1,6 @@
 // The comparisons the device check makes: a training step of a model on a device against the CPU backend, and every loss
 // with its options against the CPU's loss kernels; each tensor's error relative to its largest value.
+using Cifar;
 using GraphCompiler;
 using GraphCompiler.Backends.Ilgpu;
 using GraphCompiler.Nn;

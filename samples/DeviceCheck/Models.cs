@@ -1,30 +1,11 @@
-// The models the device check trains on every device: the tutorial CifarNet (timed) and four small graphs that between
-// them hold every step kind of the schedule (dilated, grouped and depthwise convolutions, every pool, softmax over dims,
-// every activation, fused chains, norms, dropout, residual adds, a broadcast gate and a concatenation).
+// The models the device check trains on every device besides the tutorial CifarNet (timed; compiled in from
+// samples/Cifar): small graphs that between them hold every step kind of the schedule (dilated, grouped and depthwise
+// convolutions, every pool, softmax over dims, every activation, fused chains, norms, dropout, residual adds, a
+// broadcast gate and a concatenation).
 using GraphCompiler;
 using GraphCompiler.Nn;
 
 namespace DeviceCheck;
-
-/// <summary>3 × (Conv2d 5x5 pad 2 → ReLU → MaxPool2d(2)), Flatten, Linear(1024, 64) → ReLU → Linear(64, 10).</summary>
-[Model]
-public partial class CifarNet
-{
-    [Conv2d(3, 32, kernel: 5, Padding = 2)]  public partial Conv2d Conv1 { get; }
-    [Conv2d(32, 32, kernel: 5, Padding = 2)] public partial Conv2d Conv2 { get; }
-    [Conv2d(32, 64, kernel: 5, Padding = 2)] public partial Conv2d Conv3 { get; }
-    [Linear(64 * 4 * 4, 64)]                 public partial Linear Fc1 { get; }
-    [Linear(64, 10)]                         public partial Linear Fc2 { get; }
-
-    [Forward(Input = "N,3,32,32")]
-    public Tensor Forward(Tensor x) => x
-        .Apply(Conv1).Relu().MaxPool2d(2)
-        .Apply(Conv2).Relu().MaxPool2d(2)
-        .Apply(Conv3).Relu().MaxPool2d(2)
-        .Flatten()
-        .Apply(Fc1).Relu()
-        .Apply(Fc2);
-}
 
 /// <summary>Every convolution and pooling option, softmax and log-softmax over inner dims, and every activation.</summary>
 [Model]

@@ -16,6 +16,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using DeviceCheck;
+using Cifar;
 using GraphCompiler;
 using GraphCompiler.Backends.Cpu;
 using GraphCompiler.Backends.Ilgpu;
