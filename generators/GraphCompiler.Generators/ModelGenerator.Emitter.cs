@@ -277,7 +277,7 @@ namespace GraphCompiler.Generators
                 w.Open();
                 w.Line("ws.EnsureTraining();");
                 w.Line("int n = ws.Count;");
-                // Frozen layers: the guards below are Step.Runs, printed.
+                // Frozen layers: the guards below are KernelStep.Runs, printed.
                 w.Line("// A frozen layer (no parameter with RequiresGrad) skips its weight gradient, and no gradient flows below the last");
                 w.Line("// layer that trains unless the input gradient is wanted: trainsToX says whether X or a layer before it trains.");
                 foreach (LayerUse use in s.LayerUses)

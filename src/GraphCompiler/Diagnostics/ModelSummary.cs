@@ -107,7 +107,7 @@ public sealed class ModelSummary
             ParamsOf(row).Where(p => p.RequiresGrad).Sum(p => (long)p.Count), ParamsOf(row).Where(p => !p.RequiresGrad).Sum(p => (long)p.Count),
             row.Flops * batch)).ToList();
 
-        // The guards of the generated Backward (Step.Runs on the schedule it was printed from), evaluated as Trainer runs it:
+        // The guards of the generated Backward (KernelStep.Runs on the schedule it was printed from), evaluated as Trainer runs it:
         // no input gradient, the loss kernel in between.
         Schedule schedule = model.Schedule;
         bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);

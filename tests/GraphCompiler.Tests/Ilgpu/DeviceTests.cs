@@ -8,6 +8,7 @@ using Xunit;
 
 namespace GraphCompiler.Tests.Ilgpu;
 
+[Collection(IlgpuCollection.Name)]
 public class DeviceTests
 {
     [Theory]

@@ -7,6 +7,7 @@ using Xunit;
 
 namespace GraphCompiler.Tests.Ilgpu;
 
+[Collection(IlgpuCollection.Name)]
 public class IlgpuBatchCheckTests
 {
     [Fact]

@@ -15,6 +15,7 @@ using Xunit;
 
 namespace GraphCompiler.Tests.Ilgpu;
 
+[Collection(IlgpuCollection.Name)]
 public class IlgpuParityTests
 {
     private const float Tolerance = 1e-4f;

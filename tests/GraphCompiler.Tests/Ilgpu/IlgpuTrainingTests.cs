@@ -13,6 +13,7 @@ using static GraphCompiler.Tests.Ilgpu.IlgpuParityTests;
 
 namespace GraphCompiler.Tests.Ilgpu;
 
+[Collection(IlgpuCollection.Name)]
 public class IlgpuTrainingTests
 {
     private static (float[] X, int[] Y) Batch(int n, int perSample, int classes, ulong seed)

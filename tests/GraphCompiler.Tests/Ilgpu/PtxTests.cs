@@ -15,6 +15,7 @@ using Xunit;
 
 namespace GraphCompiler.Tests.Ilgpu;
 
+[Collection(IlgpuCollection.Name)]
 public class PtxTests
 {
     /// <summary>The kernels one training step of <paramref name="model"/> loads: its steps', its loss's and the optimizer's.</summary>

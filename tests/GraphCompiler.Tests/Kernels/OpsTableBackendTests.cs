@@ -7,6 +7,7 @@ using Xunit;
 
 namespace GraphCompiler.Tests.Kernels;
 
+[Collection(GraphCompiler.Tests.Ilgpu.IlgpuCollection.Name)]
 public class OpsTableBackendTests
 {
     private const double Tolerance = 1e-4;

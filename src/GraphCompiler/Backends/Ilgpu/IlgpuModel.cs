@@ -230,7 +230,7 @@ public sealed class IlgpuModel : IDisposable
     public void ZeroGrad()
     {
         EnsureTraining();
-        foreach (DeviceParameter p in _parameters) p.Grad.MemSetToZero();
+        foreach (DeviceParameter p in _parameters) p.Grad.MemSetToZero(_device.Accelerator.DefaultStream); // this accelerator's stream, not the thread's current one
     }
 
     /// <summary>

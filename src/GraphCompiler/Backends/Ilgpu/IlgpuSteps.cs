@@ -156,13 +156,15 @@ public sealed partial class IlgpuSteps : IDisposable
     public static void CopyIn<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged
     {
         if (source.Length != target.Length) throw new ArgumentException($"Copying {source.Length} values into a device buffer of {target.Length}.");
-        if (source.Length > 0) target.CopyFromCPU(ref MemoryMarshal.GetReference(source), source.Length);
+        // On the view's own accelerator's stream: the default overloads synchronize the thread's current accelerator,
+        // which under parallel tests (or any thread but the one that created the accelerator) may be another one.
+        if (source.Length > 0) target.CopyFromCPU(target.GetAccelerator().DefaultStream, ref MemoryMarshal.GetReference(source), source.Length);
     }
 
     public static void CopyOut<T>(ArrayView<T> source, Span<T> target) where T : unmanaged
     {
         if (source.Length != target.Length) throw new ArgumentException($"Copying a device buffer of {source.Length} values into {target.Length}.");
-        if (target.Length > 0) source.CopyToCPU(ref MemoryMarshal.GetReference(target), target.Length);
+        if (target.Length > 0) source.CopyToCPU(source.GetAccelerator().DefaultStream, ref MemoryMarshal.GetReference(target), target.Length);
     }
 
     public void Dispose()
