@@ -17,6 +17,7 @@ public sealed class IlgpuTrainer : ITrainer
     private readonly IlgpuDevice _device;
     private readonly ICompiledModel _model;
     private readonly Loss _loss;
+    private readonly int _outputPerSample;
     private readonly IOptimizer _optimizer;
 
     public IlgpuTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device)
@@ -39,6 +40,7 @@ public sealed class IlgpuTrainer : ITrainer
         }
         _model = model;
         _loss = loss;
+        _outputPerSample = model.OutputShape.Aggregate(1, (p, d) => p * d);
         _optimizer = optimizer;
     }
 
@@ -66,10 +68,8 @@ public sealed class IlgpuTrainer : ITrainer
     public float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count, bool zeroGrad = true, float lossScale = 1f)
     {
         BatchChecks.Inputs("IlgpuTrainer", _model, Model.Capacity, inputs.Length, count);
-        BatchChecks.FloatTargets("IlgpuTrainer", _model, targets, count, _model.OutputShape.Aggregate(1, (p, d) => p * d));
-        Model.SetInput(inputs, count);
-        if (zeroGrad) Model.ZeroGrad();
-        Model.Forward();
+        BatchChecks.FloatTargets("IlgpuTrainer", _model, targets, count, _outputPerSample);
+        Forward(inputs, count, zeroGrad);
         float loss = Model.Loss(_loss, targets, lossScale);
         Model.Backward();
         return loss;
@@ -83,13 +83,19 @@ public sealed class IlgpuTrainer : ITrainer
     {
         // Before anything reaches the device or moves BatchNorm's statistics: the same checks and words as the CPU trainer.
         BatchChecks.Inputs("IlgpuTrainer", _model, Model.Capacity, inputs.Length, count);
-        BatchChecks.ClassTargets("IlgpuTrainer", _loss, targets, count, _model.OutputShape.Aggregate(1, (p, d) => p * d), 1);
-        Model.SetInput(inputs, count);
-        if (zeroGrad) Model.ZeroGrad();
-        Model.Forward();
+        BatchChecks.ClassTargets("IlgpuTrainer", _loss, targets, count, _outputPerSample, 1);
+        Forward(inputs, count, zeroGrad);
         float loss = Model.Loss(_loss, targets, lossScale);
         Model.Backward();
         return loss;
+    }
+
+    /// <summary>A checked batch to the device, gradients cleared unless accumulating, and the forward pass.</summary>
+    private void Forward(ReadOnlySpan<float> inputs, int count, bool zeroGrad)
+    {
+        Model.SetInput(inputs, count);
+        if (zeroGrad) Model.ZeroGrad();
+        Model.Forward();
     }
 
     /// <summary>
