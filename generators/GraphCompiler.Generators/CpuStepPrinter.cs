@@ -1,6 +1,6 @@
 // The CPU backend's side of the step contract: each typed step printed as the generated C# call of its SIMD kernel.
+using System.Collections.Generic;
 using System.Globalization;
-using System.Linq;
 using GraphCompiler.Compiler;
 
 namespace GraphCompiler.Generators
@@ -12,9 +12,11 @@ namespace GraphCompiler.Generators
     /// </summary>
     internal sealed class CpuStepPrinter : IStepHandler<string>
     {
-        private readonly Schedule _schedule;
+        // Buffers the workspace holds as whole arrays (input, output, loss gradients) rather than arena spans.
+        private readonly HashSet<string> _arrays;
 
-        public CpuStepPrinter(Schedule schedule) => _schedule = schedule;
+        public CpuStepPrinter(Schedule schedule) =>
+            _arrays = new HashSet<string>(MemoryPlanner.Dedicated(schedule)) { Lowering.InputBuffer, Lowering.InputGradBuffer };
 
         public string Print(KernelStep step) => step.Accept(this);
 
@@ -32,7 +34,7 @@ namespace GraphCompiler.Generators
         // ---- operands ----
 
         private string B(Buf b) =>
-            b.Name == Lowering.InputBuffer || b.Name == Lowering.InputGradBuffer || MemoryPlanner.Dedicated(_schedule).Contains(b.Name)
+            _arrays.Contains(b.Name)
                 ? $"ws.{b.Name}.AsSpan(0, n * {b.PerSample})"
                 : $"ws.{b.Name}[..(n * {b.PerSample})]";
 

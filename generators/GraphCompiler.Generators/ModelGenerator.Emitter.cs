@@ -263,7 +263,8 @@ namespace GraphCompiler.Generators
                 w.Line("public void Forward(Workspace ws)");
                 w.Open();
                 w.Line("int n = ws.Count;");
-                foreach (KernelStep step in s.Forward) EmitStep(w, step, s);
+                var printer = new CpuStepPrinter(s);
+                foreach (KernelStep step in s.Forward) EmitStep(w, step, printer);
                 w.Close();
             }
 
@@ -285,6 +286,7 @@ namespace GraphCompiler.Generators
                     string before = use.After.Count == 0 ? "ws.InputGrad is not null" : string.Join(" || ", use.After.Select(a => "trainsTo" + a));
                     w.Line($"bool trainsTo{use.Name} = {before} || {use.Layer}.Trainable;");
                 }
+                var printer = new CpuStepPrinter(s);
                 foreach (KernelStep step in s.Backward)
                 {
                     string need = step.ParamsOf is not null ? $"{step.ParamsOf}.Trainable"
@@ -294,17 +296,17 @@ namespace GraphCompiler.Generators
                     w.Line(step.UnlessLossFused ? $"if (!ws.LossGradAtLogits && {need}) // a fused NLL loss already wrote the gradient at the logits"
                         : $"if ({need})");
                     w.Open();
-                    EmitStep(w, step, s);
+                    EmitStep(w, step, printer);
                     if (step.ParamsOf is not null) w.Line($"ws.ParamGradsReady?.Invoke(\"{step.ParamsOf}\");");
                     w.Close();
                 }
                 w.Close();
             }
 
-            private static void EmitStep(Writer w, KernelStep step, Schedule s)
+            private static void EmitStep(Writer w, KernelStep step, CpuStepPrinter printer)
             {
                 w.Line($"// {step.Comment}");
-                w.Line(new CpuStepPrinter(s).Print(step));
+                w.Line(printer.Print(step));
             }
 
             private const string Core = CSharpLiteral.Core;

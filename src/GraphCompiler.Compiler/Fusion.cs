@@ -76,7 +76,7 @@ namespace GraphCompiler.Compiler
         {
             Node first = tail.Chain![0];
             Node x = first.Input!;
-            var stages = l.Chain(tail, "", tail.Chain.Select(n => n.Op!.Elementwise(n)!.Value));
+            var stages = l.ChainOf(tail);
             l.EmitGradOf(x, $"{tail.Name}: dx = dy · ({ChainFormula(tail.Chain, "x")})′",
                 new ElementwiseChainBackward(l.Value(x), l.Grad(tail), new Buf(l.ContributionName(new Use(first, 0)), x.Shape.PerSample), stages));
         }

@@ -173,6 +173,9 @@ namespace GraphCompiler.Compiler
         /// <summary>The geometry <paramref name="node"/>'s forward declared, for its backward steps.</summary>
         public Geo<T> GeometryOf<T>(Node node) => (Geo<T>)_geometryValues[node.Name + "Geometry"];
 
+        /// <summary>The stages the forward of the chain ending at <paramref name="tail"/> declared, for its backward.</summary>
+        public Geo<EquatableArray<Elementwise>> ChainOf(Node tail) => (Geo<EquatableArray<Elementwise>>)_geometryValues[tail.Name + "Chain"];
+
 
         /// <summary>
         /// Declares the stages of the element-wise chain that ends at <paramref name="tail"/> as a static
@@ -182,12 +185,13 @@ namespace GraphCompiler.Compiler
         {
             string name = tail.Name + "Chain";
             var list = EquatableArray.From(stages);
-            if (!_geometries.Any(g => g.Name == name))
-                _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
-                {
-                    Terms = EquatableArray.From(list.Select(s => "Elementwise." + s.Member)),
-                });
-            return new Geo<EquatableArray<Elementwise>>(name, list);
+            _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
+            {
+                Terms = EquatableArray.From(list.Select(s => "Elementwise." + s.Member)),
+            });
+            var geo = new Geo<EquatableArray<Elementwise>>(name, list);
+            _geometryValues[name] = geo;
+            return geo;
         }
 
         public void Emit(string comment, KernelStep step) => _current.Add(step with { Comment = comment });
