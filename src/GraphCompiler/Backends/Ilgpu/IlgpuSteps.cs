@@ -1,7 +1,6 @@
 // The ILGPU backend's side of the step contract: each typed step bound once to a launch of its ILGPU kernel, over device
 // buffers, parameters and stateful layers registered by name (a model's workspace, or a test's single op).
 using MethodInfo = System.Reflection.MethodInfo;
-using System.Runtime.InteropServices;
 using GraphCompiler.Compiler;
 using GraphCompiler.Nn;
 using ILGPU;
@@ -153,18 +152,23 @@ public sealed partial class IlgpuSteps : IDisposable
         return buffer.View.SubView(0, length);
     }
 
-    public static void CopyIn<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged
+    public static unsafe void CopyIn<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged
     {
         if (source.Length != target.Length) throw new ArgumentException($"Copying {source.Length} values into a device buffer of {target.Length}.");
-        // On the view's own accelerator's stream: the default overloads synchronize the thread's current accelerator,
-        // which under parallel tests (or any thread but the one that created the accelerator) may be another one.
-        if (source.Length > 0) target.CopyFromCPU(target.GetAccelerator().DefaultStream, ref MemoryMarshal.GetReference(source), source.Length);
+        if (source.Length == 0) return;
+        // Pinned: ILGPU copies from the raw address it is given, and a GC on another thread could move a managed array
+        // mid-copy (seen as a device buffer left at zero under the parallel test run). On the view's own accelerator's
+        // stream: the default overloads synchronize the thread's current accelerator, which may be another one.
+        fixed (T* host = source)
+            target.CopyFromCPU(target.GetAccelerator().DefaultStream, ref *host, source.Length);
     }
 
-    public static void CopyOut<T>(ArrayView<T> source, Span<T> target) where T : unmanaged
+    public static unsafe void CopyOut<T>(ArrayView<T> source, Span<T> target) where T : unmanaged
     {
         if (source.Length != target.Length) throw new ArgumentException($"Copying a device buffer of {source.Length} values into {target.Length}.");
-        if (target.Length > 0) source.CopyToCPU(source.GetAccelerator().DefaultStream, ref MemoryMarshal.GetReference(target), target.Length);
+        if (target.Length == 0) return;
+        fixed (T* host = target)
+            source.CopyToCPU(source.GetAccelerator().DefaultStream, ref *host, target.Length);
     }
 
     public void Dispose()
