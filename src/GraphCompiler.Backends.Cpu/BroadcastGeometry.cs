@@ -105,29 +105,6 @@ public sealed class BroadcastGeometry
         return (a, b);
     }
 
-    /// <summary>The broadcast of two per-sample shapes by NumPy's rules, or null when they do not broadcast.</summary>
-    public static BroadcastGeometry? Of(int[] a, int[] b)
-    {
-        int rank = Math.Max(a.Length, b.Length);
-        int[] x = Align(a, rank), y = Align(b, rank), dims = new int[rank];
-        for (int i = 0; i < rank; i++)
-        {
-            if (x[i] != y[i] && x[i] != 1 && y[i] != 1) return null;
-            dims[i] = Math.Max(x[i], y[i]);
-        }
-        return new BroadcastGeometry([rank, .. dims, .. x, .. y]);
-    }
-
-    /// <summary>The output's per-sample dims.</summary>
-    public static int[] OutputDims(int[] a, int[] b)
-    {
-        int rank = Math.Max(a.Length, b.Length);
-        int[] x = Align(a, rank), y = Align(b, rank);
-        return x.Zip(y, Math.Max).ToArray();
-    }
-
-    private static int[] Align(int[] dims, int rank) => [.. Enumerable.Repeat(1, rank - dims.Length), .. dims];
-
     private static int Product(int[] dims)
     {
         int p = 1;

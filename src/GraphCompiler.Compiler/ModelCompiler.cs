@@ -50,6 +50,39 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>
+        /// One op applied to values of <paramref name="inputs"/>' shapes (the batch symbolic), for the eager path: the op's own
+        /// shape rule (and its messages) and its forward steps, as a model would lower it, without fusion. The call reads
+        /// the inputs in order (<c>a + b</c>, <c>Cat([a, b, c])</c>); a layer call reads the first.
+        /// </summary>
+        public static OpLowering LowerOp(OpCall call, IReadOnlyList<Shape> inputs, LayerDecl? layer)
+        {
+            OpDef op = layer?.Op ?? (OpsTable.Functional.TryGetValue(call.Op, out OpDef? f) ? f : OpsTable.Combining[call.Op]);
+            var model = new ModelDecl("Eager", inputs[0], -1, layer is null ? EquatableArray<LayerDecl>.Empty : EquatableArray.Of(layer),
+                EquatableArray.Of(call), 1, Fuse: false);
+            var graph = new Graph(model);
+            Node[] values = inputs.Select((shape, i) => new Node(i, null, new Node[0], null, new double[0], -1)
+            {
+                Shape = shape,
+                Name = i == 0 ? "Input" : "Input" + (i + 1),
+                Origin = inputs.Count == 1 ? "the declared input" : $"input {i + 1}",
+            }).ToArray();
+            graph.Nodes.AddRange(values);
+            var node = new Node(values.Length, op, op.Arity == 1 ? new[] { values[0] } : values, layer, call.Args.ToArray(), -1);
+            graph.Nodes.Add(node);
+            graph.Output = node;
+            graph.LinkConsumers();
+            var errors = new List<CoreDiagnostic>();
+            Shape? shape = op.Infer(node, errors);
+            if (shape is null) return new OpLowering(null, EquatableArray<KernelStep>.Empty, EquatableArray.From(errors));
+            node.Shape = shape.Value;
+            node.Name = layer?.Property ?? op.NameStem + "1";
+            var l = new Lowering(graph);
+            if (!op.IsAlias) l.DeclareValue(node, "");
+            op.Forward(l, node);
+            return new OpLowering(shape, EquatableArray.From(l.ForwardSteps), EquatableArray<CoreDiagnostic>.Empty);
+        }
+
+        /// <summary>
         /// Pass "build": one node per call, layers resolved. Values may be read any number of times (residuals, branches,
         /// a layer applied twice), but every value must flow into the result: one that is never read is an error.
         /// </summary>

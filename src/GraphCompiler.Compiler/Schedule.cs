@@ -111,4 +111,7 @@ namespace GraphCompiler.Compiler
     }
 
     public sealed record CompileResult(Schedule? Schedule, EquatableArray<CoreDiagnostic> Diagnostics);
+
+    /// <summary>One op lowered alone (<see cref="ModelCompiler.LowerOp"/>): its output shape and forward steps, or why not.</summary>
+    public sealed record OpLowering(Shape? Output, EquatableArray<KernelStep> Forward, EquatableArray<CoreDiagnostic> Diagnostics);
 }

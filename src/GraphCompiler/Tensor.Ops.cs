@@ -32,22 +32,26 @@ public sealed partial class Tensor
     /// <summary>Applies a BatchNorm layer to (N, C), (N, C, L) or (N, C, H, W) in the layer's mode (training: batch statistics, running ones updated).</summary>
     public Tensor Apply(BatchNorm layer)
     {
-        bool twoD = layer is BatchNorm2d;
-        Expect(twoD ? Rank == 4 : Rank is 2 or 3, $"{layer} expects {(twoD ? "[N, C, H, W]" : "[N, C] or [N, C, L]")}");
-        Expect(Shape[1] == layer.NumFeatures, $"{layer} expects {layer.NumFeatures} channels");
-        var y = new Tensor(Shape);
-        int spatial = Count / (Shape[0] * Shape[1]);
-        layer.Forward(Data, y.Data, new float[layer.NumFeatures], new float[layer.NumFeatures], Shape[0], spatial);
+        var (step, y) = Lowered<BatchNormForward>("Apply", LayerDecl.Of(layer.Name, layer is BatchNorm2d ? "BatchNorm2d" : "BatchNorm1d",
+            ("numFeatures", layer.NumFeatures)));
+        layer.Forward(Data, y.Data, new float[layer.NumFeatures], new float[layer.NumFeatures], Shape[0], step.Spatial);
         return y;
     }
 
     /// <summary>Applies a LayerNorm layer over the trailing dimensions of its normalized_shape.</summary>
     public Tensor Apply(LayerNorm layer)
     {
-        Expect(Rank > layer.NormalizedShape.Length && Shape.AsSpan(Rank - layer.NormalizedShape.Length).SequenceEqual(layer.NormalizedShape),
-            $"{layer} expects trailing dimensions [{string.Join(", ", layer.NormalizedShape)}]");
+        int rows;
+        if (layer.NormalizedShape.Length == 1)
+            rows = Shape[0] * Lowered<LayerNormForward>("Apply", LayerDecl.Of(layer.Name, "LayerNorm", ("normalizedShape", layer.NormalizedShape[0]))).Step.RowsPerSample;
+        else
+        {
+            // The compiled op normalizes the last dim; a normalized_shape of several trailing dims is the eager layer's own.
+            Expect(Rank > layer.NormalizedShape.Length && Shape.AsSpan(Rank - layer.NormalizedShape.Length).SequenceEqual(layer.NormalizedShape),
+                $"{layer} expects trailing dimensions [{string.Join(", ", layer.NormalizedShape)}]");
+            rows = Count / layer.Size;
+        }
         var y = new Tensor(Shape);
-        int rows = Count / layer.Size;
         layer.Forward(Data, y.Data, new float[rows], new float[rows], rows);
         return y;
     }
@@ -55,7 +59,7 @@ public sealed partial class Tensor
     /// <summary>Applies a Dropout layer in its mode (training: a fresh mask each call; eval: a copy).</summary>
     public Tensor Apply(Dropout layer)
     {
-        var y = new Tensor(Shape);
+        var (_, y) = Lowered<DropoutForward>("Apply", LayerDecl.Of(layer.Name, "Dropout", ("p", layer.P)));
         layer.Forward(Data, y.Data, new float[Count]);
         return y;
     }
@@ -113,14 +117,14 @@ public sealed partial class Tensor
     /// Flattens the dimensions from <paramref name="startDim"/> on into one (PyTorch's <c>flatten(start_dim)</c>); the
     /// default 1 keeps only the batch dimension in front.
     /// </summary>
-    public Tensor Flatten(int startDim = 1) => new((float[])Data.Clone(), ShapeAfter("Flatten", ("startDim", startDim)));
+    public Tensor Flatten(int startDim = 1) => new((float[])Data.Clone(), Lower([this], "Flatten", null, ("startDim", startDim)).Shape);
 
     /// <summary>
     /// Gives each sample the shape (d1, d2, …) with the same elements, like PyTorch's <c>x.reshape(N, d1, d2, …)</c>; the
     /// batch dimension stays. One dimension may be -1 and is inferred.
     /// </summary>
     public Tensor Reshape(int d1, int? d2 = null, int? d3 = null, int? d4 = null, int? d5 = null) =>
-        new((float[])Data.Clone(), ShapeAfter("Reshape", ("d1", d1), ("d2", d2 ?? double.NaN), ("d3", d3 ?? double.NaN), ("d4", d4 ?? double.NaN), ("d5", d5 ?? double.NaN)));
+        new((float[])Data.Clone(), Lower([this], "Reshape", null, ("d1", d1), ("d2", d2 ?? double.NaN), ("d3", d3 ?? double.NaN), ("d4", d4 ?? double.NaN), ("d5", d5 ?? double.NaN)).Shape);
 
     /// <summary>Element-wise sum with NumPy broadcasting over the per-sample dims (the batch sizes must be equal).</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
@@ -139,13 +143,10 @@ public sealed partial class Tensor
     private Tensor Broadcast(Tensor other, string op, BinaryKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(other);
-        Expect(Rank >= 2 && other.Rank >= 2 && other.Shape[0] == Shape[0],
-            $"{op} needs two tensors with the same batch size; the other is [{string.Join(", ", other.Shape)}]");
-        int[] a = Shape[1..], b = other.Shape[1..];
-        BroadcastGeometry g = BroadcastGeometry.Of(a, b)
-            ?? throw new ArgumentException($"{op} of [{string.Join(", ", Shape)}] and [{string.Join(", ", other.Shape)}] cannot broadcast.");
-        var y = new Tensor([Shape[0], .. BroadcastGeometry.OutputDims(a, b)]);
-        kernel(Data, other.Data, y.Data, g, Shape[0]);
+        var (steps, shape) = Lower([this, other], op, null);
+        BroadcastDims g = steps.Single() switch { AddForward a => a.G.Value, MulForward m => m.G.Value, var s => throw new InvalidOperationException(s.Kind) };
+        var y = new Tensor(shape);
+        kernel(Data, other.Data, y.Data, new BroadcastGeometry([.. g.Packed]), Shape[0]);
         return y;
     }
 
@@ -157,25 +158,10 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(tensors);
         if (tensors.Length == 0) throw new ArgumentException("Cat needs at least one tensor.", nameof(tensors));
-        Tensor first = tensors[0];
-        int axis = dim < 0 ? dim + first.Rank : dim;
-        first.Expect(axis >= 1 && axis < first.Rank, $"Cat(dim: {dim}) needs a dim from 1 to rank - 1");
-        int[] shape = (int[])first.Shape.Clone();
-        foreach (Tensor t in tensors.Skip(1))
-        {
-            bool match = t.Rank == first.Rank && Enumerable.Range(0, first.Rank).All(i => i == axis || t.Shape[i] == first.Shape[i]);
-            first.Expect(match, $"Cat(dim: {dim}) needs equal sizes outside dim {axis}; another input is [{string.Join(", ", t.Shape)}]");
-            shape[axis] += t.Shape[axis];
-        }
+        var (steps, shape) = Lower(tensors, "Cat", null, ("dim", dim));
         var y = new Tensor(shape);
-        int rows = 1, after = 1, offset = 0;
-        for (int i = 1; i < axis; i++) rows *= shape[i];
-        for (int i = axis + 1; i < shape.Length; i++) after *= shape[i];
-        foreach (Tensor t in tensors)
-        {
-            CatKernels.Forward(t.Data, y.Data, rows, t.Shape[axis] * after, shape[axis] * after, offset * after, shape[0]);
-            offset += t.Shape[axis];
-        }
+        foreach (var (t, c) in tensors.Zip(steps.Cast<CatForward>()))
+            CatKernels.Forward(t.Data, y.Data, c.Rows, c.Inner, c.OutInner, c.Offset, shape[0]);
         return y;
     }
 
@@ -202,23 +188,29 @@ public sealed partial class Tensor
     /// </summary>
     private (T Step, Tensor Output) Lowered<T>(string op, LayerDecl? layer, params (string Name, double Value)[] args) where T : KernelStep
     {
-        Schedule schedule = Compiled(op, layer, args);
-        return ((T)schedule.Forward.Single(), new Tensor([Shape[0], .. schedule.Output.SampleDims]));
+        var (steps, shape) = Lower([this], op, layer, args);
+        return ((T)steps.Single(), new Tensor(shape));
     }
 
-    /// <summary>The shape the core's rule gives <paramref name="op"/> on this tensor (for ops that only reinterpret it).</summary>
-    private int[] ShapeAfter(string op, params (string Name, double Value)[] args) => [Shape[0], .. Compiled(op, null, args).Output.SampleDims];
-
-    /// <summary>One op applied to a tensor of this shape (the batch symbolic), compiled by the core without fusion.</summary>
-    private Schedule Compiled(string op, LayerDecl? layer, (string Name, double Value)[] args)
+    /// <summary>
+    /// <paramref name="op"/> applied to <paramref name="inputs"/> (a layer call to the first), lowered alone by the core:
+    /// its forward steps and the output shape with the inputs' batch size.
+    /// </summary>
+    private static (EquatableArray<KernelStep> Steps, int[] Shape) Lower(Tensor[] inputs, string op, LayerDecl? layer, params (string Name, double Value)[] args)
     {
-        Expect(Rank >= 1, $"{op} needs a batch dimension");
-        var input = new Compiler.Shape([Compiler.Shape.Batch, .. Shape[1..]]);
-        OpCall call = layer is null ? OpCall.Of(op, 0, [.. args.Where(a => !double.IsNaN(a.Value))]) : OpCall.Apply(layer.Property, 0);
-        var model = new ModelDecl("Eager", input, -1, layer is null ? EquatableArray<LayerDecl>.Empty : EquatableArray.Of(layer),
-            EquatableArray.Of(call), 1, Fuse: false);
-        CompileResult result = ModelCompiler.Compile(model);
-        return result.Schedule ?? throw new ArgumentException($"{result.Diagnostics[0].Message} (a tensor of [{string.Join(", ", Shape)}]).");
+        Tensor first = inputs[0];
+        foreach (Tensor t in inputs)
+        {
+            ArgumentNullException.ThrowIfNull(t, nameof(inputs));
+            t.Expect(t.Rank >= 1, $"{op} needs a batch dimension");
+            if (t.Shape[0] != first.Shape[0])
+                throw new ArgumentException($"{op} needs tensors of the same batch size, but they are [{string.Join("] and [", inputs.Select(i => string.Join(", ", i.Shape)))}].");
+        }
+        OpCall call = layer is null ? OpCall.Of(op, [.. Enumerable.Range(0, inputs.Length)], [.. args.Where(a => !double.IsNaN(a.Value))]) : OpCall.Apply(layer.Property, 0);
+        OpLowering lowered = ModelCompiler.LowerOp(call, [.. inputs.Select(t => new Compiler.Shape([Compiler.Shape.Batch, .. t.Shape[1..]]))], layer);
+        if (lowered.Output is not { } output)
+            throw new ArgumentException($"{lowered.Diagnostics[0].Message} ({(inputs.Length == 1 ? "a tensor" : "tensors")} of [{string.Join("] and [", inputs.Select(i => string.Join(", ", i.Shape)))}]).");
+        return (lowered.Forward, [first.Shape[0], .. output.SampleDims]);
     }
 
     private void Expect(bool condition, string what)

@@ -18,6 +18,23 @@ public class EagerShapeTests
     }
 
     [Fact]
+    public void Normalisation_layers_and_the_combining_ops_use_the_cores_rules_too()
+    {
+        var bn = new BatchNorm2d("bn", numFeatures: 3);
+        var e = Assert.Throws<ArgumentException>(() => new Tensor(new float[24], [2, 4, 3]).Apply(bn));
+        Assert.StartsWith("BatchNorm2d 'bn' expects", e.Message);
+        Assert.EndsWith("(a tensor of [2, 4, 3]).", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Tensor(new float[2 * 4 * 9], [2, 4, 3, 3]).Apply(bn));
+        Assert.StartsWith("BatchNorm2d 'bn' expects 3 channels but receives 4", e.Message);
+        var ln = new LayerNorm("ln", normalizedShape: 5);
+        e = Assert.Throws<ArgumentException>(() => new Tensor(new float[8], [2, 4]).Apply(ln));
+        Assert.StartsWith("LayerNorm 'ln' normalises a last dimension of 5 but receives 4", e.Message);
+        // The statistics' geometry comes from the step: per-channel over H·W, per row over the last dim.
+        Tensor y = new Tensor(Enumerable.Range(0, 2 * 3 * 4).Select(i => (float)i).ToArray(), [2, 3, 4]).Apply(new LayerNorm("ln", normalizedShape: 4));
+        Assert.Equal(0.0, y.Data.Take(4).Sum(), 4);
+    }
+
+    [Fact]
     public void Shapes_and_geometry_come_from_the_ops_rules()
     {
         var x = new Tensor(Enumerable.Range(0, 2 * 3 * 7 * 7).Select(i => (float)Math.Sin(i)).ToArray(), [2, 3, 7, 7]);

@@ -14,9 +14,9 @@ public class BroadcastKernelTests
     [InlineData(new[] { 8, 300 }, new[] { 300 }, 8, 300, 1, 1)]           // a row added to every row
     public void Geometry_merges_dims_that_broadcast_alike(int[] a, int[] b, int rows, int inner, int aInner, int bInner)
     {
-        BroadcastGeometry g = BroadcastGeometry.Of(a, b)!;
+        BroadcastGeometry g = Broadcasting.Of(a, b)!;
         Assert.Equal((rows, inner, aInner, bInner), (g.Rows, g.Inner, g.AInner, g.BInner));
-        Assert.Null(BroadcastGeometry.Of([64, 8, 8], [32, 8, 8]));
+        Assert.Null(Broadcasting.Of([64, 8, 8], [32, 8, 8]));
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class BroadcastKernelTests
     [Fact]
     public void Kernels_reject_short_buffers_and_bad_geometries()
     {
-        BroadcastGeometry g = BroadcastGeometry.Of([4, 3], [4, 1])!;
+        BroadcastGeometry g = Broadcasting.Of([4, 3], [4, 1])!;
         var e = Assert.Throws<ArgumentException>(() => MulKernels.Forward(new float[24], new float[7], new float[24], g, 2));
         Assert.StartsWith("Buffer 'b' has 7 elements but the shape needs 8.", e.Message);
         e = Assert.Throws<ArgumentException>(() => new BroadcastGeometry(2, 4, 3, 4, 2, 4, 1));
@@ -58,7 +58,11 @@ public class BroadcastKernelTests
         Assert.Equal([1, 6], x.Flatten().Shape);
         Assert.Equal([1, 2, 3], x.Flatten(startDim: 2).Shape);
         var e = Assert.Throws<ArgumentException>(() => x + new Tensor([1, 2], [1, 2]));
-        Assert.Equal("Add of [1, 2, 3] and [1, 2] cannot broadcast.", e.Message);
+        Assert.Equal("Add of [N,2,3] (input 1) and [N,2] (input 2) cannot broadcast: dim 2 is 3 vs 2 (tensors of [1, 2, 3] and [1, 2]).", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Tensor.Cat([x, new Tensor(new float[4], [2, 2, 1])], dim: 2));
+        Assert.Equal("Cat needs tensors of the same batch size, but they are [1, 2, 3] and [2, 2, 1].", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Tensor.Cat([x, new Tensor(new float[2], [1, 1, 2])], dim: 2));
+        Assert.Equal("Cat(dim: 2) of [N,2,3] (input 1) and [N,1,2] (input 2) needs equal sizes outside dim 2: dim 1 is 2 vs 1 (tensors of [1, 2, 3] and [1, 1, 2]).", e.Message);
         Assert.Throws<ArgumentException>(() => x.Reshape(4, -1));
     }
 }

@@ -610,7 +610,7 @@ public static partial class OpsTable
     private static OpCase Broadcast(Rng rng, int index, bool multiply)
     {
         var (n, aDims, bDims) = BroadcastShapes[index];
-        BroadcastGeometry g = BroadcastGeometry.Of(aDims, bDims)!;
+        BroadcastGeometry g = Broadcasting.Of(aDims, bDims)!;
         int aLen = n * g.APerSample, bLen = n * g.BPerSample, yLen = n * g.YPerSample;
         return new OpCase
         {
