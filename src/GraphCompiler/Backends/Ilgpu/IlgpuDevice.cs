@@ -10,11 +10,15 @@ namespace GraphCompiler.Backends.Ilgpu;
 /// <summary>An ILGPU context and the accelerator of one <see cref="Device"/>; disposing it releases both.</summary>
 public sealed class IlgpuDevice : IDisposable
 {
-    private IlgpuDevice(Device device, Context context, Accelerator accelerator)
+    private readonly Lazy<(CuBlas<CuBlasPointerModeHandlers.ManualMode>? Blas, CuBlasAvailability Status)> _cuBlas;
+
+    private IlgpuDevice(Device device, Context context, Accelerator accelerator, IlgpuGemmRoute route)
     {
         Device = device;
         Context = context;
         Accelerator = accelerator;
+        Route = route != IlgpuGemmRoute.Auto ? route : accelerator is CudaAccelerator ? IlgpuGemmRoute.Im2colGemm : IlgpuGemmRoute.DirectKernel;
+        _cuBlas = new(() => IlgpuGemm.OpenCuBlas(accelerator, IlgpuGemm.NewestCuBlas));
     }
 
     /// <summary>The device this accelerator runs (never <see cref="DeviceType.Auto"/>: that is resolved first).</summary>
@@ -27,12 +31,29 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>"ilgpu-cpu (CPUAccelerator)" or "cuda:0 (NVIDIA …)", for messages.</summary>
     public string Name => $"{Device} ({Accelerator.Name})";
 
+    /// <summary>How Linear and Conv2d steps run here (never <see cref="IlgpuGemmRoute.Auto"/>: that is resolved when the device opens).</summary>
+    public IlgpuGemmRoute Route { get; }
+
+    /// <summary>Whether cuBLAS serves this accelerator, and if not why; probed once, on first use, and never throws.</summary>
+    public CuBlasAvailability CuBlas => _cuBlas.Value.Status;
+
+    /// <summary>The cuBLAS handle of this accelerator (bound to its default stream), or null where <see cref="CuBlas"/> says it is not available.</summary>
+    internal CuBlas<CuBlasPointerModeHandlers.ManualMode>? CuBlasHandle => _cuBlas.Value.Blas;
+
+    /// <summary>
+    /// The route and its GEMM in words: "im2col + GEMM on cuBLAS 120805", "im2col + GEMM on the ILGPU GEMM kernel (cuBLAS
+    /// not available: …)" or "direct ILGPU kernels".
+    /// </summary>
+    public string GemmRoute => Route == IlgpuGemmRoute.DirectKernel ? "direct ILGPU kernels"
+        : CuBlas.Available ? $"im2col + GEMM on {CuBlas}" : $"im2col + GEMM on the ILGPU GEMM kernel (cuBLAS {CuBlas})";
+
     /// <summary>
     /// Opens <paramref name="device"/> (<see cref="Device.Auto"/> resolved first). The native <see cref="Device.Cpu"/>
     /// has no ILGPU accelerator and is an error here; a CUDA device that is not present is an error that names the devices
-    /// ILGPU does find.
+    /// ILGPU does find. <paramref name="route"/> says how Linear and Conv2d steps run (<see cref="IlgpuGemmRoute.Auto"/>:
+    /// im2col + GEMM on CUDA, the direct kernels on the CPU accelerator).
     /// </summary>
-    public static IlgpuDevice Open(Device device)
+    public static IlgpuDevice Open(Device device, IlgpuGemmRoute route = IlgpuGemmRoute.Auto)
     {
         ArgumentNullException.ThrowIfNull(device);
         device = device.Resolve();
@@ -41,7 +62,7 @@ public sealed class IlgpuDevice : IDisposable
             case DeviceType.IlgpuCpu:
             {
                 var context = Context.Create(b => b.CPU().EnableAlgorithms());
-                return new IlgpuDevice(device, context, context.CreateCPUAccelerator(0));
+                return new IlgpuDevice(device, context, context.CreateCPUAccelerator(0), route);
             }
             case DeviceType.Cuda:
             {
@@ -51,7 +72,7 @@ public sealed class IlgpuDevice : IDisposable
                     context.Dispose();
                     throw new InvalidOperationException(MissingCuda(device.Index));
                 }
-                return new IlgpuDevice(device, context, context.CreateCudaAccelerator(device.Index));
+                return new IlgpuDevice(device, context, context.CreateCudaAccelerator(device.Index), route);
             }
             default:
                 throw new ArgumentException($"Device '{device}' is the native CPU backend, which runs the generated code directly; it has no ILGPU accelerator.", nameof(device));
@@ -92,6 +113,7 @@ public sealed class IlgpuDevice : IDisposable
 
     public void Dispose()
     {
+        if (_cuBlas.IsValueCreated) _cuBlas.Value.Blas?.Dispose();
         Accelerator.Dispose();
         Context.Dispose();
     }
