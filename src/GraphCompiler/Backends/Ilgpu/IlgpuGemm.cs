@@ -76,11 +76,24 @@ public abstract class IlgpuGemm
     {
         if (accelerator is not CudaAccelerator cuda)
             return (null, new CuBlasAvailability(false, $"not available: cuBLAS runs on CUDA accelerators, this is ILGPU's {accelerator.AcceleratorType} accelerator"));
-        try
+        return Probe(() =>
         {
             var blas = open(cuda);
             blas.PointerMode = CuBlasPointerMode.Host; // alpha and beta are host floats
-            return (blas, new CuBlasAvailability(true, $"cuBLAS {blas.Version}"));
+            return (blas, $"cuBLAS {blas.Version}");
+        });
+    }
+
+    /// <summary>
+    /// The library <paramref name="open"/> returns and its description, or null and "not available: why" when it fails
+    /// the way a missing or mismatched native library fails (not found, no such entry point, a cuBLAS error status).
+    /// </summary>
+    internal static (T? Library, CuBlasAvailability Status) Probe<T>(Func<(T Library, string Description)> open) where T : class
+    {
+        try
+        {
+            var (library, description) = open();
+            return (library, new CuBlasAvailability(true, description));
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or TypeInitializationException or CuBlasException)
         {
