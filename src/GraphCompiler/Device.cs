@@ -66,6 +66,13 @@ public sealed record Device(DeviceType Type, int Index = 0)
     /// </summary>
     public Device Resolve() => Type != DeviceType.Auto ? this : IlgpuDevice.CudaDeviceCount() > 0 ? Cuda() : Cpu;
 
+    /// <summary>
+    /// This device's name, total memory, compute capability and multiprocessor count, as
+    /// <c>torch.cuda.get_device_properties</c> reports them (<see cref="IlgpuDevice.PropertiesOf"/>); <see cref="Cpu"/>,
+    /// the native backend, has none.
+    /// </summary>
+    public DeviceProperties GetProperties() => IlgpuDevice.PropertiesOf(this);
+
     /// <summary>The spelling <see cref="Parse"/> reads back: cpu, ilgpu-cpu, cuda:N or auto.</summary>
     public override string ToString() => Type switch
     {

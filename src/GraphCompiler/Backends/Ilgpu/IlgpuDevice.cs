@@ -89,6 +89,33 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>This accelerator's properties, as <c>torch.cuda.get_device_properties</c> reports them.</summary>
     public DeviceProperties Properties => DeviceProperties.Of(Accelerator.Device);
 
+    /// <summary>
+    /// The properties of <paramref name="device"/> (<see cref="Device.Auto"/> resolved first) without opening an
+    /// accelerator, as <c>torch.cuda.get_device_properties(i)</c>; the native <see cref="Device.Cpu"/> is no ILGPU device
+    /// (an error), a CUDA device that is not present is the error <see cref="Open"/> gives.
+    /// </summary>
+    public static DeviceProperties PropertiesOf(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        device = device.Resolve();
+        switch (device.Type)
+        {
+            case DeviceType.IlgpuCpu:
+            {
+                using var context = Context.Create(b => b.CPU());
+                return DeviceProperties.Of(context.GetCPUDevice(0));
+            }
+            case DeviceType.Cuda:
+            {
+                using var context = Context.Create(b => b.Cuda());
+                if (device.Index >= context.GetCudaDevices().Count) throw new InvalidOperationException(MissingCuda(device.Index));
+                return DeviceProperties.Of(context.GetCudaDevice(device.Index));
+            }
+            default:
+                throw new ArgumentException($"Device '{device}' is the native CPU backend; it has no ILGPU device properties.", nameof(device));
+        }
+    }
+
     /// <summary>The properties of every device ILGPU finds on this machine (CPU accelerator and CUDA devices).</summary>
     public static IReadOnlyList<DeviceProperties> AllProperties()
     {
@@ -120,17 +147,27 @@ public sealed class IlgpuDevice : IDisposable
 }
 
 /// <summary>
-/// An ILGPU device's name, kind, memory and compute units; <see cref="ComputeCapability"/> ("9.0") for a CUDA device
-/// whose architecture ILGPU knows, else null.
+/// An ILGPU device's name, kind, memory and compute units, the fields of <c>torch.cuda.get_device_properties</c> (name,
+/// total_memory, multi_processor_count, major.minor); <see cref="ComputeCapability"/> ("9.0") for a CUDA device, else null.
 /// </summary>
 public sealed record DeviceProperties(string Name, string Kind, long MemoryBytes, int Multiprocessors, int WarpSize, int MaxThreadsPerGroup, string? ComputeCapability)
 {
     public static DeviceProperties Of(ILGPU.Runtime.Device device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        string? capability = device is CudaDevice { Architecture: { } a } ? $"{a.Major}.{a.Minor}" : null;
+        string? capability = device is CudaDevice cuda ? Capability(cuda) : null;
         return new DeviceProperties(device.Name, device.AcceleratorType.ToString(), device.MemorySize, device.NumMultiprocessors, device.WarpSize,
             device.MaxNumThreadsPerGroup, capability);
+    }
+
+    /// <summary>
+    /// The architecture ILGPU knows the device by, or for one newer than ILGPU 1.5.3 knows (it then has no
+    /// <see cref="CudaDevice.Architecture"/>), the CUDA driver's answer; null only if the driver has none.
+    /// </summary>
+    private static string? Capability(CudaDevice device)
+    {
+        if (device.Architecture is { } a) return $"{a.Major}.{a.Minor}";
+        return CudaAPI.CurrentAPI.GetDeviceComputeCapability(out int major, out int minor, device.DeviceId) == CudaError.CUDA_SUCCESS ? $"{major}.{minor}" : null;
     }
 
     /// <summary>"NVIDIA H200 (Cuda, compute capability 9.0, 139.8 GiB, 132 multiprocessors)"; the CPU accelerator, which
