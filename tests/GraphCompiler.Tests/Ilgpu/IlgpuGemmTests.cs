@@ -61,6 +61,42 @@ public class IlgpuGemmTests
             }
     }
 
+    /// <summary>
+    /// A column-major SGEMM with BLAS semantics (what cuBLAS computes): C(i, j) at c[i + j·ldc], A(i, l) at a[i + l·lda]
+    /// (or, transposed, a[l + i·lda]).
+    /// </summary>
+    private static void ColumnMajorSgemm(bool transA, bool transB, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb, float beta, double[] c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int l = 0; l < k; l++) s += (double)(transA ? a[l + i * lda] : a[i + l * lda]) * (transB ? b[j + l * ldb] : b[l + j * ldb]);
+                c[i + j * ldc] = alpha * s + (beta == 0 ? 0 : beta * c[i + j * ldc]);
+            }
+    }
+
+    [Theory]
+    [InlineData(false, false, 0f)]
+    [InlineData(false, true, 1f)]
+    [InlineData(true, false, 0f)]
+    [InlineData(true, true, 0.5f)]
+    public void The_cublas_call_of_a_row_major_gemm_computes_it_column_major(bool transA, bool transB, float beta)
+    {
+        // The one piece of the cuBLAS route that is ours, checked without a GPU: the arguments handed to cuBLAS, run by a
+        // column-major BLAS on the row-major buffers, give the row-major product.
+        int m = 6, n = 4, k = 5, pad = 2;
+        int lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad, ldc = n + pad;
+        var d = new GemmDims(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, 2f, beta);
+        var rng = new Rng(9);
+        float[] a = Kernels.Data.Uniform(rng, (transA ? k : m) * lda), b = Kernels.Data.Uniform(rng, (transB ? n : k) * ldb), c = Kernels.Data.Uniform(rng, m * ldc);
+        double[] want = Reference(a, b, c, d);
+        var call = IlgpuGemm.ColumnMajor(d);
+        double[] got = c.Select(v => (double)v).ToArray();
+        ColumnMajorSgemm(call.TransA, call.TransB, call.M, call.N, call.K, call.Alpha, call.FirstIsB ? b : a, call.Lda, call.FirstIsB ? a : b, call.Ldb, call.Beta, got, call.Ldc);
+        for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - want[i]) <= 1e-9 * (1 + Math.Abs(want[i])), $"C at {i}: {got[i]} vs {want[i]}");
+    }
+
     [Fact]
     public void Without_cuda_cublas_is_reported_not_available_with_the_reason_and_the_gemm_kernel_stands_in()
     {

@@ -51,9 +51,17 @@ public abstract class IlgpuGemm
     }
 
     /// <summary>
-    /// cuBLAS's SGEMM, which is column-major: a row-major matrix is its transpose seen column-major, so C = op(A)·op(B)
-    /// is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, B first, with the same leading dimensions and no copy.
+    /// The arguments of a column-major SGEMM (cuBLAS's, BLAS's) that computes the row-major <paramref name="d"/>: a
+    /// row-major matrix is its transpose seen column-major, so C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, with
+    /// B as the first operand, M and N swapped, the same leading dimensions and no copy.
     /// </summary>
+    internal static ColumnMajorSgemm ColumnMajor(GemmDims d) =>
+        new(d.TransB != 0, d.TransA != 0, d.N, d.M, d.K, d.Alpha, FirstIsB: true, d.Ldb, d.Lda, d.Beta, d.Ldc);
+
+    /// <summary>sgemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc); FirstIsB: A is the row-major call's B.</summary>
+    internal readonly record struct ColumnMajorSgemm(bool TransA, bool TransB, int M, int N, int K, float Alpha, bool FirstIsB, int Lda, int Ldb, float Beta, int Ldc);
+
+    /// <summary>cuBLAS's SGEMM on the accelerator's default stream, called as <see cref="ColumnMajor"/> says.</summary>
     internal sealed class CuBlasSgemm(CuBlas<CuBlasPointerModeHandlers.ManualMode> blas) : IlgpuGemm
     {
         public override string Name => $"cuBLAS {blas.Version}";
@@ -61,8 +69,9 @@ public abstract class IlgpuGemm
         public override void Run(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmDims d)
         {
             if (d.M <= 0 || d.N <= 0) return;
-            blas.Gemm(d.TransB != 0 ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose, d.TransA != 0 ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose,
-                d.N, d.M, d.K, d.Alpha, b, d.Ldb, a, d.Lda, d.Beta, c, d.Ldc);
+            ColumnMajorSgemm g = ColumnMajor(d);
+            static CuBlasOperation Op(bool t) => t ? CuBlasOperation.Transpose : CuBlasOperation.NonTranspose;
+            blas.Gemm(Op(g.TransA), Op(g.TransB), g.M, g.N, g.K, g.Alpha, g.FirstIsB ? b : a, g.Lda, g.FirstIsB ? a : b, g.Ldb, g.Beta, c, g.Ldc);
         }
     }
 
