@@ -69,13 +69,14 @@ public sealed class Checks
     /// One training step of two identically initialised copies, on the CPU backend and on <paramref name="device"/>: the
     /// loss, the output, every parameter gradient, and every parameter after an SGD step with momentum.
     /// </summary>
-    public void Model(string name, Func<ICompiledModel> create, Loss loss, Device device, int batch)
+    public void Model(string name, Func<ICompiledModel> create, Loss loss, Device device, int batch, IlgpuGemmRoute route = IlgpuGemmRoute.Auto)
     {
+        if (route != IlgpuGemmRoute.Auto) name = $"{name} ({route})";
         ICompiledModel cpu = create(), dev = create();
         var cpuOpt = new Sgd(cpu.Parameters(), lr: 0.05, momentum: 0.9, weightDecay: 1e-3);
         var devOpt = new Sgd(dev.Parameters(), lr: 0.05, momentum: 0.9, weightDecay: 1e-3);
         var cpuTrainer = new Trainer(cpu, loss, cpuOpt, batch);
-        using var devTrainer = new IlgpuTrainer(dev, loss, devOpt, batch, device);
+        using var devTrainer = new IlgpuTrainer(dev, loss, devOpt, batch, device, route);
         var (x, y) = Batch(batch, cpu, 11);
         float cpuLoss = cpuTrainer.ForwardBackward(x, y, batch), devLoss = devTrainer.ForwardBackward(x, y, batch);
         Compare($"{name} loss", [cpuLoss], [devLoss], device);

@@ -8,7 +8,9 @@
 // On every ILGPU device (ILGPU's CPU accelerator, an emulator, and each CUDA device) it trains the models of Models.cs,
 // which between them hold every step kind, one step from the same initial weights as the CPU backend, and compares the
 // output, the loss, every parameter gradient and every parameter after the SGD update; then every loss with its options;
-// then times CifarNet steps. The emulator runs tiny batches: it checks kernels, it is not a fast path.
+// then times CifarNet steps. Each device says how its Linear and Conv2d steps run (im2col + GEMM on cuBLAS, on the ILGPU
+// GEMM kernel and why, or the direct kernels); both routes are checked and timed on every device. The emulator runs tiny
+// batches: it checks kernels, it is not a fast path.
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
@@ -64,18 +66,30 @@ foreach (Device device in devices)
     var checks = new Checks();
     try
     {
+        // Which route Linear and Conv2d take here, and on which GEMM: cuBLAS, or the ILGPU kernel and why.
+        using (IlgpuDevice opened = IlgpuDevice.Open(device))
+            Console.WriteLine($"{device}: {opened.Properties}; Linear/Conv2d: {opened.GemmRoute}");
         int batch = emulator ? 2 : 8;
         checks.Model("LayersNet", () => new LayersNet(seed: 2), Loss.Nll, device, batch);
         checks.Model("NormNet", () => new NormNet(seed: 3), Loss.CrossEntropy, device, batch);
         checks.Model("ResidualNet", () => new ResidualNet(seed: 4), Loss.CrossEntropy, device, batch);
         checks.Model("CifarNet", () => new CifarNet(seed: 5), Loss.CrossEntropy, device, emulator ? 1 : batch);
+        // Both routes on every device: on CUDA the GEMM route is the default (cuBLAS) and the direct kernels its
+        // fallback-free alternative; on the emulator the GEMM route runs the ILGPU GEMM kernel where CUDA runs cuBLAS.
+        var other = emulator ? IlgpuGemmRoute.Im2colGemm : IlgpuGemmRoute.DirectKernel;
+        checks.Model("LayersNet", () => new LayersNet(seed: 2), Loss.Nll, device, batch, other);
+        checks.Model("CifarNet", () => new CifarNet(seed: 5), Loss.CrossEntropy, device, emulator ? 1 : batch, other);
         checks.Losses(device);
         int stepBatch = emulator ? 2 : 64;
-        double ms = TimeStep(() => new CifarNet(seed: 1),
-            model => new IlgpuTrainer(model, Loss.CrossEntropy, new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9), stepBatch, device),
-            stepBatch, warmup: emulator ? 1 : 3, steps: emulator ? 1 : 20);
-        Console.WriteLine($"{device}: {checks.Count} checks, {checks.Failed} failed, max relative error {checks.Worst:E2}; CifarNet training step, batch {stepBatch}: {ms:F1} ms");
-        summary.Add($"{device}={ms:F1}ms@{stepBatch}");
+        foreach (IlgpuGemmRoute route in new[] { IlgpuGemmRoute.DirectKernel, IlgpuGemmRoute.Im2colGemm })
+        {
+            double ms = TimeStep(() => new CifarNet(seed: 1),
+                model => new IlgpuTrainer(model, Loss.CrossEntropy, new Sgd(model.Parameters(), lr: 0.01, momentum: 0.9), stepBatch, device, route),
+                stepBatch, warmup: emulator ? 1 : 3, steps: emulator ? 1 : 20);
+            Console.WriteLine($"{device}: CifarNet training step, batch {stepBatch}, {route}: {ms:F1} ms");
+            summary.Add($"{device}/{(route == IlgpuGemmRoute.DirectKernel ? "direct" : "gemm")}={ms:F1}ms@{stepBatch}");
+        }
+        Console.WriteLine($"{device}: {checks.Count} checks, {checks.Failed} failed, max relative error {checks.Worst:E2}");
     }
     catch (Exception e)
     {

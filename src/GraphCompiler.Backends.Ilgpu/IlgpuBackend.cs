@@ -14,6 +14,8 @@ public sealed class IlgpuBackend : IDeviceBackend
 
     public int CudaDeviceCount() => IlgpuDevice.CudaDeviceCount();
 
+    public DeviceProperties Properties(Device device) => IlgpuDevice.PropertiesOf(device);
+
     public ITrainer CreateTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device) =>
         new IlgpuTrainer(model, loss, optimizer, batchSize, device);
 }

@@ -26,8 +26,12 @@ public sealed partial class IlgpuSteps
     /// one dispatch (<see cref="ElementwiseMath.Dispatch"/>): each definition is a generic struct argument, so each is its
     /// own specialised kernel.
     /// </summary>
-    private sealed class StepBinder(IlgpuSteps m, KernelStep step) : IStepHandler<Action<int>>
+    private sealed partial class StepBinder(IlgpuSteps m, KernelStep step) : IStepHandler<Action<int>>
     {
+        private IlgpuSteps Owner => m;
+
+        private bool ByGemm => m._device.Route == IlgpuGemmRoute.Im2colGemm;
+
         private NotSupportedException Unsupported(string why) =>
             new($"The ILGPU backend ({m._device.Name}) cannot run {step.Kind} ({step.Comment}) of model '{m.Model}': {why}.");
 
@@ -75,7 +79,7 @@ public sealed partial class IlgpuSteps
             }
         }
 
-        public Action<int> LinearForward(LinearForward s) => Dispatch(Fused(s.Epilogue), new LinearForwardLaunch(this, s));
+        public Action<int> LinearForward(LinearForward s) => Dispatch(Fused(s.Epilogue), ByGemm ? new LinearForwardGemm(this, s) : new LinearForwardLaunch(this, s));
 
         private sealed class LinearBackwardInputLaunch(StepBinder b, LinearBackwardInput s) : IActivationVisitor<Action<int>>
         {
@@ -88,10 +92,12 @@ public sealed partial class IlgpuSteps
             }
         }
 
-        public Action<int> LinearBackwardInput(LinearBackwardInput s) => Dispatch(Fused(s.Mask?.Act ?? Elementwise.Identity), new LinearBackwardInputLaunch(this, s));
+        public Action<int> LinearBackwardInput(LinearBackwardInput s) =>
+            Dispatch(Fused(s.Mask?.Act ?? Elementwise.Identity), ByGemm ? new LinearBackwardInputGemm(this, s) : new LinearBackwardInputLaunch(this, s));
 
         public Action<int> LinearBackwardParams(LinearBackwardParams s)
         {
+            if (ByGemm) return LinearBackwardParamsGemm(s);
             var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LinearDims>(IlgpuKernels.LinearBackwardParams);
             View dy = F(s.Dy), x = F(s.X), dw = P(s.Dw), db = P(s.Db);
             int inF = s.InFeatures, outF = s.OutFeatures, bias = s.Db is null ? 0 : 1;
@@ -114,7 +120,7 @@ public sealed partial class IlgpuSteps
             }
         }
 
-        public Action<int> Conv2dForward(Conv2dForward s) => Dispatch(Fused(s.Epilogue), new Conv2dForwardLaunch(this, s));
+        public Action<int> Conv2dForward(Conv2dForward s) => Dispatch(Fused(s.Epilogue), ByGemm ? new Conv2dForwardGemm(this, s) : new Conv2dForwardLaunch(this, s));
 
         private sealed class Conv2dBackwardInputLaunch(StepBinder b, Conv2dBackwardInput s) : IActivationVisitor<Action<int>>
         {
@@ -128,10 +134,12 @@ public sealed partial class IlgpuSteps
             }
         }
 
-        public Action<int> Conv2dBackwardInput(Conv2dBackwardInput s) => Dispatch(Fused(s.Mask?.Act ?? Elementwise.Identity), new Conv2dBackwardInputLaunch(this, s));
+        public Action<int> Conv2dBackwardInput(Conv2dBackwardInput s) =>
+            Dispatch(Fused(s.Mask?.Act ?? Elementwise.Identity), ByGemm ? new Conv2dBackwardInputGemm(this, s) : new Conv2dBackwardInputLaunch(this, s));
 
         public Action<int> Conv2dBackwardParams(Conv2dBackwardParams s)
         {
+            if (ByGemm) return Conv2dBackwardParamsGemm(s);
             var k = Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvParams>(IlgpuKernels.Conv2dBackwardParams);
             View dy = F(s.Dy), x = F(s.X), dw = P(s.Dw), db = P(s.Db);
             var p = new ConvParams(Valid(s.G.Value), 0, s.Db is null ? 0 : 1);

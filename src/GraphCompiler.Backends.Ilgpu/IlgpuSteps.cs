@@ -27,6 +27,8 @@ public sealed partial class IlgpuSteps : IDisposable
     private readonly Dictionary<string, Module> _layers = [];
     private readonly List<(ModelBuffer Host, ArrayView<float> Device)> _state = [];
     private readonly Dictionary<ModelBuffer, ArrayView<float>> _stateByHost = new(ReferenceEqualityComparer.Instance);
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>?[] _scratch = new MemoryBuffer1D<float, Stride1D.Dense>?[2];
+    private IlgpuGemm? _gemm;
 
     /// <param name="device">The accelerator.</param>
     /// <param name="model">The model's name, for messages.</param>
@@ -45,6 +47,13 @@ public sealed partial class IlgpuSteps : IDisposable
 
     /// <summary>A one-element buffer for absent operands (no bias, no mask).</summary>
     public ArrayView<float> Dummy { get; }
+
+    /// <summary>
+    /// The GEMM of the <see cref="IlgpuGemmRoute.Im2colGemm"/> route, chosen once: cuBLAS where the device has it, else
+    /// the ILGPU GEMM kernel.
+    /// </summary>
+    public IlgpuGemm Gemm => _gemm ??= _device.CuBlasHandle is { } blas ? new IlgpuGemm.CuBlasSgemm(blas)
+        : new IlgpuGemm.Kernel(Kernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmDims>(IlgpuKernels.Gemm));
 
     /// <summary>Every ILGPU kernel (with its functor type arguments) the bound steps launch, for PTX checks.</summary>
     public IReadOnlyCollection<MethodInfo> KernelMethods => _kernels.Keys;
@@ -152,6 +161,27 @@ public sealed partial class IlgpuSteps : IDisposable
         return buffer.View.SubView(0, length);
     }
 
+    /// <summary>
+    /// Scratch slot <paramref name="slot"/> (0 or 1) of at least <paramref name="length"/> floats, shared by the steps of
+    /// the GEMM route (im2col columns, a GEMM's output before its epilogue): steps run one after another on one stream, and
+    /// each is done with the scratch when the next begins. It grows when a step needs more, after the queue drains.
+    /// </summary>
+    internal ArrayView<float> Scratch(int slot, long length)
+    {
+        var buffer = _scratch[slot];
+        if (buffer is null || buffer.Length < length)
+        {
+            if (buffer is not null)
+            {
+                _acc.DefaultStream.Synchronize();
+                buffer.Dispose();
+            }
+            _scratch[slot] = buffer = _acc.Allocate1D<float>(Math.Max(1L, length));
+        }
+        ArrayView<float> view = buffer.View;
+        return view.SubView(0, length);
+    }
+
     public static unsafe void CopyIn<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged
     {
         if (source.Length != target.Length) throw new ArgumentException($"Copying {source.Length} values into a device buffer of {target.Length}.");
@@ -175,6 +205,11 @@ public sealed partial class IlgpuSteps : IDisposable
     {
         foreach (MemoryBuffer b in _owned) b.Dispose();
         _owned.Clear();
+        for (int i = 0; i < _scratch.Length; i++)
+        {
+            _scratch[i]?.Dispose();
+            _scratch[i] = null;
+        }
     }
 
     /// <summary>A host parameter's device values and gradient.</summary>

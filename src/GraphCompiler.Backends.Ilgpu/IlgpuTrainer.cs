@@ -20,12 +20,12 @@ public sealed class IlgpuTrainer : ITrainer
     private readonly int _outputPerSample;
     private readonly IOptimizer _optimizer;
 
-    public IlgpuTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device)
+    public IlgpuTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device, IlgpuGemmRoute route = IlgpuGemmRoute.Auto)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(optimizer);
-        _device = IlgpuDevice.Open(device);
+        _device = IlgpuDevice.Open(device, route);
         try
         {
             if (optimizer is not (Sgd or AdamBase))

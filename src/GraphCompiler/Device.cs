@@ -65,6 +65,18 @@ public sealed record Device(DeviceType Type, int Index = 0)
     /// </summary>
     public Device Resolve() => Type != DeviceType.Auto ? this : DeviceBackends.TryFind(DeviceType.Cuda)?.CudaDeviceCount() > 0 ? Cuda() : Cpu;
 
+    /// <summary>
+    /// This device's name, total memory, compute capability and multiprocessor count, as
+    /// <c>torch.cuda.get_device_properties</c> reports them (from the device's backend, <see cref="DeviceBackends"/>);
+    /// <see cref="Cpu"/>, the native backend, has none.
+    /// </summary>
+    public DeviceProperties GetProperties()
+    {
+        Device device = Resolve();
+        if (device.Type == DeviceType.Cpu) throw new ArgumentException($"Device '{device}' is the native CPU backend; it has no device properties.");
+        return DeviceBackends.For(device).Properties(device);
+    }
+
     /// <summary>The spelling <see cref="Parse"/> reads back: cpu, ilgpu-cpu, cuda:N or auto.</summary>
     public override string ToString() => Type switch
     {

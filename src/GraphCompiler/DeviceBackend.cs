@@ -17,6 +17,9 @@ public interface IDeviceBackend
     /// <summary>How many CUDA devices this backend finds (0 without a GPU or a driver), for <see cref="Device.Auto"/>.</summary>
     int CudaDeviceCount();
 
+    /// <summary>The properties of <paramref name="device"/> (one this backend runs), without opening it.</summary>
+    DeviceProperties Properties(Device device);
+
     /// <summary>A trainer for <paramref name="model"/> on <paramref name="device"/>, as <see cref="Trainer.Create"/> promises.</summary>
     ITrainer CreateTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device);
 }
@@ -76,5 +79,20 @@ public static class DeviceBackends
         return TryFind(device.Type) ?? throw new InvalidOperationException(
             $"No backend for device '{device}' is deployed with this application: add a reference to GraphCompiler.Backends.Ilgpu " +
             "(the ILGPU backend: ILGPU's CPU accelerator and CUDA), or train on Device.Cpu.");
+    }
+}
+
+/// <summary>
+/// A device's name, kind, memory and compute units, the fields of <c>torch.cuda.get_device_properties</c> (name,
+/// total_memory, multi_processor_count, major.minor); <see cref="ComputeCapability"/> ("9.0") for a CUDA device, else null.
+/// </summary>
+public sealed record DeviceProperties(string Name, string Kind, long MemoryBytes, int Multiprocessors, int WarpSize, int MaxThreadsPerGroup, string? ComputeCapability)
+{
+    /// <summary>"NVIDIA H200 (Cuda, compute capability 9.0, 139.8 GiB, 132 multiprocessors)"; a device that reports no
+    /// memory limit (long.MaxValue, ILGPU's CPU accelerator) shows "host memory".</summary>
+    public override string ToString()
+    {
+        string memory = MemoryBytes == long.MaxValue ? "host memory" : FormattableString.Invariant($"{MemoryBytes / (double)(1L << 30):F1} GiB");
+        return $"{Name} ({Kind}{(ComputeCapability is null ? "" : ", compute capability " + ComputeCapability)}, {memory}, {Multiprocessors} multiprocessors)";
     }
 }

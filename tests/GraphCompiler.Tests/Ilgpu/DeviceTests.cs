@@ -83,4 +83,24 @@ public class DeviceTests
         Assert.Equal($"{p.Name} (CPU, host memory, {p.Multiprocessors} multiprocessors)", p.ToString());
         Assert.Contains(p, IlgpuDevice.AllProperties());
     }
+
+    [Fact]
+    public void Device_reports_its_properties_without_opening_an_accelerator_as_torch_cuda_get_device_properties()
+    {
+        using var opened = IlgpuDevice.Open(Device.IlgpuCpu);
+        Assert.Equal(opened.Properties, Device.IlgpuCpu.GetProperties());
+        Assert.Equal(opened.Properties, IlgpuDevice.PropertiesOf(Device.IlgpuCpu));
+        var native = Assert.Throws<ArgumentException>(() => Device.Cpu.GetProperties());
+        Assert.StartsWith("Device 'cpu' is the native CPU backend; it has no ILGPU device properties.", native.Message);
+        int count = IlgpuDevice.CudaDeviceCount();
+        var missing = Assert.Throws<InvalidOperationException>(() => Device.Cuda(count).GetProperties());
+        Assert.StartsWith($"Device cuda:{count} was requested but ", missing.Message);
+        // Every CUDA device present reports a compute capability (from ILGPU's architecture table or the driver) and memory.
+        for (int i = 0; i < count; i++)
+        {
+            DeviceProperties p = Device.Cuda(i).GetProperties();
+            Assert.Matches(@"^\d+\.\d+$", p.ComputeCapability ?? "");
+            Assert.True(p.MemoryBytes > 0 && p.Multiprocessors > 0, p.ToString());
+        }
+    }
 }

@@ -62,7 +62,8 @@ public class IlgpuParityTests
     /// first batch compared, then <paramref name="steps"/> optimizer steps on fresh batches, after which every parameter,
     /// the running statistics and the optimizer state are compared (SGD: 1e-4 of max; Adam: 1e-3 of max and 1e-5 in L2).
     /// </summary>
-    private static void SameAsCpu(Func<ICompiledModel> create, Loss loss, int batch, Func<ICompiledModel, Optimizer>? optimizer = null, int steps = 3)
+    private static void SameAsCpu(Func<ICompiledModel> create, Loss loss, int batch, Func<ICompiledModel, Optimizer>? optimizer = null, int steps = 3,
+        IlgpuGemmRoute route = IlgpuGemmRoute.Auto)
     {
         optimizer ??= Sgd;
         ICompiledModel cpu = create(), dev = create();
@@ -70,7 +71,8 @@ public class IlgpuParityTests
         Optimizer cpuOpt = optimizer(cpu), devOpt = optimizer(dev);
         bool adam = cpuOpt is AdamBase;
         var cpuTrainer = new Trainer(cpu, loss, cpuOpt, batch);
-        using var devTrainer = new IlgpuTrainer(dev, loss, devOpt, batch, Device.IlgpuCpu);
+        using var devTrainer = new IlgpuTrainer(dev, loss, devOpt, batch, Device.IlgpuCpu, route);
+        Assert.Equal(route == IlgpuGemmRoute.Auto ? IlgpuGemmRoute.DirectKernel : route, devTrainer.Model.Device.Route);
         var (x, y) = Batch(batch, perSample, classes, 7);
 
         // Loss and every parameter gradient, then the forward output of that batch (a second forward: running statistics
@@ -142,6 +144,24 @@ public class IlgpuParityTests
     [Fact]
     public void CifarNet_with_amsgrad_adamw_matches_the_cpu_backend() =>
         SameAsCpu(() => new CifarNet(seed: 12), Loss.CrossEntropy, batch: 1, m => new AdamW(m.Parameters(), lr: 1e-3, weightDecay: 0.01, amsgrad: true));
+
+    // The GEMM route (im2col, col2im, GEMMs, epilogues) that CUDA takes with cuBLAS, here with the ILGPU GEMM kernel in
+    // cuBLAS's place: fused ReLU epilogues, masks, groups, dilation and strides, three SGD steps.
+
+    [Fact]
+    public void CifarNet_on_the_gemm_route_matches_the_cpu_backend() =>
+        SameAsCpu(() => new CifarNet(seed: 5), Loss.CrossEntropy, batch: 2, route: IlgpuGemmRoute.Im2colGemm);
+
+    [Fact]
+    public void Mlp_on_the_gemm_route_matches_the_cpu_backend() => SameAsCpu(() => new Mlp(seed: 3), Loss.Nll, batch: 4, route: IlgpuGemmRoute.Im2colGemm);
+
+    [Fact]
+    public void LayersNet_on_the_gemm_route_matches_the_cpu_backend() =>
+        SameAsCpu(() => new LayersNet(seed: 15), Loss.Nll, batch: 2, route: IlgpuGemmRoute.Im2colGemm);
+
+    [Fact]
+    public void StridedNet_on_the_gemm_route_matches_the_cpu_backend() =>
+        SameAsCpu(() => new StridedNet(seed: 8), Loss.CrossEntropy, batch: 2, route: IlgpuGemmRoute.Im2colGemm);
 
     [Fact]
     public void ResNetMini_matches_the_cpu_backend() => SameAsCpu(() => new ResNetMini(seed: 13), Loss.CrossEntropy, batch: 2);

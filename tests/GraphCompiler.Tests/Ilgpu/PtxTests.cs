@@ -19,9 +19,10 @@ namespace GraphCompiler.Tests.Ilgpu;
 public class PtxTests
 {
     /// <summary>The kernels one training step of <paramref name="model"/> loads: its steps', its loss's and the optimizer's.</summary>
-    private static IEnumerable<MethodInfo> KernelsOf(ICompiledModel model, Loss loss, Func<ICompiledModel, Optimizer> optimizer, bool clip = false)
+    private static IEnumerable<MethodInfo> KernelsOf(ICompiledModel model, Loss loss, Func<ICompiledModel, Optimizer> optimizer, bool clip = false,
+        IlgpuGemmRoute route = IlgpuGemmRoute.Auto)
     {
-        using var trainer = new IlgpuTrainer(model, loss, optimizer(model), 2, Device.IlgpuCpu);
+        using var trainer = new IlgpuTrainer(model, loss, optimizer(model), 2, Device.IlgpuCpu, route);
         int classes = model.OutputShape[0], outputs = model.OutputShape.Aggregate(1, (a, b) => a * b);
         var (x, y) = TrainerTests.RandomBatch(2, model.InputShape.Aggregate(1, (a, b) => a * b), 1);
         if (loss.TakesClassTargets) trainer.Step(x, [.. y.Select(t => t % classes)], 2);
@@ -52,15 +53,18 @@ public class PtxTests
             .Concat(KernelsOf(new ChainNet(), Loss.CrossEntropy, Sgd))
             .Concat(KernelsOf(new DropNet(), Loss.CrossEntropy, Sgd))
             .Concat(KernelsOf(new Regressor(), new MseLoss(), Sgd))
+            // The GEMM route's kernels (im2col, col2im, the ILGPU GEMM, epilogues), which CUDA runs around cuBLAS.
+            .Concat(KernelsOf(new Mlp(), Loss.Nll, Sgd, route: IlgpuGemmRoute.Im2colGemm))
+            .Concat(KernelsOf(new CifarNet(), Loss.CrossEntropy, Sgd, route: IlgpuGemmRoute.Im2colGemm))
             .Distinct().ToList();
 
         // Every kernel of the backend is among them: a kernel no model launches would go unchecked.
         var all = typeof(IlgpuKernels).GetMethods(BindingFlags.Public | BindingFlags.Static)
             .Where(k => k.GetParameters() is [{ ParameterType: var t }, ..] && t == typeof(Index1D)).Select(k => k.Name).Distinct().Order().ToList();
         Assert.Equal(all, kernels.Select(k => k.Name).Distinct().Order());
-        Assert.Equal(41, all.Count);
+        Assert.Equal(49, all.Count);
         // Each activation of the catalog is its own specialised instance.
-        var maps = kernels.Where(k => k.Name is "Map" or "MapGrad" or "LinearForward" or "Conv2dForward").Select(k => k.GetGenericArguments()[0]).Distinct().ToList();
+        var maps = kernels.Where(k => k.Name is "Map" or "MapGrad" or "LinearForward" or "Conv2dForward" or "BiasActivation" or "ConvEpilogue").Select(k => k.GetGenericArguments()[0]).Distinct().ToList();
         foreach (Type def in new[] { typeof(IdentityDef), typeof(ReluDef), typeof(LeakyReluDef), typeof(SigmoidDef), typeof(TanhDef), typeof(GeluDef), typeof(SiluDef) })
             Assert.Contains(def, maps);
 
@@ -84,8 +88,8 @@ public class PtxTests
         // max-pool backward must compile too. The definitions are the catalog's (ElementwiseMath.Dispatch's targets).
         Type[] defs = [typeof(IdentityDef), typeof(ReluDef), typeof(LeakyReluDef), typeof(SigmoidDef), typeof(TanhDef), typeof(GeluDef), typeof(GeluTanhDef), typeof(SiluDef)];
         var generic = typeof(IlgpuKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(k => k.IsGenericMethodDefinition).ToList();
-        Assert.Equal(["Conv2dBackwardInput", "Conv2dForward", "LinearBackwardInput", "LinearForward", "Map", "MapGrad", "MaxPool2dBackward"],
-            generic.Select(k => k.Name).Order());
+        Assert.Equal(["BiasActivation", "Col2im", "Conv2dBackwardInput", "Conv2dForward", "ConvEpilogue", "LinearBackwardInput", "LinearForward", "Map", "MapGrad",
+            "MaxPool2dBackward", "ScaleByDerivative"], generic.Select(k => k.Name).Order());
         int compiled = 0;
         foreach (MethodInfo kernel in generic)
             foreach (Type def in defs)
@@ -96,6 +100,6 @@ public class PtxTests
                         $"{kernel.Name}<{def.Name}> for {target}");
                     compiled++;
                 }
-        Assert.Equal(7 * 8 * 2, compiled);
+        Assert.Equal(11 * 8 * 2, compiled);
     }
 }

@@ -19,13 +19,24 @@ public class OpsTableBackendTests
     /// </summary>
     public const long EmulatorBudget = 300_000;
 
-    public static readonly string[] Backends = ["cpu", "ilgpu-cpu"];
+    /// <summary>"ilgpu-gemm" is the CPU accelerator on the GEMM route (im2col + GEMM), for the ops that have one.</summary>
+    public static readonly string[] Backends = ["cpu", "ilgpu-cpu", "ilgpu-gemm"];
+
+    private static readonly string[] GemmOps = ["Linear", "Conv2d"];
 
     private static readonly Lazy<IlgpuDevice> Device = new(() => IlgpuDevice.Open(GraphCompiler.Device.IlgpuCpu));
 
+    private static readonly Lazy<IlgpuDevice> GemmDevice = new(() => IlgpuDevice.Open(GraphCompiler.Device.IlgpuCpu, IlgpuGemmRoute.Im2colGemm));
+
+    private static bool Runs(string backend, string op, int index) => backend switch
+    {
+        "cpu" => true,
+        "ilgpu-gemm" when !GemmOps.Contains(op) => false,
+        _ => OpsTable.Steps(op, index).Work <= EmulatorBudget,
+    };
+
     public static IEnumerable<object[]> Cases() =>
-        OpsTable.Cases().SelectMany(c => Backends.Where(b => b == "cpu" || OpsTable.Steps((string)c[0], (int)c[1]).Work <= EmulatorBudget)
-            .Select(b => new object[] { b, c[0], c[1] }));
+        OpsTable.Cases().SelectMany(c => Backends.Where(b => Runs(b, (string)c[0], (int)c[1])).Select(b => new object[] { b, c[0], c[1] }));
 
     [Fact]
     public void Every_op_runs_on_every_backend()
@@ -37,6 +48,9 @@ public class OpsTableBackendTests
         }
         var cases = Cases().ToList();
         Assert.Equal(OpsTable.Cases().Count(), cases.Count(c => (string)c[0] == "cpu"));
+        // Every Linear and Conv2d case the emulator runs directly it runs on the GEMM route too.
+        Assert.Equal(cases.Count(c => (string)c[0] == "ilgpu-cpu" && GemmOps.Contains((string)c[1])), cases.Count(c => (string)c[0] == "ilgpu-gemm"));
+        Assert.True(cases.Count(c => (string)c[0] == "ilgpu-gemm" && (string)c[1] == "Conv2d") >= 3);
     }
 
     [Theory]
@@ -61,7 +75,7 @@ public class OpsTableBackendTests
         float[]?[] start = c.Inputs.Select(i => { var g = new float[i.Values.Length]; g.AsSpan().Fill(3f); return g; }).ToArray();
         float[] deviceY;
         float[]?[] deviceGrads;
-        using (var s = new IlgpuSteps(Device.Value, op))
+        using (var s = new IlgpuSteps(backend == "ilgpu-gemm" ? GemmDevice.Value : Device.Value, op))
             (deviceY, deviceGrads) = steps.Run(s, [.. inputs.Select(i => (float[])i.Clone())], dy, start);
         Data.AssertClose(deviceY, Data.ToDouble(y), Tolerance, $"{backend} {c} forward");
         for (int k = 0; k < inputs.Length; k++)
