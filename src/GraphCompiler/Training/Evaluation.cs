@@ -4,19 +4,19 @@ namespace GraphCompiler.Training;
 public static class Evaluation
 {
     /// <summary>
-    /// Runs the compiled forward on a batch (count, ...InputShape) in eval mode and returns the outputs (count, ...OutputShape).
-    /// The model's mode is restored afterwards.
+    /// Runs the compiled forward on a batch (count, ...InputShape) of any size in eval mode and returns the outputs
+    /// (count, ...OutputShape): <see cref="ICompiledModel.Forward(Tensor)"/> under <c>torch.no_grad()</c> and
+    /// <c>model.eval()</c>. The model's mode is restored afterwards.
     /// </summary>
     public static Tensor Predict(this ICompiledModel model, Tensor inputs)
     {
         BatchChecks.InputTensor("Predict", model, inputs);
         int count = inputs.Shape[0];
         if (count < 1) throw new ArgumentException($"Predict: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
+        var output = new Tensor([count, .. model.OutputShape]);
         using var _ = EvalScope(model);
-        ModelWorkspace ws = model.CreateWorkspace(count, training: false);
-        ws.SetInput(inputs.Data, count);
-        model.Forward(ws);
-        return new Tensor(ws.Output.AsSpan(0, count * ws.OutputPerSample).ToArray(), [count, .. model.OutputShape]);
+        ModelRunner.Of(model).Forward(inputs, output);
+        return output;
     }
 
     /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against class-index targets, with no gradient.</summary>
