@@ -65,11 +65,11 @@ public interface ICompiledModel
     /// batch), so after the first call of a size only the result is allocated. A model class's own <c>Forward(Tensor)</c>
     /// is its forward body run eagerly (slow, readable); through this interface the generated code runs.
     /// </summary>
-    sealed Tensor Forward(Tensor input)
+    sealed Tensor Forward(Tensor inputs)
     {
-        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, input);
-        var output = new Tensor([input.Shape[0], .. OutputShape]);
-        GraphCompiler.Training.ModelRunner.Of(this).Forward(input, output);
+        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, inputs);
+        var output = new Tensor([inputs.Shape[0], .. OutputShape]);
+        GraphCompiler.Training.ModelRunner.Of(this).Forward(inputs, output);
         return output;
     }
 
@@ -77,15 +77,15 @@ public interface ICompiledModel
     /// <see cref="Forward(Tensor)"/> into <paramref name="output"/> (N, ...OutputShape), allocating nothing after the first
     /// call of a size.
     /// </summary>
-    sealed void Forward(Tensor input, Tensor output)
+    sealed void Forward(Tensor inputs, Tensor output)
     {
-        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, input);
+        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, inputs);
         ArgumentNullException.ThrowIfNull(output);
         int[] per = OutputShape;
-        if (output.Shape.Length != per.Length + 1 || output.Shape[0] != input.Shape[0] || !output.Shape.AsSpan(1).SequenceEqual(per))
+        if (output.Shape.Length != per.Length + 1 || output.Shape[0] != inputs.Shape[0] || !output.Shape.AsSpan(1).SequenceEqual(per))
             throw new ArgumentException(
-                $"Forward: the output tensor has shape [{string.Join(", ", output.Shape)}], but a batch of {input.Shape[0]} gives [{input.Shape[0]}, {string.Join(", ", per)}].", nameof(output));
-        GraphCompiler.Training.ModelRunner.Of(this).Forward(input, output);
+                $"Forward: the output tensor has shape [{string.Join(", ", output.Shape)}], but a batch of {inputs.Shape[0]} gives [{inputs.Shape[0]}, {string.Join(", ", per)}].", nameof(output));
+        GraphCompiler.Training.ModelRunner.Of(this).Forward(inputs, output);
     }
 
     void Backward(ModelWorkspace ws);

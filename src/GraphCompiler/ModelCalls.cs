@@ -5,7 +5,7 @@ using GraphCompiler.Training;
 namespace GraphCompiler;
 
 /// <summary>
-/// <c>model.ZeroGrad()</c> and <c>model.Backward(input, targets, loss)</c> for any compiled model: PyTorch's
+/// <c>model.ZeroGrad()</c> and <c>model.Backward(inputs, targets, loss)</c> for any compiled model: PyTorch's
 /// <c>model.zero_grad()</c> and <c>loss_fn(model(x), y).backward()</c>, with no optimizer. The gradients land in each
 /// <see cref="Parameter.Grad"/>, where an optimizer, gradient clipping or your own code reads them.
 /// </summary>
@@ -20,7 +20,7 @@ public static class ModelCalls
     }
 
     /// <summary>
-    /// Forward pass of <paramref name="input"/> (N, ...InputShape) in the model's current mode, <paramref name="loss"/>
+    /// Forward pass of <paramref name="inputs"/> (N, ...InputShape) in the model's current mode, <paramref name="loss"/>
     /// against one class index per sample (and position, for outputs (C, d1…)), and the backward pass: each trainable
     /// parameter's gradient is <b>added</b> to its <see cref="Parameter.Grad"/>, as PyTorch's <c>loss.backward()</c>
     /// accumulates (call <see cref="ZeroGrad"/> first for the gradient of this batch alone). Returns the loss. The batch
@@ -28,32 +28,32 @@ public static class ModelCalls
     /// statistics and the dropout step move as in a training step. Gradients equal those of a <see cref="Trainer"/> step
     /// before its optimizer update.
     /// </summary>
-    public static float Backward(this ICompiledModel model, Tensor input, ReadOnlySpan<int> targets, Loss loss)
+    public static float Backward(this ICompiledModel model, Tensor inputs, ReadOnlySpan<int> targets, Loss loss)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loss);
-        BatchChecks.InputTensor("Backward", model, input);
+        BatchChecks.InputTensor("Backward", model, inputs);
         CheckLoss(loss, classTargets: true);
-        int n = input.Shape[0];
-        if (n < 1) throw new ArgumentException($"Backward: the batch is empty (shape [{string.Join(", ", input.Shape)}]).", nameof(input));
+        int n = inputs.Shape[0];
+        if (n < 1) throw new ArgumentException($"Backward: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
         (int classes, int inner) = BatchChecks.ClassLayout("Backward", model, loss);
         BatchChecks.ClassTargets("Backward", loss, targets, n, classes, inner);
-        return ModelRunner.Of(model).Backward(input, targets, loss, classes, inner);
+        return ModelRunner.Of(model).Backward(inputs, targets, loss, classes, inner);
     }
 
     /// <summary>
     /// <see cref="Backward(ICompiledModel, Tensor, ReadOnlySpan{int}, Loss)"/> for a loss over float targets shaped like
     /// the outputs, (N, ...OutputShape) (MSE, L1, SmoothL1, BCE, BCEWithLogits).
     /// </summary>
-    public static float Backward(this ICompiledModel model, Tensor input, Tensor targets, Loss loss)
+    public static float Backward(this ICompiledModel model, Tensor inputs, Tensor targets, Loss loss)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(loss);
-        BatchChecks.InputTensor("Backward", model, input);
+        BatchChecks.InputTensor("Backward", model, inputs);
         CheckLoss(loss, classTargets: false);
-        if (input.Shape[0] < 1) throw new ArgumentException($"Backward: the batch is empty (shape [{string.Join(", ", input.Shape)}]).", nameof(input));
+        if (inputs.Shape[0] < 1) throw new ArgumentException($"Backward: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
         BatchChecks.TargetTensor("Backward", model, input, targets);
-        return ModelRunner.Of(model).Backward(input, targets.Data, loss);
+        return ModelRunner.Of(model).Backward(inputs, targets.Data, loss);
     }
 
     private static void CheckLoss(Loss loss, bool classTargets)
