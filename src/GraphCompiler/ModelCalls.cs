@@ -52,7 +52,7 @@ public static class ModelCalls
         BatchChecks.InputTensor("Backward", model, inputs);
         CheckLoss(loss, classTargets: false);
         if (inputs.Shape[0] < 1) throw new ArgumentException($"Backward: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
-        BatchChecks.TargetTensor("Backward", model, input, targets);
+        BatchChecks.TargetTensor("Backward", model, inputs, targets);
         return ModelRunner.Of(model).Backward(inputs, targets.Data, loss);
     }
 
