@@ -31,6 +31,15 @@ internal static class BatchChecks
                 $"{entry}: the input has shape [{string.Join(", ", inputs.Shape)}] (rank {inputs.Shape.Length}), but {Declared(model)}: a batch of shape [N, {string.Join(", ", per)}] (rank {per.Length + 1}).", nameof(inputs));
     }
 
+    /// <summary>A dataset's samples must have the model's input shape (the loader stacks them into [N, ...that shape]).</summary>
+    public static void Dataset(string entry, string which, ICompiledModel model, Data.IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (!data.SampleShape.AsSpan().SequenceEqual(model.InputShape))
+            throw new ArgumentException(
+                $"{entry}: the {which} samples have shape [{string.Join(", ", data.SampleShape)}], but {Declared(model)}: samples of shape [{string.Join(", ", model.InputShape)}].", which == "test" ? "test" : "data");
+    }
+
     /// <summary>Float targets as a tensor must be shaped like the outputs of the batch, [N, ...the model's output shape].</summary>
     public static void TargetTensor(string entry, ICompiledModel model, Tensor inputs, Tensor targets)
     {

@@ -45,6 +45,7 @@ public static class Evaluation
     /// restores the model's mode afterwards.</summary>
     public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500, ProgressReporter? progress = null, string label = "eval")
     {
+        BatchChecks.Dataset("Accuracy", "evaluation", model, data);
         using var _ = EvalScope(model);
         if (model.OutputShape.Length != 1)
             throw new ArgumentException($"Accuracy needs one output dimension (classes) but the model outputs [{string.Join(", ", model.OutputShape)}].");

@@ -46,8 +46,10 @@ internal sealed class ModelRunner
             int chunk = _batchDependent && _model.Training ? n : Math.Min(n, ChunkSize);
             if (_inference is null || _inference.Capacity < chunk)
             {
+                // At least doubled (up to a chunk), so batches that grow one by one do not allocate every call.
+                int capacity = Math.Max(chunk, Math.Min(ChunkSize, 2 * (_inference?.Capacity ?? 0)));
                 _inference = null; // let the old one go before the larger one is allocated
-                _inference = _model.CreateWorkspace(chunk, training: false);
+                _inference = _model.CreateWorkspace(capacity, training: false);
             }
             ModelWorkspace ws = _inference;
             int inPer = ws.InputPerSample, outPer = ws.OutputPerSample;

@@ -156,6 +156,26 @@ public sealed class ModelCallsTests
     }
 
     [Fact]
+    public void Datasets_and_data_parallel_steps_are_checked_against_the_declared_input()
+    {
+        var model = new Mlp(seed: 1);
+        var flat = new GraphCompiler.Tests.Data.IndexDataset(16, 784);
+        var images = new GraphCompiler.Tests.Data.IndexDataset(16, 1, 28, 28);
+        var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), lr: 0.1), batchSize: 8);
+        Assert.Equal("Fit.Run: the training samples have shape [784], but Mlp is declared with Input = \"N,1,28,28\": samples of shape [1, 28, 28]. (Parameter 'data')",
+            Assert.Throws<ArgumentException>(() => Fit.Run(model, trainer, new GraphCompiler.Data.DataLoader(flat, 8), images, 1, TextWriter.Null)).Message);
+        Assert.Equal("Fit.Run: the test samples have shape [784], but Mlp is declared with Input = \"N,1,28,28\": samples of shape [1, 28, 28]. (Parameter 'test')",
+            Assert.Throws<ArgumentException>(() => Fit.Run(model, trainer, new GraphCompiler.Data.DataLoader(images, 8), flat, 1, TextWriter.Null)).Message);
+        Assert.Equal("Accuracy: the evaluation samples have shape [784], but Mlp is declared with Input = \"N,1,28,28\": samples of shape [1, 28, 28]. (Parameter 'data')",
+            Assert.Throws<ArgumentException>(() => Evaluation.Accuracy(model, flat)).Message);
+
+        using var ddp = new GraphCompiler.Distributed.DistributedDataParallel(model, Loss.Nll, new Sgd(model.Parameters(), lr: 0.1), 8,
+            new GraphCompiler.Tests.Distributed.LoopbackGroup());
+        Assert.StartsWith("DistributedDataParallel.Step: the input has shape [8, 784] (rank 2), but Mlp is declared with Input = \"N,1,28,28\"",
+            Assert.Throws<ArgumentException>(() => ddp.Step(new Tensor([8, 784]), new int[8])).Message);
+    }
+
+    [Fact]
     public void Losses_read_the_batch_and_classes_from_the_tensor_shapes()
     {
         Tensor logits = Batch(2, [3, 4], 16); // (N, C, d1): 2 samples, 3 classes, 4 positions
