@@ -19,6 +19,29 @@ public static class Evaluation
         return output;
     }
 
+    /// <summary>
+    /// The outputs (data.Count, ...OutputShape) of every sample of <paramref name="data"/>, in order, in eval mode: PyTorch's
+    /// <c>torch.cat([model(x) for x, _ in DataLoader(data, batch_size)])</c> under <c>no_grad</c>. The samples are loaded
+    /// <paramref name="batchSize"/> at a time; the model's mode is restored afterwards.
+    /// </summary>
+    public static Tensor Predict(this ICompiledModel model, Data.IDataset data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        BatchChecks.Dataset("Predict", "dataset", model, data);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Predict: batchSize must be at least 1.");
+        var output = new Tensor([data.Count, .. model.OutputShape]);
+        if (data.Count == 0) return output;
+        int perSample = output.Count / data.Count, inPerSample = model.InputShape.Aggregate(1, (a, d) => a * d), done = 0;
+        ModelRunner runner = ModelRunner.Of(model);
+        using var _ = EvalScope(model);
+        foreach (Data.Batch batch in new Data.DataLoader(data, Math.Min(batchSize, data.Count)))
+        {
+            runner.Forward(batch.Images.Data.AsSpan(0, batch.Count * inPerSample), batch.Count, output.Data.AsSpan(done * perSample, batch.Count * perSample));
+            done += batch.Count;
+        }
+        return output;
+    }
+
     /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against class-index targets, with no gradient.</summary>
     public static float Loss(this ICompiledModel model, Nn.Loss loss, Tensor inputs, ReadOnlySpan<int> targets)
     {

@@ -37,9 +37,11 @@ internal sealed class ModelRunner
     /// The forward pass of <paramref name="input"/> (N, ...InputShape) into <paramref name="output"/> (N, ...OutputShape),
     /// in the model's current mode, chunk by chunk through the inference workspace. Shapes are checked by the caller.
     /// </summary>
-    public void Forward(Tensor input, Tensor output)
+    public void Forward(Tensor input, Tensor output) => Forward(input.Data, input.Shape[0], output.Data);
+
+    /// <summary><paramref name="n"/> samples' inputs into their outputs; the spans hold exactly those samples.</summary>
+    public void Forward(ReadOnlySpan<float> input, int n, Span<float> output)
     {
-        int n = input.Shape[0];
         if (n == 0) return;
         lock (this)
         {
@@ -56,9 +58,9 @@ internal sealed class ModelRunner
             for (int start = 0; start < n; start += chunk)
             {
                 int count = Math.Min(chunk, n - start);
-                ws.SetInput(input.Data.AsSpan(start * inPer, count * inPer), count);
+                ws.SetInput(input.Slice(start * inPer, count * inPer), count);
                 _model.Forward(ws);
-                ws.Output.AsSpan(0, count * outPer).CopyTo(output.Data.AsSpan(start * outPer, count * outPer));
+                ws.Output.AsSpan(0, count * outPer).CopyTo(output.Slice(start * outPer, count * outPer));
             }
         }
     }

@@ -156,6 +156,19 @@ public sealed class ModelCallsTests
     }
 
     [Fact]
+    public void Predict_of_a_dataset_gives_every_samples_output_in_order_in_eval_mode()
+    {
+        var model = new DropNet(seed: 3); // Dropout: eval mode is the identity, so batches do not matter
+        var data = new GraphCompiler.Tests.Data.IndexDataset(37, 12);
+        Tensor all = model.Predict(data, batchSize: 10);
+        Assert.Equal([37, 4], all.Shape);
+        Assert.True(model.Training); // restored
+        var x = new float[37 * 12];
+        for (int i = 0; i < 37; i++) data.Get(i, x.AsSpan(i * 12, 12), out _);
+        Assert.Equal(model.Predict(new Tensor(x, [37, 12])).Data, all.Data);
+    }
+
+    [Fact]
     public void Datasets_and_data_parallel_steps_are_checked_against_the_declared_input()
     {
         var model = new Mlp(seed: 1);
