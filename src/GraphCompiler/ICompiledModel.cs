@@ -58,6 +58,36 @@ public interface ICompiledModel
 
     void Forward(ModelWorkspace ws);
 
+    /// <summary>
+    /// PyTorch's <c>model(x)</c> on the compiled code: the outputs (N, ...OutputShape) of a batch (N, ...InputShape) of any
+    /// size, in the model's current mode. The batch runs in chunks through one inference workspace the model keeps (at most
+    /// 256 samples; a model with BatchNorm or Dropout in training mode runs it whole, as their numbers depend on the
+    /// batch), so after the first call of a size only the result is allocated. A model class's own <c>Forward(Tensor)</c>
+    /// is its forward body run eagerly (slow, readable); through this interface the generated code runs.
+    /// </summary>
+    sealed Tensor Forward(Tensor inputs)
+    {
+        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, inputs);
+        var output = new Tensor([inputs.Shape[0], .. OutputShape]);
+        GraphCompiler.Training.ModelRunner.Of(this).Forward(inputs, output);
+        return output;
+    }
+
+    /// <summary>
+    /// <see cref="Forward(Tensor)"/> into <paramref name="output"/> (N, ...OutputShape), allocating nothing after the first
+    /// call of a size.
+    /// </summary>
+    sealed void Forward(Tensor inputs, Tensor output)
+    {
+        GraphCompiler.Training.BatchChecks.InputTensor("Forward", this, inputs);
+        ArgumentNullException.ThrowIfNull(output);
+        int[] per = OutputShape;
+        if (output.Shape.Length != per.Length + 1 || output.Shape[0] != inputs.Shape[0] || !output.Shape.AsSpan(1).SequenceEqual(per))
+            throw new ArgumentException(
+                $"Forward: the output tensor has shape [{string.Join(", ", output.Shape)}], but a batch of {inputs.Shape[0]} gives [{inputs.Shape[0]}, {string.Join(", ", per)}].", nameof(output));
+        GraphCompiler.Training.ModelRunner.Of(this).Forward(inputs, output);
+    }
+
     void Backward(ModelWorkspace ws);
 }
 
@@ -126,7 +156,8 @@ public abstract class ModelWorkspace
         set
         {
             if (value <= 0 || value > Capacity)
-                throw new ArgumentOutOfRangeException(nameof(Count), value, $"The batch must hold 1 to {Capacity} samples (the workspace capacity).");
+                throw new ArgumentOutOfRangeException(nameof(Count), value,
+                    $"A batch of {value} samples, but this workspace was created with capacity {Capacity} (CreateWorkspace(capacity: {Capacity})): it runs 1 to {Capacity} samples at a time.");
             field = value;
         }
     }
@@ -179,6 +210,9 @@ public abstract class ModelWorkspace
     /// <summary>Copies a batch into <see cref="Input"/> and sets <see cref="Count"/>, checking the sizes.</summary>
     public void SetInput(ReadOnlySpan<float> batch, int count)
     {
+        if (count <= 0 || count > Capacity)
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"SetInput: a batch of {count} samples, but this workspace was created with capacity {Capacity} (CreateWorkspace(capacity: {Capacity})): it runs 1 to {Capacity} samples at a time.");
         if (batch.Length != count * InputPerSample)
             throw new ArgumentException($"Input holds {batch.Length} values but {count} samples of {InputPerSample} values need {count * InputPerSample}.", nameof(batch));
         Count = count;

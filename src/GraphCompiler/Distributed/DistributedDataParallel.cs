@@ -118,7 +118,11 @@ public sealed class DistributedDataParallel : ITrainer
     }
 
     /// <summary>One data-parallel step on a batch tensor of shape (count, ...InputShape).</summary>
-    public float Step(Tensor inputs, ReadOnlySpan<int> targets) => Step(inputs.Data, targets, inputs.Shape[0]);
+    public float Step(Tensor inputs, ReadOnlySpan<int> targets)
+    {
+        BatchChecks.InputTensor("DistributedDataParallel.Step", _model, inputs);
+        return Step(inputs.Data, targets, inputs.Shape[0]);
+    }
 
     /// <summary><see cref="Step(ReadOnlySpan{float}, ReadOnlySpan{int}, int)"/> with float targets shaped like the output.</summary>
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)

@@ -47,6 +47,77 @@ public abstract class Loss
         throw new ArgumentException($"{Name} takes class-index (int) targets, not float targets.", nameof(targets));
 
     /// <summary>
+    /// PyTorch's <c>loss_fn(output, target)</c> for a class-index loss: <paramref name="output"/> (N, C) or (N, C, d1…)
+    /// gives the batch N, the classes C and the positions d1…; <paramref name="targets"/> holds one class index per sample
+    /// (and position), each in [0, C) or ignore_index. Returns the reduced loss (the sum of the per-element losses for
+    /// reduction none); <paramref name="grad"/>, when given, receives dLoss/doutput and must be shaped like the output.
+    /// </summary>
+    public float Compute(Tensor output, ReadOnlySpan<int> targets, Tensor? grad = null)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (!TakesClassTargets)
+            throw new ArgumentException($"{Name} takes float targets shaped like the output, not class indices; pass a Tensor of targets.", nameof(targets));
+        if (output.Rank < 2)
+            throw new ArgumentException($"{Name}: the output has shape [{string.Join(", ", output.Shape)}]; a class-index loss takes (N, C) or (N, C, d1, …).", nameof(output));
+        int n = output.Shape[0], classes = output.Shape[1], inner = output.Count / Math.Max(1, n * classes);
+        CheckGrad(output, grad);
+        long need = (long)n * inner;
+        if (targets.Length != need)
+            throw new ArgumentException(
+                $"{Name}: an output of shape [{string.Join(", ", output.Shape)}] needs {need} class targets ({(output.Rank == 2 ? "one per sample" : "one per sample and position")}), but {targets.Length} were given.", nameof(targets));
+        Training.BatchChecks.ClassTargets(Name, this, targets, n, classes, inner);
+        return Compute(output.Data, targets, grad is null ? default : grad.Data, [], n, classes, inner);
+    }
+
+    /// <summary>
+    /// PyTorch's <c>loss_fn(output, target)</c> for a loss over float targets: <paramref name="target"/> must have the
+    /// output's shape. Returns the reduced loss (the sum for reduction none); <paramref name="grad"/>, when given,
+    /// receives dLoss/doutput and must be shaped like the output.
+    /// </summary>
+    public float Compute(Tensor output, Tensor target, Tensor? grad = null)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(target);
+        if (TakesClassTargets)
+            throw new ArgumentException($"{Name} takes class-index (int) targets, one per sample; pass an int array.", nameof(target));
+        if (!target.Shape.AsSpan().SequenceEqual(output.Shape))
+            throw new ArgumentException(
+                $"{Name}: the target has shape [{string.Join(", ", target.Shape)}] but the output [{string.Join(", ", output.Shape)}]; they must be equal.", nameof(target));
+        CheckGrad(output, grad);
+        return Compute(output.Data, target.Data, grad is null ? default : grad.Data);
+    }
+
+    /// <summary>
+    /// The per-element losses (PyTorch's <c>reduction='none'</c> result, whatever this loss's reduction): shape (N) or
+    /// (N, d1…) for a class-index loss over (N, C) or (N, C, d1…).
+    /// </summary>
+    public Tensor Unreduced(Tensor output, ReadOnlySpan<int> targets)
+    {
+        float _ = Compute(output, targets); // checks every shape and target before anything is allocated
+        int n = output.Shape[0], classes = output.Shape[1], inner = output.Count / Math.Max(1, n * classes);
+        int[] shape = [n, .. output.Shape.AsSpan(2)];
+        var losses = new Tensor(shape);
+        Compute(output.Data, targets, default, losses.Data, n, classes, inner);
+        return losses;
+    }
+
+    /// <summary>The per-element losses of a loss over float targets, shaped like the output.</summary>
+    public Tensor Unreduced(Tensor output, Tensor target)
+    {
+        float _ = Compute(output, target);
+        var losses = new Tensor(output.Shape);
+        Compute(output.Data, target.Data, default, losses.Data);
+        return losses;
+    }
+
+    private void CheckGrad(Tensor output, Tensor? grad)
+    {
+        if (grad is not null && !grad.Shape.AsSpan().SequenceEqual(output.Shape))
+            throw new ArgumentException(
+                $"{Name}: the gradient tensor has shape [{string.Join(", ", grad.Shape)}] but the output [{string.Join(", ", output.Shape)}]; they must be equal.", nameof(grad));
+    }
+
+    /// <summary>
     /// For an output that is a LogSoftmax of logits: the loss, with dLoss/dlogits written to <paramref name="logitsGrad"/>
     /// in the same kernel, so the LogSoftmax backward is skipped. Called when the schedule's fusion names this loss
     /// (<see cref="GraphCompiler.Compiler.Schedule.LossAtLogits"/>); returns false when this loss has no such fused form.

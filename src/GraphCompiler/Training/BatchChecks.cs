@@ -11,32 +11,71 @@ namespace GraphCompiler.Training;
 /// </summary>
 internal static class BatchChecks
 {
+    /// <summary>
+    /// The input shape as the model declares it in <c>[Forward(Input = "N,1,28,28")]</c>, for messages:
+    /// <c>Mlp is declared with Input = "N,1,28,28"</c>.
+    /// </summary>
+    public static string Declared(ICompiledModel model) =>
+        $"{model.Schedule.Model} is declared with Input = \"N,{string.Join(",", model.InputShape)}\"";
+
     /// <summary>A batch tensor must be [N, ...the model's input shape].</summary>
     public static void InputTensor(string entry, ICompiledModel model, Tensor inputs)
     {
+        ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputs);
         int[] per = model.InputShape;
         if (inputs.Shape.Length == 0)
-            throw new ArgumentException($"{entry}: the input is a scalar (rank 0); the model takes a batch of shape [N, {string.Join(", ", per)}].", nameof(inputs));
+            throw new ArgumentException($"{entry}: the input is a scalar (rank 0), but {Declared(model)}: a batch of shape [N, {string.Join(", ", per)}].", nameof(inputs));
         if (inputs.Shape.Length != per.Length + 1 || !inputs.Shape.AsSpan(1).SequenceEqual(per))
             throw new ArgumentException(
-                $"{entry}: the input has shape [{string.Join(", ", inputs.Shape)}] (rank {inputs.Shape.Length}); the model takes [N, {string.Join(", ", per)}] (rank {per.Length + 1}).", nameof(inputs));
+                $"{entry}: the input has shape [{string.Join(", ", inputs.Shape)}] (rank {inputs.Shape.Length}), but {Declared(model)}: a batch of shape [N, {string.Join(", ", per)}] (rank {per.Length + 1}).", nameof(inputs));
     }
 
-    /// <summary>1 to capacity samples, and exactly their input values.</summary>
+    /// <summary>A dataset's samples must have the model's input shape (the loader stacks them into [N, ...that shape]).</summary>
+    public static void Dataset(string entry, string which, ICompiledModel model, Data.IDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (!data.SampleShape.AsSpan().SequenceEqual(model.InputShape))
+            throw new ArgumentException(
+                $"{entry}: the {which} samples have shape [{string.Join(", ", data.SampleShape)}], but {Declared(model)}: samples of shape [{string.Join(", ", model.InputShape)}].", which == "test" ? "test" : "data");
+    }
+
+    /// <summary>Float targets as a tensor must be shaped like the outputs of the batch, [N, ...the model's output shape].</summary>
+    public static void TargetTensor(string entry, ICompiledModel model, Tensor inputs, Tensor targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        int[] want = [inputs.Shape[0], .. model.OutputShape];
+        if (!targets.Shape.AsSpan().SequenceEqual(want))
+            throw new ArgumentException(
+                $"{entry}: the targets have shape [{string.Join(", ", targets.Shape)}], but a batch of {inputs.Shape[0]} gives outputs of shape [{string.Join(", ", want)}] and needs targets of that shape.", nameof(targets));
+    }
+
+    /// <summary>1 to the workspace's capacity (the trainer's batch size) samples, and exactly their input values.</summary>
     public static void Inputs(string entry, ICompiledModel model, ModelWorkspace ws, int inputLength, int count) =>
         Inputs(entry, model, ws.Capacity, inputLength, count);
 
-    /// <summary>1 to <paramref name="capacity"/> samples (the batch size a trainer was created with), and exactly their input values.</summary>
-    public static void Inputs(string entry, ICompiledModel model, int capacity, int inputLength, int count)
+    /// <summary>1 to <paramref name="batchSize"/> samples (the batch size a trainer was created with), and exactly their input values.</summary>
+    public static void Inputs(string entry, ICompiledModel model, int batchSize, int inputLength, int count)
     {
-        if (count < 1 || count > capacity)
-            throw new ArgumentOutOfRangeException(nameof(count), count,
-                $"{entry}: a batch of {count} samples, but this workspace holds 1 to {capacity} (the batch size it was created with).");
+        if (count < 1 || count > batchSize)
+            throw new ArgumentOutOfRangeException(nameof(count), count, count < 1
+                ? $"{entry}: a batch of {count} samples; a step needs at least one."
+                : $"{entry}: a batch of {count} samples, but the trainer was created with batchSize {batchSize}: a step takes 1 to {batchSize} samples. Split the batch or create the trainer with a larger batchSize.");
         long need = (long)count * model.InputShape.Aggregate(1L, (p, d) => p * d);
         if (inputLength != need)
             throw new ArgumentException(
                 $"{entry}: {count} samples of shape [{string.Join(", ", model.InputShape)}] need {need} input values, but {inputLength} were given.", "inputs");
+    }
+
+    /// <summary>The classes (the output's first per-sample dim) and positions per sample (the product of the rest) a class-index loss sees.</summary>
+    public static (int Classes, int Inner) ClassLayout(string entry, ICompiledModel model, Loss loss)
+    {
+        int[] shape = model.OutputShape;
+        if (shape.Length == 0)
+            throw new ArgumentException($"{entry}: {loss.Name} needs a model output with a class dimension per sample (C or C, d1…), but the model outputs [].");
+        int inner = 1;
+        for (int d = 1; d < shape.Length; d++) inner *= shape[d];
+        return (shape[0], inner);
     }
 
     /// <summary>Exactly one class index per sample (and position), each in [0, classes) or the loss's ignore_index.</summary>

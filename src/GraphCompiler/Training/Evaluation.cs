@@ -4,19 +4,42 @@ namespace GraphCompiler.Training;
 public static class Evaluation
 {
     /// <summary>
-    /// Runs the compiled forward on a batch (count, ...InputShape) in eval mode and returns the outputs (count, ...OutputShape).
-    /// The model's mode is restored afterwards.
+    /// Runs the compiled forward on a batch (count, ...InputShape) of any size in eval mode and returns the outputs
+    /// (count, ...OutputShape): <see cref="ICompiledModel.Forward(Tensor)"/> under <c>torch.no_grad()</c> and
+    /// <c>model.eval()</c>. The model's mode is restored afterwards.
     /// </summary>
     public static Tensor Predict(this ICompiledModel model, Tensor inputs)
     {
         BatchChecks.InputTensor("Predict", model, inputs);
         int count = inputs.Shape[0];
         if (count < 1) throw new ArgumentException($"Predict: the batch is empty (shape [{string.Join(", ", inputs.Shape)}]).", nameof(inputs));
+        var output = new Tensor([count, .. model.OutputShape]);
         using var _ = EvalScope(model);
-        ModelWorkspace ws = model.CreateWorkspace(count, training: false);
-        ws.SetInput(inputs.Data, count);
-        model.Forward(ws);
-        return new Tensor(ws.Output.AsSpan(0, count * ws.OutputPerSample).ToArray(), [count, .. model.OutputShape]);
+        ModelRunner.Of(model).Forward(inputs, output);
+        return output;
+    }
+
+    /// <summary>
+    /// The outputs (data.Count, ...OutputShape) of every sample of <paramref name="data"/>, in order, in eval mode: PyTorch's
+    /// <c>torch.cat([model(x) for x, _ in DataLoader(data, batch_size)])</c> under <c>no_grad</c>. The samples are loaded
+    /// <paramref name="batchSize"/> at a time; the model's mode is restored afterwards.
+    /// </summary>
+    public static Tensor Predict(this ICompiledModel model, Data.IDataset data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        BatchChecks.Dataset("Predict", "dataset", model, data);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Predict: batchSize must be at least 1.");
+        var output = new Tensor([data.Count, .. model.OutputShape]);
+        if (data.Count == 0) return output;
+        int perSample = output.Count / data.Count, inPerSample = model.InputShape.Aggregate(1, (a, d) => a * d), done = 0;
+        ModelRunner runner = ModelRunner.Of(model);
+        using var _ = EvalScope(model);
+        foreach (Data.Batch batch in new Data.DataLoader(data, Math.Min(batchSize, data.Count)))
+        {
+            runner.Forward(batch.Images.Data.AsSpan(0, batch.Count * inPerSample), batch.Count, output.Data.AsSpan(done * perSample, batch.Count * perSample));
+            done += batch.Count;
+        }
+        return output;
     }
 
     /// <summary>The loss of the model's outputs for a batch (count, ...InputShape) against class-index targets, with no gradient.</summary>
@@ -45,6 +68,7 @@ public static class Evaluation
     /// restores the model's mode afterwards.</summary>
     public static float Accuracy(ICompiledModel model, Data.IDataset data, int batchSize = 500, ProgressReporter? progress = null, string label = "eval")
     {
+        BatchChecks.Dataset("Accuracy", "evaluation", model, data);
         using var _ = EvalScope(model);
         if (model.OutputShape.Length != 1)
             throw new ArgumentException($"Accuracy needs one output dimension (classes) but the model outputs [{string.Join(", ", model.OutputShape)}].");

@@ -42,6 +42,8 @@ public static class Fit
         if (ddp is { Group.IsMain: false }) (log, progress) = (TextWriter.Null, ProgressReporter.None);
         progress ??= ProgressReporter.For(log);
         if (epochs <= 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Train for at least one epoch.");
+        BatchChecks.Dataset("Fit.Run", "training", model, train.Dataset);
+        BatchChecks.Dataset("Fit.Run", "test", model, test);
         if (startEpoch < 0 || startEpoch >= epochs)
             throw new ArgumentOutOfRangeException(nameof(startEpoch), startEpoch, $"The epoch to resume after must be in [0, {epochs}) for a {epochs}-epoch run.");
         int step = startEpoch * train.Count;

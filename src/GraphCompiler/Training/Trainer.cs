@@ -111,16 +111,8 @@ public sealed class Trainer : ITrainer
         BatchChecks.Inputs("Trainer", _model, Workspace, inputs.Length, count);
         BatchChecks.ClassTargets("Trainer", _loss, targets, count, _classes, _inner);
         ModelWorkspace ws = Forward(inputs, count, zeroGrad);
-        int size = count * _classes * _inner;
-        targets = targets[..(count * _inner)];
-        // The schedule's loss fusion (a LogSoftmax over classes read by an NLL loss): one kernel gives the gradient at the
-        // logits (softmax − onehot) / N.
-        float loss = 0;
-        ws.LossGradAtLogits = ws.LogitsGrad is not null && _model.Schedule.LossAtLogits(_loss.Name)
-            && _loss.TryComputeAtLogits(ws.Output.AsSpan(0, size), targets, ws.LogitsGrad.AsSpan(0, size), count, _classes, out loss);
-        if (!ws.LossGradAtLogits)
-            loss = _loss.Compute(ws.Output.AsSpan(0, size), targets, ws.OutputGrad.AsSpan(0, size), [], count, _classes, _inner);
-        Backward(ws, size, lossScale, loss);
+        float loss = LossGradient.OfClassTargets(_model, _loss, ws, targets, _classes, _inner);
+        Backward(ws, lossScale, loss);
         return loss;
     }
 
@@ -135,10 +127,9 @@ public sealed class Trainer : ITrainer
         ModelWorkspace ws = Workspace;
         BatchChecks.Inputs("Trainer", _model, ws, inputs.Length, count);
         BatchChecks.FloatTargets("Trainer", _model, targets, count, ws.OutputPerSample);
-        int size = count * ws.OutputPerSample;
         Forward(inputs, count, zeroGrad);
-        float loss = _loss.Compute(ws.Output.AsSpan(0, size), targets[..size], ws.OutputGrad.AsSpan(0, size));
-        Backward(ws, size, lossScale, loss);
+        float loss = LossGradient.OfFloatTargets(_loss, ws, targets);
+        Backward(ws, lossScale, loss);
         return loss;
     }
 
@@ -153,13 +144,9 @@ public sealed class Trainer : ITrainer
         return ws;
     }
 
-    private void Backward(ModelWorkspace ws, int size, float lossScale, float loss)
+    private void Backward(ModelWorkspace ws, float lossScale, float loss)
     {
-        if (lossScale != 1f)
-        {
-            Span<float> grad = (ws.LossGradAtLogits ? ws.LogitsGrad! : ws.OutputGrad).AsSpan(0, size);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(grad, lossScale, grad);
-        }
+        LossGradient.Scale(ws, lossScale);
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
         _anomaly?.AfterBackward(ws.Output.AsSpan(0, ws.Count * ws.OutputPerSample), loss);
@@ -176,6 +163,7 @@ public sealed class Trainer : ITrainer
     public float Step(Tensor inputs, Tensor targets)
     {
         BatchChecks.InputTensor("Trainer.Step", _model, inputs);
+        BatchChecks.TargetTensor("Trainer.Step", _model, inputs, targets);
         return Step(inputs.Data, targets.Data, inputs.Shape[0]);
     }
 }

@@ -19,7 +19,7 @@ public class IlgpuBatchCheckTests
         var e = Assert.Throws<ArgumentException>(() => trainer.Step(new float[3 * 784], [1, 2, 3], 4));
         Assert.Equal("IlgpuTrainer: 4 samples of shape [1, 28, 28] need 3136 input values, but 2352 were given. (Parameter 'inputs')", e.Message);
         var big = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Step(new float[5 * 784], [1, 2, 3, 4, 5], 5));
-        Assert.StartsWith("IlgpuTrainer: a batch of 5 samples, but this workspace holds 1 to 4", big.Message);
+        Assert.StartsWith("IlgpuTrainer: a batch of 5 samples, but the trainer was created with batchSize 4", big.Message);
         var label = Assert.Throws<ArgumentException>(() => trainer.Step(new float[2 * 784], [1, 10], 2));
         Assert.StartsWith("nll_loss: target 10 at sample 1 is outside the class range [0, 10)", label.Message);
         trainer.Synchronize();

@@ -27,11 +27,11 @@ public sealed class InputCheckTests
     {
         var model = new Mlp(seed: 1);
         var trainer = new Trainer(model, Loss.Nll, new Sgd(model.Parameters(), 0.1), batchSize: 8);
-        Assert.Equal("Trainer.Step: the input has shape [8, 784] (rank 2); the model takes [N, 1, 28, 28] (rank 4). (Parameter 'inputs')",
+        Assert.Equal("Trainer.Step: the input has shape [8, 784] (rank 2), but Mlp is declared with Input = \"N,1,28,28\": a batch of shape [N, 1, 28, 28] (rank 4). (Parameter 'inputs')",
             RejectedWithoutChange(model, () => trainer.Step(new Tensor(Values(8 * 784), [8, 784]), new int[8])));
-        Assert.Equal("Trainer.Step: the input is a scalar (rank 0); the model takes a batch of shape [N, 1, 28, 28]. (Parameter 'inputs')",
+        Assert.Equal("Trainer.Step: the input is a scalar (rank 0), but Mlp is declared with Input = \"N,1,28,28\": a batch of shape [N, 1, 28, 28]. (Parameter 'inputs')",
             RejectedWithoutChange(model, () => trainer.Step(new Tensor([1f], []), new int[1])));
-        Assert.Equal("Predict: the input is a scalar (rank 0); the model takes a batch of shape [N, 1, 28, 28]. (Parameter 'inputs')",
+        Assert.Equal("Predict: the input is a scalar (rank 0), but Mlp is declared with Input = \"N,1,28,28\": a batch of shape [N, 1, 28, 28]. (Parameter 'inputs')",
             Assert.Throws<ArgumentException>(() => model.Predict(new Tensor([1f], []))).Message);
     }
 
@@ -65,7 +65,7 @@ public sealed class InputCheckTests
         // 13 samples x 3 outputs = 39 values; 40 targets were silently cut to 39 before.
         Assert.Equal("Trainer: 13 samples with outputs of shape [3] need 39 float targets, but 40 were given. (Parameter 'targets')",
             RejectedWithoutChange(model, () => trainer.Step(Values(13 * 6), Values(40), 13)));
-        Assert.StartsWith("Trainer: a batch of 14 samples, but this workspace holds 1 to 13 (the batch size it was created with).",
+        Assert.StartsWith("Trainer: a batch of 14 samples, but the trainer was created with batchSize 13: a step takes 1 to 13 samples.",
             RejectedWithoutChange(model, () => trainer.Step(Values(14 * 6), Values(14 * 3), 14)));
         Assert.Equal("Trainer: 2 samples of shape [6] need 12 input values, but 11 were given. (Parameter 'inputs')",
             RejectedWithoutChange(model, () => trainer.Step(Values(11), Values(6), 2)));

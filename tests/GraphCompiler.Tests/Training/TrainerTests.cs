@@ -126,7 +126,7 @@ public class TrainerTests
         Assert.True(float.IsFinite(loss));
         Assert.Equal(3, trainer.Workspace.Count);
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Step(new float[9 * 784], new int[9], 9));
-        Assert.Contains("Trainer: a batch of 9 samples, but this workspace holds 1 to 8 (the batch size it was created with).", ex.Message);
+        Assert.Contains("Trainer: a batch of 9 samples, but the trainer was created with batchSize 8: a step takes 1 to 8 samples.", ex.Message);
         var mismatch = Assert.Throws<ArgumentException>(() => trainer.Step(new float[100], new int[2], 2));
         Assert.Contains("Trainer: 2 samples of shape [1, 28, 28] need 1568 input values, but 100 were given.", mismatch.Message);
     }
