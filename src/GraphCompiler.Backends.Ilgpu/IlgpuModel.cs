@@ -175,7 +175,7 @@ public sealed class IlgpuModel : IDisposable
     public void SetInput(ReadOnlySpan<float> batch, int count)
     {
         if (count <= 0 || count > Capacity)
-            throw new ArgumentOutOfRangeException(nameof(count), count, $"The batch must hold 1 to {Capacity} samples (the workspace capacity).");
+            throw new ArgumentException($"A batch of {count} samples, but the device workspace holds 1 to {Capacity} (the trainer's batchSize).");
         int per = _schedule.Input.PerSample;
         if (batch.Length != count * per)
             throw new ArgumentException($"Input holds {batch.Length} values but {count} samples of {per} values need {count * per}.", nameof(batch));

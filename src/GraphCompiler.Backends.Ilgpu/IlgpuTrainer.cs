@@ -49,6 +49,13 @@ public sealed class IlgpuTrainer : ITrainer
     /// <summary>The model's schedule bound to the device (for reading outputs and gradients back).</summary>
     public IlgpuModel Model { get; }
 
+    /// <summary>One step on a batch tensor of shape (count, ...InputShape), checked against the model's declared input first.</summary>
+    public float Step(Tensor inputs, ReadOnlySpan<int> targets)
+    {
+        BatchChecks.InputTensor("IlgpuTrainer.Step", _model, inputs);
+        return Step(inputs.Data, targets, inputs.Shape[0]);
+    }
+
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
     {
         float loss = ForwardBackward(inputs, targets, count);

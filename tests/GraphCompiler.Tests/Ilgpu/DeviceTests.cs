@@ -91,7 +91,7 @@ public class DeviceTests
         Assert.Equal(opened.Properties, Device.IlgpuCpu.GetProperties());
         Assert.Equal(opened.Properties, IlgpuDevice.PropertiesOf(Device.IlgpuCpu));
         var native = Assert.Throws<ArgumentException>(() => Device.Cpu.GetProperties());
-        Assert.StartsWith("Device 'cpu' is the native CPU backend; it has no ILGPU device properties.", native.Message);
+        Assert.StartsWith("Device 'cpu' is the native CPU backend; it has no device properties.", native.Message);
         int count = IlgpuDevice.CudaDeviceCount();
         var missing = Assert.Throws<InvalidOperationException>(() => Device.Cuda(count).GetProperties());
         Assert.StartsWith($"Device cuda:{count} was requested but ", missing.Message);

@@ -22,6 +22,9 @@ public class IlgpuBatchCheckTests
         Assert.StartsWith("IlgpuTrainer: a batch of 5 samples, but the trainer was created with batchSize 4", big.Message);
         var label = Assert.Throws<ArgumentException>(() => trainer.Step(new float[2 * 784], [1, 10], 2));
         Assert.StartsWith("nll_loss: target 10 at sample 1 is outside the class range [0, 10)", label.Message);
+        // A tensor of the wrong shape is refused against the declared input before anything reaches the device.
+        var shape = Assert.Throws<ArgumentException>(() => trainer.Step(new Tensor(new float[8 * 784], [8, 784]), [1, 2, 3, 4, 5, 6, 7, 8]));
+        Assert.Contains("Mlp is declared with Input = \"N,1,28,28\"", shape.Message);
         trainer.Synchronize();
         trainer.Model.CopyParametersToHost();
         Assert.Equal(before, model.Fc1.Weight.Data);
