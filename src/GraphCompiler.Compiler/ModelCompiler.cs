@@ -41,7 +41,7 @@ namespace GraphCompiler.Compiler
                 EquatableArray.From(lowering.BackwardSteps),
                 // A layer applied again shares its parameters: they are counted at its first application only.
                 EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.Property ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
+                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.ValueStem ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
             {
                 FusedLoss = fusedLoss,
                 LayerUses = lowering.LayerUses(),
@@ -130,14 +130,14 @@ namespace GraphCompiler.Compiler
 
         /// <summary>
         /// Pass "names": layers keep their property name (a second application of the same layer is <c>Fc1_2</c>, a third
-        /// <c>Fc1_3</c>); other ops are numbered per kind (Relu1, Relu2 …).
+        /// <c>Fc1_3</c>; element 2 of a layer array is <c>Blocks_2</c>); other ops are numbered per kind (Relu1, Relu2 …).
         /// </summary>
         public static void NameValues(Graph graph)
         {
             var counts = new Dictionary<string, int>();
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                string stem = node.Layer?.Property ?? node.Op!.NameStem;
+                string stem = node.Layer?.ValueStem ?? node.Op!.NameStem;
                 counts.TryGetValue(stem, out int k);
                 counts[stem] = ++k;
                 node.Name = node.Layer is null ? stem + k : k == 1 ? stem : $"{stem}_{k}";

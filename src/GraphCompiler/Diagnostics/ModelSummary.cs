@@ -110,7 +110,7 @@ public sealed class ModelSummary
         // The guards of the generated Backward (KernelStep.Runs on the schedule it was printed from), evaluated as Trainer runs it:
         // no input gradient, the loss kernel in between.
         Schedule schedule = model.Schedule;
-        bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);
+        bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == schedule.Layers.First(l => l.Property == layer).ValueStem)).Any(p => p.RequiresGrad);
         bool atLogits = schedule.LossAtLogits(loss.Name);
         var forward = model.Kernels.Where(k => !k.Backward).ToList();
         var step = new List<KernelSummary>(forward)
