@@ -131,8 +131,9 @@ public sealed class ModelSummary
     /// <summary>The op without the layer's own name: <c>Linear 'Fc1'</c> reads <c>Linear</c> next to the name column.</summary>
     private static string TypeOf(LayerSummary row)
     {
-        string suffix = $" '{row.Name}'";
-        return row.Description.EndsWith(suffix, StringComparison.Ordinal) ? row.Description[..^suffix.Length] : row.Description;
+        // A layer's description ends in its name: "Linear 'Fc1'", "Linear 'Blocks[2]'" (an element of a layer array).
+        int quote = row.Description.LastIndexOf(" '", StringComparison.Ordinal);
+        return row.StateName is not null && quote > 0 && row.Description.EndsWith('\'') ? row.Description[..quote] : row.Description;
     }
 
     /// <summary>The summary as an aligned table, in torchinfo's layout.</summary>

@@ -1,6 +1,6 @@
 // A model with a layer array and a loop in its forward body: PyTorch ModuleList names, the compiled forward against the
 // eager one (the same body run as C#), and training steps that lower the loss.
-using GraphCompiler.Backends.Cpu;
+using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -20,7 +20,8 @@ public class BlockMlpTests
         var model = new BlockMlp(seed: 1);
         Assert.Equal(
             ["stem.weight", "stem.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
-             "blocks.2.weight", "blocks.2.bias", "head.weight", "head.bias"],
+             "blocks.2.weight", "blocks.2.bias", "norms.0.weight", "norms.0.bias", "norms.1.weight", "norms.1.bias",
+             "norms.2.weight", "norms.2.bias", "head.weight", "head.bias"],
             model.Parameters().Select(p => p.Name));
         Assert.Equal(BlockMlp.Depth, model.Blocks.Length);
         Assert.Equal("blocks.1", model.Blocks[1].Name);
@@ -28,6 +29,15 @@ public class BlockMlpTests
         Assert.Equal(model.Parameters().Select(p => p.Name).Order(), StateDict.Save(model).Keys.Order());
         // Three distinct layers, each initialised from the seed in turn.
         Assert.NotEqual(model.Blocks[0].Weight.Data, model.Blocks[1].Weight.Data);
+    }
+
+    [Fact]
+    public void The_summary_lists_each_element_of_a_layer_array_with_its_parameters()
+    {
+        var summary = new BlockMlp().Summarize(2);
+        Assert.Equal(["Stem", "Blocks_0", "Blocks_1", "Blocks_2", "Head"], summary.Layers.Where(r => r.Type == "Linear").Select(r => r.Name));
+        Assert.Equal(32 * 32 + 32, summary.Layers.Single(r => r.Name == "Blocks_1").TrainableParameters);
+        Assert.Equal(2 * 32, summary.Layers.Single(r => r.Name == "Norms_2").TrainableParameters);
     }
 
     [Fact]
@@ -40,8 +50,9 @@ public class BlockMlpTests
         model.Forward(ws);
         float[] eager = model.Forward(new Tensor(x, [Batch, 8])).Data;
         for (int i = 0; i < Batch * Classes; i++) Assert.Equal(eager[i], ws.Output[i], 1e-5f);
-        // Three Linear blocks between the stem and the head: five GEMMs in the compiled forward.
+        // Three Linear blocks between the stem and the head: five GEMMs in the compiled forward, and three LayerNorms.
         Assert.Equal(5, BlockMlp.CompiledSchedule.Forward.Count(s => s is GraphCompiler.Compiler.LinearForward));
+        Assert.Equal(3, BlockMlp.CompiledSchedule.Forward.Count(s => s is GraphCompiler.Compiler.LayerNormForward));
     }
 
     [Fact]
