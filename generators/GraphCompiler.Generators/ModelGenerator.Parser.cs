@@ -147,7 +147,11 @@ namespace GraphCompiler.Generators
                     if (nameArg is not null) nameAt = LocationInfo.From(nameArg.Expression);
 
                     IMethodSymbol? ctor = attr.AttributeConstructor;
-                    if (ctor is null)
+                    // 'padding = 2' is not a property either (C# reports it); the layer would be read without it, and a shape
+                    // error it causes further down would send the user looking in the wrong place.
+                    bool unboundProperty = syntax?.ArgumentList?.Arguments.Any(a => a.NameEquals is { } n
+                        && !attr.NamedArguments.Any(kv => kv.Key == n.Name.Identifier.Text)) == true;
+                    if (ctor is null || unboundProperty)
                     {
                         // C# reports why the attribute does not bind (CS1739, CS7036 …); a GC error that some argument is
                         // missing would only repeat it. What C# cannot say is which property a PyTorch keyword meant.
@@ -230,16 +234,17 @@ namespace GraphCompiler.Generators
                     settable.AddRange(t.GetMembers().OfType<IPropertySymbol>().Where(p => p.SetMethod is not null && !p.IsStatic));
                 foreach (AttributeArgumentSyntax arg in syntax.ArgumentList.Arguments)
                 {
-                    string? written = arg.NameColon?.Name.Identifier.Text;
-                    if (written is null || ctorParams.Contains(written)) continue;
+                    string? written = arg.NameColon?.Name.Identifier.Text ?? arg.NameEquals?.Name.Identifier.Text;
+                    if (written is null || (arg.NameColon is not null && ctorParams.Contains(written))
+                        || (arg.NameEquals is not null && settable.Any(p => p.Name == written))) continue;
                     string plain = written.Replace("_", "");
                     IPropertySymbol? match = settable.FirstOrDefault(p => string.Equals(p.Name, plain, System.StringComparison.OrdinalIgnoreCase));
                     string? ctorMatch = ctorParams.FirstOrDefault(p => string.Equals(p, plain, System.StringComparison.OrdinalIgnoreCase));
                     string? fix = match is not null ? $"{match.Name} = {arg.Expression}" : ctorMatch is not null ? $"{ctorMatch}: {arg.Expression}" : null;
                     if (fix is null) continue;
                     Report(DiagnosticIds.ArgumentIsProperty,
-                        $"[{kind}] on '{layer}' has no constructor parameter '{written}'; write '{fix}'" +
-                        (match is not null
+                        $"[{kind}] on '{layer}' has no {(arg.NameColon is not null ? "constructor parameter" : "property")} '{written}'; write '{fix}'" +
+                        (match is not null && arg.NameColon is not null
                             ? $" ({match.Name} is a property of the attribute: PyTorch's keyword arguments after the constructor's " +
                               $"({string.Join(", ", attribute.InstanceConstructors.OrderByDescending(c => c.Parameters.Length).First().Parameters.Select(p => p.Name))}) are set as properties)"
                             : ""),

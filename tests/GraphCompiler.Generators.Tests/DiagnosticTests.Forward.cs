@@ -136,6 +136,17 @@ public partial class DiagnosticTests
         """, "GC2011", "[Conv2d] on 'C1' has no constructor parameter 'padding'; write 'Padding = 2' (Padding is a property of the attribute: PyTorch's keyword arguments after the constructor's (inChannels, outChannels, kernel) are set as properties)");
 
     [Fact]
+    public void GC2011_lower_case_property_suggests_the_property_and_stops_the_shape_check() => ExpectBesides("CS0246", """
+        [Model] public partial class Net
+        {
+            [Conv2d(1, 6, 5, [|padding = 2|])] public partial Conv2d C1 { get; }
+            [Linear(6 * 14 * 14, 10)] public partial Linear Fc { get; }
+            [Forward(Input = "N,1,28,28")]
+            Tensor Forward(Tensor x) => x.Apply(C1).Relu().MaxPool2d(2).Flatten().Apply(Fc);
+        }
+        """, "GC2011", "[Conv2d] on 'C1' has no property 'padding'; write 'Padding = 2'");
+
+    [Fact]
     public void GC2012_unknown_op_lists_the_nearest_ops() => ExpectBesides("CS1061", """
         [Model] public partial class Net
         {
@@ -157,6 +168,16 @@ public partial class DiagnosticTests
         """, "GC2012", "'Sofmax' is not an op of the forward body; the nearest are Softmax(), LogSoftmax(), Sigmoid(). All ops: Apply(layer), " +
         "Relu(), MaxPool2d(), Flatten(), LogSoftmax(), Reshape(), Softmax(), AvgPool2d(), AdaptiveAvgPool2d(), LeakyRelu(), " +
         "Sigmoid(), Tanh(), Gelu(), Silu(), a + b, a * b, Tensor.Cat([a, b], dim)");
+
+    [Fact]
+    public void GC1004_input_string_with_too_few_dimensions_for_batch_norm_2d() => Expect("""
+        [Model] public partial class Net
+        {
+            [BatchNorm2d(3)] public partial BatchNorm2d Bn { get; }
+            [Forward([|Input = "N,3,32"|])]
+            Tensor Forward(Tensor x) => x.Apply(Bn);
+        }
+        """, "GC1004", "BatchNorm2d 'Bn' expects a 4-D input [N,3,H,W] but receives [N,3,32] (the declared input)");
 
     [Fact]
     public void GC1004_input_string_with_too_few_dimensions_for_a_conv_net() => Expect("""
