@@ -242,7 +242,7 @@ namespace GraphCompiler.Generators
                     string? ctorMatch = ctorParams.FirstOrDefault(p => string.Equals(p, plain, System.StringComparison.OrdinalIgnoreCase));
                     string? fix = match is not null ? $"{match.Name} = {arg.Expression}" : ctorMatch is not null ? $"{ctorMatch}: {arg.Expression}" : null;
                     if (fix is null) continue;
-                    Report(DiagnosticIds.ArgumentIsProperty,
+                    Report(DiagnosticIds.PyTorchArgumentName,
                         $"[{kind}] on '{layer}' has no {(arg.NameColon is not null ? "constructor parameter" : "property")} '{written}'; write '{fix}'" +
                         (match is not null && arg.NameColon is not null
                             ? $" ({match.Name} is a property of the attribute: PyTorch's keyword arguments after the constructor's " +
@@ -725,10 +725,12 @@ namespace GraphCompiler.Generators
                 }
                 else if (OpsTable.Functional.ContainsKey(op))
                 {
-                    var target = _model.GetSymbolInfo(call).Symbol as IMethodSymbol;
-                    if (target is null)
+                    SymbolInfo resolved = _model.GetSymbolInfo(call);
+                    if (resolved.Symbol is not IMethodSymbol)
                     {
-                        Unsupported(call, $"this call of '{op}' (it does not resolve to GraphCompiler's Tensor.{op})");
+                        if (!SuggestParameter(op, call, resolved.CandidateSymbols.OfType<IMethodSymbol>()))
+                            Unsupported(call, $"this call of '{op}' (it does not resolve to GraphCompiler's Tensor.{op})");
+                        _failed = true;
                         return -1;
                     }
                     double[]? bound = BindConstants(op, OpsTable.Functional[op], call.ArgumentList.Arguments, site);
@@ -747,6 +749,25 @@ namespace GraphCompiler.Generators
                 }
                 _calls.Add(new OpCall(op, receiver, layer, new EquatableArray<double>(values), site));
                 return _calls.Count;
+            }
+
+            /// <summary>
+            /// For an op call C# could not bind: when an argument is named the PyTorch way (<c>ceil_mode: true</c>), one error
+            /// giving the C# name (<c>ceilMode: true</c>); C# (CS1739) says only that the name does not exist.
+            /// </summary>
+            private bool SuggestParameter(string op, InvocationExpressionSyntax call, IEnumerable<IMethodSymbol> candidates)
+            {
+                var names = new HashSet<string>(candidates.SelectMany(m => m.Parameters).Select(p => p.Name));
+                foreach (ArgumentSyntax arg in call.ArgumentList.Arguments)
+                {
+                    string? written = arg.NameColon?.Name.Identifier.Text;
+                    if (written is null || names.Contains(written)) continue;
+                    string? match = names.FirstOrDefault(n => string.Equals(n, written.Replace("_", ""), System.StringComparison.OrdinalIgnoreCase));
+                    if (match is null) continue;
+                    Report(DiagnosticIds.PyTorchArgumentName, $"{op} has no parameter '{written}'; write '{match}: {arg.Expression}'", arg);
+                    return true;
+                }
+                return false;
             }
 
             private void Unsupported(SyntaxNode node, string what)

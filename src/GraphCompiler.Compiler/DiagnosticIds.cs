@@ -28,7 +28,7 @@ namespace GraphCompiler.Compiler
         public const string ValueReuse = "GC2008";
         public const string NestedModel = "GC2009";
         public const string DuplicateStateName = "GC2010";
-        public const string ArgumentIsProperty = "GC2011";
+        public const string PyTorchArgumentName = "GC2011";
         public const string UnknownOp = "GC2012";
 
         /// <summary>Titles, indexed by id, for the analyzer release tracking and IDE display.</summary>
@@ -58,7 +58,7 @@ namespace GraphCompiler.Compiler
             ValueReuse => "A value is never used",
             NestedModel => "Model class must be a top-level class",
             DuplicateStateName => "Two layers have the same state_dict name",
-            ArgumentIsProperty => "Layer attribute argument is a property",
+            PyTorchArgumentName => "Argument written with its PyTorch name",
             UnknownOp => "Unknown op in forward body",
             _ => id,
         };

@@ -147,6 +147,15 @@ public partial class DiagnosticTests
         """, "GC2011", "[Conv2d] on 'C1' has no property 'padding'; write 'Padding = 2'");
 
     [Fact]
+    public void GC2011_pytorch_keyword_in_an_op_call_gives_the_csharp_name() => ExpectBesides("CS1739", """
+        [Model] public partial class Net
+        {
+            [Forward(Input = "N,3,9,9")]
+            Tensor Forward(Tensor x) => x.Relu().MaxPool2d(2, [|ceil_mode: true|]);
+        }
+        """, "GC2011", "MaxPool2d has no parameter 'ceil_mode'; write 'ceilMode: true'");
+
+    [Fact]
     public void GC2012_unknown_op_lists_the_nearest_ops() => ExpectBesides("CS1061", """
         [Model] public partial class Net
         {
