@@ -604,6 +604,14 @@ namespace GraphCompiler.Generators
                         return ParseExpression(paren.Expression);
                     case IdentifierNameSyntax id when _locals.TryGetValue(id.Identifier.Text, out int local):
                         return local;
+                    case ConditionalExpressionSyntax choice:
+                        bool? condition = EvalBool(choice.Condition);
+                        if (condition is null)
+                        {
+                            Unsupported(choice.Condition, "a '?:' whose condition is not a compile-time constant (the graph is fixed at build time)");
+                            return -1;
+                        }
+                        return ParseExpression(condition.Value ? choice.WhenTrue : choice.WhenFalse);
                     case BinaryExpressionSyntax binary when binary.IsKind(SyntaxKind.AddExpression) || binary.IsKind(SyntaxKind.MultiplyExpression):
                         return ParseBinary(binary);
                     case InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax member } call
@@ -776,7 +784,7 @@ namespace GraphCompiler.Generators
                 if (text.Length > 60) text = text.Substring(0, 57) + "...";
                 Fail(DiagnosticIds.UnsupportedConstruct,
                     $"The forward body does not support {what}: '{text}'. It may use the input, locals (reassigned freely), 'return', " +
-                    "'if' on a constant, 'for'/'foreach' with constant bounds, Apply(layer) with a layer or Layers[i], calls of " +
+                    "'if' and '?:' on a constant, 'for'/'foreach' with constant bounds, Apply(layer) with a layer or Layers[i], calls of " +
                     $"{string.Join("(), ", OpsTable.Functional.Keys)}() with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)",
                     node);
             }

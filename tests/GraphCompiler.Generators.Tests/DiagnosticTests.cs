@@ -197,7 +197,7 @@ public partial class DiagnosticTests
         }
         """, "GC2001", "The forward body does not support this statement: 'while (x.Rank > 2) x = x.Flatten();'. " + ForwardBodyRules);
 
-    internal const string ForwardBodyRules = "It may use the input, locals (reassigned freely), 'return', 'if' on a constant, " +
+    internal const string ForwardBodyRules = "It may use the input, locals (reassigned freely), 'return', 'if' and '?:' on a constant, " +
         "'for'/'foreach' with constant bounds, Apply(layer) with a layer or Layers[i], calls of Relu(), MaxPool2d(), Flatten(), " +
         "LogSoftmax(), Reshape(), Softmax(), AvgPool2d(), AdaptiveAvgPool2d(), LeakyRelu(), Sigmoid(), Tanh(), Gelu(), Silu() " +
         "with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)";

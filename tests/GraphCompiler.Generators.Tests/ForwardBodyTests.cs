@@ -65,7 +65,7 @@ public class ForwardBodyTests
     }
 
     [Fact]
-    public void An_if_on_a_constant_takes_its_branch_at_build_time()
+    public void An_if_or_a_conditional_on_a_constant_takes_its_branch_at_build_time()
     {
         string code = Generate(ConvLayers + """
             private const bool UseSecondConv = true;
@@ -83,7 +83,8 @@ public class ForwardBodyTests
                     x = x.Sigmoid();
                 }
                 if (!UseSecondConv) x = x.Tanh();
-                return x.MaxPool2d(Pool).Flatten().Apply(Fc).LogSoftmax(1);
+                x = Pool == 2 ? x.MaxPool2d(Pool) : x.AvgPool2d(Pool);
+                return x.Flatten().Apply(Fc).LogSoftmax(1);
             }
             """);
         Assert.Equal(Chain, code);
