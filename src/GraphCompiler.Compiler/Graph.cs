@@ -23,7 +23,7 @@ namespace GraphCompiler.Compiler
         public OpDef? Op { get; }
 
         /// <summary>The values the op reads, in call order (the receiver first); empty for the graph's input.</summary>
-        public IReadOnlyList<Node> Inputs { get; }
+        public IReadOnlyList<Node> Inputs { get; private set; }
 
         /// <summary>The first input: the only one of a unary op, the left operand of Add and Mul.</summary>
         public Node? Input => Inputs.Count > 0 ? Inputs[0] : null;
@@ -63,32 +63,14 @@ namespace GraphCompiler.Compiler
         /// <summary>How the shape came about, for error messages: e.g. <c>Flatten of [N,64,4,4]</c>.</summary>
         public string Origin { get; set; } = "";
 
-        /// <summary>Set by fusion on an element-wise node whose work became the epilogue of this producer's kernel.</summary>
-        public Node? FusedInto { get; set; }
-
-        /// <summary>Set by fusion on a producer: the activation its kernel applies to its output (e.g. "Relu").</summary>
-        public Elementwise? Epilogue { get; set; }
-
-        /// <summary>Set by fusion: the activation node whose backward this node's input-gradient kernel applies as it writes dx.</summary>
-        public Node? GradEpilogue { get; set; }
-
-        /// <summary>Set by fusion on an activation whose backward was folded into its consumer's input-gradient kernel.</summary>
-        public bool GradFused { get; set; }
-
-        /// <summary>
-        /// Set by fusion on the last node of a fused element-wise chain: the chain's nodes, first to last (this one). Its
-        /// kernels compute the whole chain from the first node's input.
-        /// </summary>
-        public IReadOnlyList<Node>? Chain { get; set; }
-
-        /// <summary>Set by fusion on the other nodes of a fused element-wise chain: its last node, whose kernels do their work.</summary>
-        public Node? ChainedInto { get; set; }
-
-        /// <summary>Set by fusion on a LogSoftmax output whose backward the NLL loss folds into its gradient kernel.</summary>
-        public bool LossFused { get; set; }
-
         /// <summary>Where the value is described in messages: the shape plus its origin.</summary>
         public string Derivation => $"{Shape} ({Origin})";
+
+        internal void ReplaceInput(Node from, Node to)
+        {
+            if (!Inputs.Contains(from)) return;
+            Inputs = Inputs.Select(i => i == from ? to : i).ToArray();
+        }
     }
 
     public sealed class Graph
@@ -114,6 +96,29 @@ namespace GraphCompiler.Compiler
 
         /// <summary>Whether <paramref name="node"/>'s value is read by exactly one op (or is the output, read by the loss).</summary>
         public bool SingleUse(Node node) => node == Output ? Uses(node).Count == 0 : Uses(node).Count == 1;
+
+        /// <summary>
+        /// Replaces <paramref name="run"/> (nodes in graph order, each read only by the next) with one node of
+        /// <paramref name="op"/>, the fused kernel: it reads what the run's first node read, computes the value of its last
+        /// node, and takes the place, id, layer, arguments and name of <paramref name="like"/>, one of the run. Every reader
+        /// of the last node's value reads the fused node instead. A run of one node swaps that node's op.
+        /// </summary>
+        public Node Rewrite(IReadOnlyList<Node> run, OpDef op, Node like)
+        {
+            Node last = run[run.Count - 1];
+            var fused = new Node(like.Id, op, run[0].Inputs, like.Layer, like.Args, like.Site)
+            {
+                Shape = last.Shape,
+                Name = like.Name,
+                Origin = like.Origin,
+            };
+            Nodes[Nodes.IndexOf(like)] = fused;
+            foreach (Node n in run) if (n != like) Nodes.Remove(n);
+            foreach (Node n in Nodes) n.ReplaceInput(last, fused);
+            if (Output == last) Output = fused;
+            LinkConsumers();
+            return fused;
+        }
 
         /// <summary>Fills <see cref="Consumers"/> from the nodes' inputs.</summary>
         public void LinkConsumers()

@@ -32,8 +32,7 @@ namespace GraphCompiler.Compiler
         internal void BeginBackward() => _current = BackwardSteps;
 
         /// <summary>The node whose buffer holds <paramref name="node"/>'s value (aliases such as Flatten share their input's).</summary>
-        public Node Storage(Node node) =>
-            node.Op is { IsAlias: true } ? Storage(node.Input!) : node.FusedInto is { } producer ? Storage(producer) : node;
+        public Node Storage(Node node) => node.Op is { IsAlias: true } ? Storage(node.Input!) : node;
 
         public bool IsGraphInput(Node node) => Storage(node) == _graph.Input;
 
@@ -41,12 +40,11 @@ namespace GraphCompiler.Compiler
 
         /// <summary>
         /// The buffer of <paramref name="node"/>'s whole gradient. An alias passes its gradient through untouched, so its
-        /// gradient is the contribution it makes to its input; a fused activation's lives in its producer's buffer.
+        /// gradient is the contribution it makes to its input.
         /// </summary>
         public string GradName(Node node) =>
             node == _graph.Input ? InputGradBuffer
             : node.Op is { IsAlias: true } ? ContributionName(new Use(node, 0))
-            : node.FusedInto is { } producer ? GradName(producer)
             : node.Name + "Grad";
 
         /// <summary>
@@ -73,8 +71,8 @@ namespace GraphCompiler.Compiler
         }
 
         /// <summary>
-        /// The node whose VJP is being lowered. While it is set, <see cref="Grad"/> of one of its inputs (or of the input of
-        /// the activation whose backward it fuses) is that read's contribution buffer, so a unary op's rule
+        /// The node whose VJP is being lowered. While it is set, <see cref="Grad"/> of one of its inputs is that read's
+        /// contribution buffer, so a unary op's rule
         /// <c>l.Grad(node.Input)</c> is right whether or not the input is read elsewhere too.
         /// </summary>
         public Node? Differentiating { get; internal set; }
@@ -87,7 +85,6 @@ namespace GraphCompiler.Compiler
             Node? current = Differentiating;
             if (current is not null && node != current)
             {
-                if (current.GradEpilogue is { } act && node == act.Input) return ContributionName(new Use(act, 0));
                 for (int i = 0; i < current.Inputs.Count; i++)
                     if (current.Inputs[i] == node) return ContributionName(new Use(current, i));
             }
@@ -112,21 +109,23 @@ namespace GraphCompiler.Compiler
         public ParamRef? BiasGrad(Node node) => node.Layer!.Bias ? ParamGrad(node, "Bias") : null;
 
         /// <summary>
-        /// The value whose gradient <paramref name="node"/>'s input-gradient kernel writes: its input, or, when the backward of
-        /// the activation before it is fused in, that activation's input.
+        /// The value whose gradient <paramref name="node"/>'s input-gradient kernel writes: its input, or, with a fused
+        /// activation backward, the activation's input (for an epilogue, the pre-activation value its producer's node keeps).
         /// </summary>
-        public Node GradTarget(Node node) => node.GradEpilogue?.Input ?? node.Input!;
+        public static Node GradTarget(Node node, GradMask? mask) =>
+            mask is null ? node.Input! : IsEpilogue(mask.Activation) ? mask.Activation : mask.Activation.Input!;
 
-        /// <summary>The activation the forward kernel of <paramref name="node"/> applies as its epilogue (identity when none).</summary>
-        public static Elementwise Epilogue(Node node) => node.Epilogue ?? Elementwise.Identity;
+        /// <summary>The buffer <paramref name="node"/>'s input-gradient kernel writes (see <see cref="GradTarget"/>).</summary>
+        public Buf GradOut(Node node, GradMask? mask) =>
+            mask is null ? Grad(node.Input!) : IsEpilogue(mask.Activation) ? Grad(mask.Activation) : InputGrad(mask.Activation, 0);
+
+        private static bool IsEpilogue(Node activation) => activation.Op is Ops.FusedOp { Epilogue: not null };
 
         /// <summary>
-        /// The fused activation backward of <paramref name="node"/>'s input-gradient kernel: act′ evaluated on
-        /// <paramref name="on"/> (by default the activation's output); null when nothing is fused.
+        /// The fused activation backward of an input-gradient kernel: act′ evaluated on <paramref name="on"/> (by default the
+        /// activation's output); null when nothing is fused.
         /// </summary>
-        public GradEpilogue? GradMask(Node node, Buf? on = null) => node.GradEpilogue is { } act
-            ? new GradEpilogue(on ?? Value(act), act.Op!.Elementwise(act)!.Value)
-            : null;
+        public GradEpilogue? Mask(GradMask? mask, Buf? on = null) => mask is null ? null : new GradEpilogue(on ?? Value(mask.Activation), mask.Act);
 
         /// <summary>Declares the activation and gradient buffers of a node that owns storage.</summary>
         internal void DeclareValue(Node node, string comment)
@@ -173,17 +172,16 @@ namespace GraphCompiler.Compiler
         /// <summary>The geometry <paramref name="node"/>'s forward declared, for its backward steps.</summary>
         public Geo<T> GeometryOf<T>(Node node) => (Geo<T>)_geometryValues[node.Name + "Geometry"];
 
-        /// <summary>The stages the forward of the chain ending at <paramref name="tail"/> declared, for its backward.</summary>
-        public Geo<EquatableArray<Elementwise>> ChainOf(Node tail) => (Geo<EquatableArray<Elementwise>>)_geometryValues[tail.Name + "Chain"];
-
+        /// <summary>The stages the forward of <paramref name="chain"/> declared, for its backward.</summary>
+        public Geo<EquatableArray<Elementwise>> ChainOf(Node chain) => (Geo<EquatableArray<Elementwise>>)_geometryValues[chain.Name + "Chain"];
 
         /// <summary>
-        /// Declares the stages of the element-wise chain that ends at <paramref name="tail"/> as a static
-        /// <c>ElementwiseChain</c> field of the model, <c>Tail.NameChain</c>.
+        /// Declares the stages of the element-wise chain <paramref name="chain"/> (named after its last activation) as a
+        /// static <c>ElementwiseChain</c> field of the model, <c>Tanh1Chain</c>.
         /// </summary>
-        public Geo<EquatableArray<Elementwise>> Chain(Node tail, string comment, IEnumerable<Elementwise> stages)
+        public Geo<EquatableArray<Elementwise>> Chain(Node chain, string comment, IEnumerable<Elementwise> stages)
         {
-            string name = tail.Name + "Chain";
+            string name = chain.Name + "Chain";
             var list = EquatableArray.From(stages);
             _geometries.Add(new GeometryDecl(name, "ElementwiseChain", EquatableArray<int>.Empty, comment)
             {
@@ -209,7 +207,10 @@ namespace GraphCompiler.Compiler
         /// that activation's input). It runs only if a trainable layer lies upstream of that value, or the caller asked for
         /// the input gradient.
         /// </summary>
-        public void EmitInputGrad(Node node, string comment, KernelStep step) => EmitGradOf(GradTarget(node), comment, step);
+        public void EmitInputGrad(Node node, string comment, KernelStep step) => EmitGradOf(node.Input!, comment, step);
+
+        /// <summary>As <see cref="EmitInputGrad(Node, string, KernelStep)"/>, for a kernel that may apply a fused activation backward.</summary>
+        public void EmitInputGrad(Node node, GradMask? mask, string comment, KernelStep step) => EmitGradOf(GradTarget(node, mask), comment, step);
 
         /// <summary>Emits work that produces (a contribution to) the gradient of <paramref name="value"/>, guarded as <see cref="EmitInputGrad"/>.</summary>
         public void EmitGradOf(Node value, string comment, KernelStep step) =>

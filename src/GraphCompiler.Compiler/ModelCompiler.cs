@@ -14,15 +14,12 @@ namespace GraphCompiler.Compiler
             if (graph is null || !InferShapes(graph, errors))
                 return new CompileResult(null, EquatableArray.From(errors));
             NameValues(graph);
+            // The trace is the model as written (a fused ReLU is still a row of the summary), so it is taken before fusion.
+            // A layer applied again shares its parameters: they are counted at its first application only.
+            var trace = EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
+                new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.ValueStem ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName)));
             var lowering = new Lowering(graph);
-            LossFusion? fusedLoss = null;
-            if (model.Fuse)
-            {
-                Fusion.FuseEpilogues(graph);
-                Fusion.FuseElementwiseChains(graph);
-                Fusion.FuseActivationGradients(graph);
-                fusedLoss = Fusion.FuseLossGradient(graph, lowering);
-            }
+            LossFusion? fusedLoss = model.Fuse ? Fusion.Run(graph, lowering) : null;
             LowerForward(graph, lowering);
             Differentiate(graph, lowering);
             var used = new HashSet<string>(lowering.ForwardSteps.Concat(lowering.BackwardSteps)
@@ -39,9 +36,7 @@ namespace GraphCompiler.Compiler
                 EquatableArray.From(lowering.Geometries),
                 EquatableArray.From(lowering.ForwardSteps),
                 EquatableArray.From(lowering.BackwardSteps),
-                // A layer applied again shares its parameters: they are counted at its first application only.
-                EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                    new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.ValueStem ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName))))
+                trace)
             {
                 FusedLoss = fusedLoss,
                 LayerUses = lowering.LayerUses(),
@@ -149,12 +144,8 @@ namespace GraphCompiler.Compiler
         {
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                // Aliases and fused activations live in another node's buffer; inside a chain only the last value is stored.
-                if (node.ChainedInto is not null) continue;
-                if (!node.Op!.IsAlias && node.FusedInto is null)
-                    l.DeclareValue(node, $"output of {Fusion.Wrap(node, node.Op.Describe(node))}");
-                if (node.Chain is not null) Fusion.LowerChainForward(l, node);
-                else node.Op.Forward(l, node);
+                if (!node.Op!.IsAlias) l.DeclareValue(node, $"output of {node.Op.Describe(node)}"); // aliases live in their input's buffer
+                node.Op.Forward(l, node);
             }
         }
 
@@ -171,10 +162,8 @@ namespace GraphCompiler.Compiler
             {
                 Node node = graph.Nodes[i];
                 l.EmitGradientSum(node);
-                if (node.ChainedInto is not null) continue;
                 l.Differentiating = node;
-                if (node.Chain is not null) Fusion.LowerChainBackward(l, node);
-                else node.Op!.Backward(l, node);
+                node.Op!.Backward(l, node);
                 l.Differentiating = null;
             }
             l.EmitGradientSum(graph.Input);

@@ -32,6 +32,20 @@ namespace GraphCompiler.Compiler
         /// <summary>Emits the vector-Jacobian product: the gradient of the input (if needed) and of the parameters.</summary>
         public abstract void Backward(Lowering l, Node node);
 
+        /// <summary>
+        /// For an op that <see cref="AcceptsEpilogue"/>: the forward kernel applying <paramref name="epilogue"/> to its output
+        /// as it writes it (the node of a <see cref="Ops.FusedOp"/> that replaced the op and the activation after it).
+        /// </summary>
+        public virtual void Forward(Lowering l, Node node, Elementwise epilogue) =>
+            throw new System.InvalidOperationException($"{Name} takes no epilogue");
+
+        /// <summary>
+        /// For an op that <see cref="AcceptsGradEpilogue"/>: the VJP whose input-gradient kernel applies
+        /// <paramref name="mask"/>, the backward of the activation it reads (null: none).
+        /// </summary>
+        public virtual void Backward(Lowering l, Node node, GradMask? mask) =>
+            throw new System.InvalidOperationException($"{Name} takes no activation backward");
+
         public virtual int ParameterCount(Node node) => 0;
 
         /// <summary>
@@ -88,10 +102,10 @@ namespace GraphCompiler.Compiler
         /// </summary>
         public virtual Elementwise? Elementwise(Node node) => null;
 
-        /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it.</summary>
+        /// <summary>Whether the op's forward kernel can apply an activation to its output as it writes it (<see cref="Forward(Lowering, Node, Elementwise)"/>).</summary>
         public virtual bool AcceptsEpilogue => false;
 
-        /// <summary>Whether the op's input-gradient kernel can apply the backward of the activation that produced its input.</summary>
+        /// <summary>Whether the op's input-gradient kernel can apply the backward of the activation that produced its input (<see cref="Backward(Lowering, Node, GradMask)"/>).</summary>
         public virtual bool AcceptsGradEpilogue => false;
 
         protected static CoreDiagnostic Rank(Node node, string what, int rank, string expected) =>

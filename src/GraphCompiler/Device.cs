@@ -1,5 +1,4 @@
 // Where a model trains, in the spirit of torch.device: the native CPU backend, ILGPU's CPU accelerator, a CUDA GPU, or "auto".
-using GraphCompiler.Backends.Ilgpu;
 
 namespace GraphCompiler;
 
@@ -64,7 +63,7 @@ public sealed record Device(DeviceType Type, int Index = 0)
     /// The device <see cref="Auto"/> stands for on this machine (the first CUDA device if ILGPU finds one, else
     /// <see cref="Cpu"/>); every other device is returned as it is.
     /// </summary>
-    public Device Resolve() => Type != DeviceType.Auto ? this : IlgpuDevice.CudaDeviceCount() > 0 ? Cuda() : Cpu;
+    public Device Resolve() => Type != DeviceType.Auto ? this : DeviceBackends.TryFind(DeviceType.Cuda)?.CudaDeviceCount() > 0 ? Cuda() : Cpu;
 
     /// <summary>The spelling <see cref="Parse"/> reads back: cpu, ilgpu-cpu, cuda:N or auto.</summary>
     public override string ToString() => Type switch

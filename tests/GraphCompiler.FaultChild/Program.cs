@@ -1,5 +1,22 @@
-// A process for the fault tests: saves checkpoints in a loop until killed (kill -9 tests), or reads one idx file (heap-limit test).
+// A process for the fault tests: saves checkpoints in a loop until killed (kill -9 tests), reads one idx file (heap-limit
+// test), or asks for a device backend that this program does not deploy.
 using GraphCompiler.IO;
+
+// "device-backend <device>": this program references the runtime only, not the ILGPU backend; prints what finding the
+// device's backend gives.
+if (args is ["device-backend", var deviceName])
+{
+    try
+    {
+        Console.Out.WriteLine("found: " + GraphCompiler.DeviceBackends.For(GraphCompiler.Device.Parse(deviceName)).GetType().Name);
+    }
+    catch (InvalidOperationException e)
+    {
+        Console.Out.WriteLine("refused: " + e.Message);
+    }
+    Console.Out.WriteLine("auto: " + GraphCompiler.Device.Auto.Resolve());
+    return;
+}
 
 // "read-idx <file>": reads an idx file and prints "loaded" or "rejected: <message>", for the test that runs the idx
 // reproducers under a 1 GiB GC heap limit (DOTNET_GCHeapHardLimit), as a memory-limited container sets one.

@@ -22,8 +22,8 @@ public class DagModelTests
     public void Residual_net_compiles_with_gradient_sums_and_dag_guards()
     {
         string code = Generate();
-        // The stem's (fused) ReLU feeds Block1Conv1 and the identity shortcut: the shortcut's contribution is added in.
-        Assert.Contains("AddKernels.Accumulate(ws.Relu1Grad2[..(n * 512)], ws.StemGrad[..(n * 512)]);", code);
+        // The stem (its ReLU fused in, so named after the conv) feeds Block1Conv1 and the identity shortcut: the shortcut's contribution is added in.
+        Assert.Contains("AddKernels.Accumulate(ws.StemGrad2[..(n * 512)], ws.StemGrad[..(n * 512)]);", code);
         // The projection shortcut reads block1, which has the stem and Block1Conv2 upstream.
         Assert.Contains("bool trainsToBlock2Shortcut = trainsToBlock1Conv2 || Block2Shortcut.Trainable;", code);
         // Hidden applied twice: its second application has buffers of its own and a flag chained on the first.

@@ -72,7 +72,7 @@ namespace GraphCompiler.Compiler.Ops
                 l.EmitParamGrad(node, $"{node.Name}: dW ({c}) += Σ dy·x̂, db ({c}) += Σ dy",
                     new BatchNormBackwardParams(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, Spatial(node)));
             l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = w/σ·(dy − mean(dy) − x̂·mean(dy·x̂)) in training, w/σ·dy in eval",
-                new BatchNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), Spatial(node)));
+                new BatchNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(node.Input!), Spatial(node)));
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("affine") ? 2 * node.Layer.Int("numFeatures") : 0;

@@ -110,20 +110,24 @@ namespace GraphCompiler.Compiler.Ops
 
         public override bool AcceptsGradEpilogue => true;
 
-        public override void Forward(Lowering l, Node node)
+        public override void Forward(Lowering l, Node node) => Forward(l, node, Compiler.Elementwise.Identity);
+
+        public override void Forward(Lowering l, Node node, Elementwise epilogue)
         {
             var g = Geometry(l, node);
-            l.Emit($"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)}{(node.Layer!.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
-                new Conv2dForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, Lowering.Epilogue(node)));
+            l.Emit($"{node.Name}: {Fusion.Wrap(epilogue, $"{node.Input!.Shape.Comment} ⋆ W {WeightComment(node)}{(node.Layer!.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
+                new Conv2dForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), g, epilogue));
         }
 
-        public override void Backward(Lowering l, Node node)
+        public override void Backward(Lowering l, Node node) => Backward(l, node, null);
+
+        public override void Backward(Lowering l, Node node, GradMask? mask)
         {
             var g = l.GeometryOf<Conv2dGeometry>(node);
             l.EmitParamGrad(node, $"{node.Name}: dW {WeightComment(node)} += dy ⋆ x{(node.Layer!.Bias ? ", db += Σ dy" : "")}",
                 new Conv2dBackwardParams(l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), g));
-            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy ⋆ᵀ W")}",
-                new Conv2dBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), g, l.GradMask(node)));
+            l.EmitInputGrad(node, mask, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(mask, "dy ⋆ᵀ W")}",
+                new Conv2dBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.GradOut(node, mask), g, l.Mask(mask)));
         }
 
         // (out, in / groups, k, k): each output channel sees only its group's inputs.

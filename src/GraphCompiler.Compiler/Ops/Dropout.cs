@@ -36,7 +36,7 @@ namespace GraphCompiler.Compiler.Ops
         {
             Buf mask = l.SideBuffer(node, "Mask", node.Shape, "");
             l.EmitInputGrad(node, $"{node.Name}: dx {node.Shape.Comment} = dy · mask (training), dy (eval)",
-                new DropoutBackward(node.Layer!.Property, l.Grad(node), mask, l.Grad(l.GradTarget(node))));
+                new DropoutBackward(node.Layer!.Property, l.Grad(node), mask, l.Grad(node.Input!)));
         }
 
         public override bool HasState => true;

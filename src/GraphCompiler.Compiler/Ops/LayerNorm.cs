@@ -65,7 +65,7 @@ namespace GraphCompiler.Compiler.Ops
                 l.EmitParamGrad(node, $"{node.Name}: dW ({d}) += Σ dy·x̂, db ({d}) += Σ dy",
                     new LayerNormBackwardParams(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, RowsPerSample(node)));
             l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = (g − mean(g) − x̂·mean(g·x̂))/σ with g = w·dy",
-                new LayerNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(l.GradTarget(node)), RowsPerSample(node)));
+                new LayerNormBackwardInput(node.Layer.Property, l.Grad(node), l.Value(node.Input!), mean, invStd, l.Grad(node.Input!), RowsPerSample(node)));
         }
 
         public override int ParameterCount(Node node) => node.Layer!.Bool("elementwiseAffine") ? 2 * node.Layer.Int("normalizedShape") : 0;

@@ -45,20 +45,24 @@ namespace GraphCompiler.Compiler.Ops
 
         public override bool AcceptsGradEpilogue => true;
 
-        public override void Forward(Lowering l, Node node)
+        public override void Forward(Lowering l, Node node) => Forward(l, node, Compiler.Elementwise.Identity);
+
+        public override void Forward(Lowering l, Node node, Elementwise epilogue)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
-            l.Emit($"{node.Name}: {Fusion.Wrap(node, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}){(node.Layer.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
-                new LinearForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), inF, outF, Lowering.Epilogue(node)));
+            l.Emit($"{node.Name}: {Fusion.Wrap(epilogue, $"{node.Input!.Shape.Comment} · Wᵀ ({outF}, {inF}){(node.Layer.Bias ? " + b" : "")}")} → {node.Shape.Comment}",
+                new LinearForward(l.Value(node.Input), l.Param(node, "Weight"), l.Bias(node), l.Value(node), inF, outF, epilogue));
         }
 
-        public override void Backward(Lowering l, Node node)
+        public override void Backward(Lowering l, Node node) => Backward(l, node, null);
+
+        public override void Backward(Lowering l, Node node, GradMask? mask)
         {
             int inF = node.Layer!.Int("inFeatures"), outF = node.Layer.Int("outFeatures");
             l.EmitParamGrad(node, $"{node.Name}: dW ({outF}, {inF}) += dyᵀ · x{(node.Layer.Bias ? $", db ({outF}) += Σ dy" : "")}",
                 new LinearBackwardParams(l.Grad(node), l.Value(node.Input!), l.ParamGrad(node, "Weight"), l.BiasGrad(node), inF, outF));
-            l.EmitInputGrad(node, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(node, "dy · W")}",
-                new LinearBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.Grad(l.GradTarget(node)), inF, outF, l.GradMask(node)));
+            l.EmitInputGrad(node, mask, $"{node.Name}: dx {node.Input!.Shape.Comment} = {Fusion.Masked(mask, "dy · W")}",
+                new LinearBackwardInput(l.Grad(node), l.Param(node, "Weight"), l.GradOut(node, mask), inF, outF, l.Mask(mask)));
         }
 
         public override int ParameterCount(Node node) =>

@@ -21,13 +21,11 @@ namespace GraphCompiler.Compiler.Ops
             l.Emit($"{node.Name}: {node.Shape.Comment} over {(OverClasses(node) ? "the last dim" : $"dim {Reduction.Dim(node)}")}",
                 new LogSoftmaxForward(l.Value(node.Input!), l.Value(node), Reduction.Sizes(node)));
 
-        // With a fused NLL loss the caller writes the gradient at the logits directly, and this step is skipped.
-        public override void Backward(Lowering l, Node node)
-        {
-            var step = new LogSoftmaxBackward(l.Value(node), l.Grad(node), l.Grad(node.Input!), Reduction.Sizes(node));
-            const string comment = "dx = dy - exp(y) · Σ dy";
-            if (node.LossFused) l.EmitUnlessLossFused(node, $"{node.Name}: {comment}", step);
-            else l.EmitInputGrad(node, $"{node.Name}: {comment}", step);
-        }
+        public const string GradComment = "dx = dy - exp(y) · Σ dy";
+
+        public static LogSoftmaxBackward BackwardStep(Lowering l, Node node) =>
+            new LogSoftmaxBackward(l.Value(node), l.Grad(node), l.Grad(node.Input!), Reduction.Sizes(node));
+
+        public override void Backward(Lowering l, Node node) => l.EmitInputGrad(node, $"{node.Name}: {GradComment}", BackwardStep(l, node));
     }
 }

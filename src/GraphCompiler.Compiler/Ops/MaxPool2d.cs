@@ -31,11 +31,13 @@ namespace GraphCompiler.Compiler.Ops
         public override bool AcceptsGradEpilogue => true;
 
         // A fused activation backward is evaluated on the pool's own output: y[o] is the activation's output at argmax[o].
-        public override void Backward(Lowering l, Node node)
+        public override void Backward(Lowering l, Node node) => Backward(l, node, null);
+
+        public override void Backward(Lowering l, Node node, GradMask? mask)
         {
             Buf argmax = l.IndexBuffer(node, "Argmax", "");
-            l.EmitInputGrad(node, $"{node.Name}: scatter {Fusion.Masked(node, "dy", "y")} {node.Shape.Comment} to the argmax positions",
-                new MaxPool2dBackward(l.Grad(node), argmax, l.Grad(l.GradTarget(node)), l.GeometryOf<Pool2dGeometry>(node), l.GradMask(node, l.Value(node))));
+            l.EmitInputGrad(node, mask, $"{node.Name}: scatter {Fusion.Masked(mask, "dy", "y")} {node.Shape.Comment} to the argmax positions",
+                new MaxPool2dBackward(l.Grad(node), argmax, l.GradOut(node, mask), l.GeometryOf<Pool2dGeometry>(node), l.Mask(mask, l.Value(node))));
         }
     }
 }

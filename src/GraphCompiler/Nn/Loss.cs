@@ -3,15 +3,6 @@ using GraphCompiler.Backends.Cpu;
 
 namespace GraphCompiler.Nn;
 
-/// <summary>PyTorch's <c>reduction</c>: per-element losses, their mean (the default) or their sum.</summary>
-public enum Reduction
-{
-    /// <summary>Per-element losses, for inspection; the scalar a kernel returns is their sum (its gradient that of the sum).</summary>
-    None,
-    Mean,
-    Sum,
-}
-
 /// <summary>
 /// A loss over a model's output and its targets. Class-index losses (<see cref="CrossEntropyLoss"/>, <see cref="NllLoss"/>)
 /// take outputs (N, C) or (N, C, d1…) and int targets (N) or (N, d1…); the others take float targets shaped like the output.

@@ -3,7 +3,7 @@ namespace GraphCompiler.Training;
 
 /// <summary>
 /// A training step of one model with one loss and optimizer: <see cref="Trainer"/> on the native CPU backend,
-/// <see cref="Backends.Ilgpu.IlgpuTrainer"/> on an ILGPU device. <see cref="Trainer.Create"/> picks one for a <see cref="Device"/>.
+/// the ILGPU backend's <c>IlgpuTrainer</c> on an ILGPU device. <see cref="Trainer.Create"/> picks one for a <see cref="Device"/>.
 /// </summary>
 public interface ITrainer : IDisposable
 {

@@ -1,5 +1,4 @@
 // The training step of a compiled model: zero grads → forward → loss → backward → optimizer step, on buffers allocated once.
-using GraphCompiler.Backends.Ilgpu;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 
@@ -42,8 +41,9 @@ public sealed class Trainer : ITrainer
     }
 
     /// <summary>
-    /// A trainer on <paramref name="device"/>: this class for <see cref="Device.Cpu"/>, an <see cref="IlgpuTrainer"/>
-    /// for ILGPU's CPU accelerator or CUDA; <see cref="Device.Auto"/> picks CUDA when present, else the CPU.
+    /// A trainer on <paramref name="device"/>: this class for <see cref="Device.Cpu"/>, the trainer of the device's backend
+    /// otherwise (<see cref="DeviceBackends"/>: the ILGPU backend's for ILGPU's CPU accelerator or CUDA);
+    /// <see cref="Device.Auto"/> picks CUDA when present, else the CPU.
     /// </summary>
     public static ITrainer Create(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device)
     {
@@ -51,7 +51,7 @@ public sealed class Trainer : ITrainer
         device = device.Resolve();
         return device.Type == DeviceType.Cpu
             ? new Trainer(model, loss, optimizer, batchSize)
-            : new IlgpuTrainer(model, loss, optimizer, batchSize, device);
+            : DeviceBackends.For(device).CreateTrainer(model, loss, optimizer, batchSize, device);
     }
 
     public ModelWorkspace Workspace { get; }

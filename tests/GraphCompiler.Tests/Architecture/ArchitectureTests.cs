@@ -9,20 +9,50 @@ namespace GraphCompiler.Tests.Architecture;
 public class ArchitectureTests
 {
     private static readonly System.Reflection.Assembly Runtime = typeof(Tensor).Assembly;
+    private static readonly System.Reflection.Assembly Cpu = typeof(GraphCompiler.Backends.Cpu.LinearKernels).Assembly;
+    private static readonly System.Reflection.Assembly Ilgpu = typeof(IlgpuModel).Assembly;
 
     private static void Holds(TestResult result, string rule) =>
         Assert.True(result.IsSuccessful, $"{rule}; offending types: {string.Join(", ", result.FailingTypeNames ?? [])}");
 
+    private static string[] References(System.Reflection.Assembly assembly) => [.. assembly.GetReferencedAssemblies().Select(a => a.Name!)];
+
     [Fact]
-    public void The_backends_do_not_use_each_other()
+    public void The_backends_are_projects_of_their_own_that_do_not_use_each_other()
     {
-        Holds(Types.InAssembly(Runtime).That().ResideInNamespace("GraphCompiler.Backends.Ilgpu")
-            .ShouldNot().HaveDependencyOn("GraphCompiler.Backends.Cpu").GetResult(), "the ILGPU backend must not use the CPU backend");
-        Holds(Types.InAssembly(Runtime).That().ResideInNamespace("GraphCompiler.Backends.Cpu")
-            .ShouldNot().HaveDependencyOn("GraphCompiler.Backends.Ilgpu").GetResult(), "the CPU backend must not use the ILGPU backend");
+        Assert.Equal(("GraphCompiler.Backends.Cpu", "GraphCompiler.Backends.Ilgpu"), (Cpu.GetName().Name, Ilgpu.GetName().Name));
+        // The CPU backend stands on the core alone; the ILGPU backend on the core and the runtime's contract, never the CPU's.
+        Assert.Equal(["GraphCompiler.Compiler"], References(Cpu).Where(r => r.StartsWith("GraphCompiler", StringComparison.Ordinal)));
+        Assert.DoesNotContain("GraphCompiler.Backends.Cpu", References(Ilgpu));
+        Assert.DoesNotContain(References(Runtime), r => r.StartsWith("ILGPU", StringComparison.Ordinal) || r == Ilgpu.GetName().Name);
+        Holds(Types.InAssembly(Ilgpu).ShouldNot().HaveDependencyOn("GraphCompiler.Backends.Cpu").GetResult(), "the ILGPU backend must not use the CPU backend");
+        Holds(Types.InAssembly(Cpu).ShouldNot().HaveDependencyOnAny("GraphCompiler.Backends.Ilgpu", "GraphCompiler.Training", "GraphCompiler.Optim").GetResult(),
+            "the CPU backend must not use the ILGPU backend or the runtime");
         // The rule sees real dependencies: the ILGPU backend does use the core's step records.
-        Assert.False(Types.InAssembly(Runtime).That().HaveName(nameof(IlgpuModel))
+        Assert.False(Types.InAssembly(Ilgpu).That().HaveName(nameof(IlgpuModel))
             .ShouldNot().HaveDependencyOn("GraphCompiler.Compiler").GetResult().IsSuccessful);
+    }
+
+    [Fact]
+    public void The_runtime_finds_the_ilgpu_backend_by_its_assembly_attribute()
+    {
+        Assert.IsType<IlgpuBackend>(DeviceBackends.TryFind(DeviceType.IlgpuCpu));
+        Assert.IsType<IlgpuBackend>(DeviceBackends.For(Device.Cuda(0)));
+        Assert.Null(DeviceBackends.TryFind(DeviceType.Cpu));
+    }
+
+    [Fact]
+    public void A_program_without_the_ilgpu_backend_is_told_which_package_to_add_and_auto_means_the_cpu()
+    {
+        // The fault-test child references the runtime alone.
+        var start = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!,
+            ["exec", Path.Combine(AppContext.BaseDirectory, "GraphCompiler.FaultChild.dll"), "device-backend", "ilgpu-cpu"])
+        { RedirectStandardOutput = true };
+        using var child = System.Diagnostics.Process.Start(start)!;
+        string output = child.StandardOutput.ReadToEnd();
+        Assert.True(child.WaitForExit(60_000));
+        Assert.Contains("refused: No backend for device 'ilgpu-cpu' is deployed with this application: add a reference to GraphCompiler.Backends.Ilgpu", output);
+        Assert.Contains("auto: cpu", output);
     }
 
     [Fact]
@@ -31,7 +61,9 @@ public class ArchitectureTests
         string[] references = [.. typeof(Schedule).Assembly.GetReferencedAssemblies().Select(a => a.Name!)];
         Assert.DoesNotContain(references, r => r.StartsWith("GraphCompiler", StringComparison.Ordinal));
         Assert.DoesNotContain(references, r => r.StartsWith("Microsoft.CodeAnalysis", StringComparison.Ordinal));
-        Holds(Types.InAssembly(typeof(Schedule).Assembly).ShouldNot()
+        // The one runtime-namespace type the core defines is the Reduction enum the losses and every backend's loss kernels take.
+        Assert.Equal([typeof(GraphCompiler.Nn.Reduction)], typeof(Schedule).Assembly.GetExportedTypes().Where(t => t.Namespace == "GraphCompiler.Nn"));
+        Holds(Types.InAssembly(typeof(Schedule).Assembly).That().DoNotResideInNamespace("GraphCompiler.Nn").ShouldNot()
             .HaveDependencyOnAny("GraphCompiler.Backends", "GraphCompiler.Nn", "GraphCompiler.Training", "Microsoft.CodeAnalysis").GetResult(),
             "the compiler core must not use the runtime or Roslyn");
     }

@@ -1,6 +1,7 @@
 // The compiler core on graphs beyond a chain: shapes of the new ops, gradient sums for values read more than once, a
 // layer applied twice, fusion that must not fire across a fan-out, and frozen-layer guards in a DAG.
 using GraphCompiler.Compiler;
+using GraphCompiler.Compiler.Ops;
 using Xunit;
 
 namespace GraphCompiler.Tests.Compiler;
@@ -120,11 +121,13 @@ public class DagCompilerTests
         // Fc1(x) + Fc1(x).Relu(): writing relu into Fc1's buffer would corrupt the Add's left operand.
         Graph shared = Build(Model(new Shape(Shape.Batch, 4), [Linear("Fc1", 4, 4)], Apply("Fc1", 0), Op("Relu", 1), Op("Add", 1, 2)));
         Assert.Equal(0, Fusion.FuseEpilogues(shared));
-        Assert.Null(shared.Nodes[2].FusedInto);
+        Assert.DoesNotContain(shared.Nodes, n => n.Op is FusedOp);
         // x + Fc1(x).Relu(): Fc1's value is read by the ReLU alone, so it fuses.
         Graph alone = Build(Model(new Shape(Shape.Batch, 4), [Linear("Fc1", 4, 4)], Apply("Fc1", 0), Op("Relu", 1), Op("Add", 0, 2)));
         Assert.Equal(1, Fusion.FuseEpilogues(alone));
-        Assert.Same(alone.Nodes[1], alone.Nodes[2].FusedInto);
+        Node fc1 = alone.Nodes[1];
+        Assert.Equal(("Fc1", Elementwise.Relu), (fc1.Name, ((FusedOp)fc1.Op!).Epilogue));
+        Assert.Equal([alone.Input, fc1], alone.Nodes[2].Inputs); // the Add reads x and relu(Fc1(x)), one node now
     }
 
     [Fact]
@@ -134,12 +137,13 @@ public class DagCompilerTests
         Graph two = Build(Model(new Shape(Shape.Batch, 4), [Linear("Fc1", 4, 4), Linear("Fc2", 4, 4)],
             Apply("Fc1", 0), Op("Relu", 1), Apply("Fc2", 2), Op("Add", 3, 2)));
         Assert.Equal(0, Fusion.FuseActivationGradients(two));
-        Assert.Null(two.Nodes[3].GradEpilogue);
+        Assert.DoesNotContain(two.Nodes, n => n.Op is FusedOp);
         // Fc2(h) + x: one consumer, fused.
         Graph one = Build(Model(new Shape(Shape.Batch, 4), [Linear("Fc1", 4, 4), Linear("Fc2", 4, 4)],
             Apply("Fc1", 0), Op("Relu", 1), Apply("Fc2", 2), Op("Add", 3, 0)));
         Assert.Equal(1, Fusion.FuseActivationGradients(one));
-        Assert.Same(one.Nodes[2], one.Nodes[3].GradEpilogue);
+        Assert.Same(one.Nodes[2], ((FusedOp)one.Nodes[3].Op!).Mask!.Activation);
+        Assert.True(((FusedOp)one.Nodes[2].Op!).OutputGradInConsumer);
     }
 
     [Fact]

@@ -1,5 +1,7 @@
-// The fusion passes one by one on small graphs, then the kernel counts of both reference models fused and unfused.
+// The fusion passes one by one on small graphs (each replaces the nodes it fuses with a node of a fused op), then the
+// kernel counts of both reference models fused and unfused.
 using GraphCompiler.Compiler;
+using GraphCompiler.Compiler.Ops;
 using Xunit;
 
 namespace GraphCompiler.Tests.Compiler;
@@ -9,6 +11,15 @@ public class FusionTests
     private static LayerDecl Linear(string name, int inF, int outF) => ModelCompilerTests.Linear(name, inF, outF);
 
     private static readonly int[] None = [];
+
+    private static FusedOp? Fused(Node node) => node.Op as FusedOp;
+
+    private static string Ops(Graph g) => string.Join(" ", g.Nodes.Skip(1).Select(n => n.Op is FusedOp f ? $"{n.Name}[{Describe(f)}]" : n.Name));
+
+    private static string Describe(FusedOp f) => string.Join(",", new[]
+    {
+        f.Epilogue is { } e ? "+" + e.Member : null, f.Mask is { } m ? "mask:" + m.Activation.Name : null, f.OutputGradInConsumer ? "grad-in-consumer" : null,
+    }.Where(x => x is not null));
 
     /// <summary>Builds, shapes and names the graph of a chain, the state the fusion passes run on.</summary>
     private static Graph Build(Shape input, LayerDecl[] layers, params (string Op, string? Layer, int[] Args)[] calls)
@@ -28,11 +39,11 @@ public class FusionTests
         Graph g = Build(new Shape(Shape.Batch, 2, 4, 4), [Linear("Fc1", 8, 3)],
             ("MaxPool2d", null, [2]), ("Relu", null, None), ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None), ("Relu", null, None));
         Assert.Equal(1, Fusion.FuseEpilogues(g));
-        Node fc1 = g.Nodes[4], relu2 = g.Nodes[5], relu3 = g.Nodes[6];
-        Assert.Equal(Elementwise.Relu, fc1.Epilogue);
-        Assert.Same(fc1, relu2.FusedInto);
-        Assert.Null(relu3.FusedInto);   // a kernel takes one activation; the second stays a kernel of its own
-        Assert.Null(g.Nodes[2].FusedInto); // MaxPool2d has no epilogue
+        // Fc1 and the ReLU after it are one node (LinearAct); the second ReLU stays a node of its own (a kernel takes one
+        // activation), and MaxPool2d has no epilogue.
+        Assert.Equal("Pool1 Relu1 Flatten1 Fc1[+Relu] Relu3", Ops(g));
+        Assert.Same(g.Nodes[4], g.Nodes[5].Input);
+        Assert.Same(g.Nodes[5], g.Output);
     }
 
     [Fact]
@@ -51,16 +62,14 @@ public class FusionTests
         ModelCompiler.NameValues(g);
 
         Assert.Equal(3, Fusion.FuseEpilogues(g));
-        Assert.Equal([null, "LeakyRelu(0.2f)", "Sigmoid", null, "Tanh"], new[] { 1, 3, 5, 7, 9 }.Select(i => g.Nodes[i].Epilogue?.Member));
-        Assert.Null(g.Nodes[2].FusedInto); // a negative slope loses the sign of x in y
-        Assert.Null(g.Nodes[8].FusedInto); // GELU needs its input
+        // A negative slope loses the sign of x in y, and GELU needs its input: those two stay nodes of their own.
+        Assert.Equal("Fc1 LeakyRelu1 Fc2[+LeakyRelu(0.2f)] Fc3[+Sigmoid] Fc4 Gelu1 Fc5[+Tanh]", Ops(g));
 
         Assert.Equal(2, Fusion.FuseActivationGradients(g));
-        Assert.Same(g.Nodes[4], g.Nodes[5].GradEpilogue); // Fc3's dx applies LeakyReLU(0.2)'s backward
-        Assert.Same(g.Nodes[6], g.Nodes[7].GradEpilogue); // Fc4's dx applies the sigmoid's
-        Assert.Null(g.Nodes[3].GradEpilogue);
-        Assert.Null(g.Nodes[9].GradEpilogue);
-        Assert.Equal("(dy · W) · leakyrelu[0.2]′(x)", Fusion.Masked(g.Nodes[5], "dy · W"));
+        // Fc3's dx applies LeakyReLU(0.2)'s backward (Fc2's epilogue), Fc4's dx the sigmoid's (Fc3's); Fc2 reads the
+        // LeakyReLU(−0.2), whose derivative needs x, and Fc5's tanh is the output.
+        Assert.Equal("Fc1 LeakyRelu1 Fc2[+LeakyRelu(0.2f),grad-in-consumer] Fc3[+Sigmoid,mask:Fc2,grad-in-consumer] Fc4[mask:Fc3] Gelu1 Fc5[+Tanh]", Ops(g));
+        Assert.Equal("(dy · W) · leakyrelu[0.2]′(x)", Fusion.Masked(Fused(g.Nodes[4])!.Mask, "dy · W"));
     }
 
     [Fact]
@@ -69,9 +78,9 @@ public class FusionTests
         Graph g = Build(new Shape(Shape.Batch, 2, 4, 4), [Linear("Fc1", 8, 3)],
             ("MaxPool2d", null, [2]), ("Relu", null, None), ("Flatten", null, None), ("Apply", "Fc1", None), ("Relu", null, None));
         Assert.Equal(1, Fusion.FuseActivationGradients(g));
-        Assert.Same(g.Nodes[2], g.Nodes[4].GradEpilogue); // Fc1's dx applies Relu1's backward
-        Assert.True(g.Nodes[2].GradFused);
-        Assert.False(g.Nodes[5].GradFused);              // the output's ReLU has no consumer to fuse into
+        // Fc1's dx applies Relu1's backward; the output's ReLU has no consumer to fuse into.
+        Assert.Equal("Pool1 Relu1[grad-in-consumer] Flatten1 Fc1[mask:Relu1] Relu2", Ops(g));
+        Assert.Same(g.Nodes[2], Fused(g.Nodes[4])!.Mask!.Activation);
     }
 
     [Fact]
@@ -79,7 +88,7 @@ public class FusionTests
     {
         Graph g = Build(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 3)], ("Apply", "Fc1", None), ("LogSoftmax", null, [1]));
         Assert.Equal(new LossFusion("nll_loss", "Fc1Grad"), Fusion.FuseLossGradient(g, new Lowering(g)));
-        Assert.True(g.Output.LossFused);
+        Assert.IsType<LogSoftmaxNllOp>(g.Output.Op);
         Graph plain = Build(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 3)], ("Apply", "Fc1", None));
         Assert.Null(Fusion.FuseLossGradient(plain, new Lowering(plain)));
     }
@@ -103,25 +112,21 @@ public class FusionTests
             OpCall.Apply("Fc2", 4), OpCall.Of("Gelu", 5, ("approximateTanh", 1)), OpCall.Of("Silu", 6), OpCall.Of("LeakyRelu", 7, ("negativeSlope", -0.2)),
             OpCall.Apply("Fc3", 8), OpCall.Of("Sigmoid", 9),
         ]);
-        Assert.Equal(2, Fusion.FuseEpilogues(g));       // ReLU into Fc1, the last sigmoid into Fc3
-        Assert.Equal(2, Fusion.FuseElementwiseChains(g));
         Node[] n = [.. g.Nodes];
-        Assert.Null(n[2].ChainedInto);                  // the ReLU is Fc1's epilogue, so the chain starts after it
-        Assert.Null(n[2].Chain);
-        Assert.Equal([n[3], n[4]], n[4].Chain!);
-        Assert.Same(n[4], n[3].ChainedInto);
-        Assert.Equal([n[6], n[7], n[8]], n[8].Chain!);  // GELU and SiLU read x, a negative slope too: all chain
-        Assert.Same(n[8], n[6].ChainedInto);
-        Assert.Same(n[8], n[7].ChainedInto);
-        Assert.Null(n[10].Chain);                       // a single activation (here an epilogue) is no chain
-        Assert.Null(n[10].ChainedInto);
         Assert.Equal(Elementwise.Gelu(approximateTanh: true), OpsTable.Gelu.Elementwise(n[6]));
         Assert.Equal(Elementwise.LeakyRelu(-0.2f), OpsTable.LeakyRelu.Elementwise(n[8]));
         Assert.Null(OpsTable.Linear.Elementwise(n[1]));
+        Assert.Equal(2, Fusion.FuseEpilogues(g));       // ReLU into Fc1, the last sigmoid into Fc3
+        Assert.Equal(2, Fusion.FuseElementwiseChains(g));
+        // The ReLU is Fc1's epilogue, so the first chain starts after it; GELU and SiLU read x, a negative slope too: all
+        // chain; a single activation (here an epilogue) is no chain. A chain is named after its last activation.
+        Assert.Equal("Fc1[+Relu] Tanh1 Fc2 LeakyRelu1 Fc3[+Sigmoid]", Ops(g));
+        Assert.Equal([Elementwise.Sigmoid, Elementwise.Tanh], ((ChainOp)g.Nodes[2].Op!).Stages);
+        Assert.Equal([Elementwise.Gelu(true), Elementwise.Silu, Elementwise.LeakyRelu(-0.2f)], ((ChainOp)g.Nodes[4].Op!).Stages);
+        Assert.Equal([g.Nodes[1]], g.Nodes[2].Inputs);  // the chain reads what its first activation read
 
         // Fc2 would take the tanh's backward, but a chain's backward is a kernel of its own.
         Assert.Equal(0, Fusion.FuseActivationGradients(g));
-        Assert.Null(n[5].GradEpilogue);
     }
 
     [Fact]
@@ -131,9 +136,9 @@ public class FusionTests
         Graph g = Graph(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 4)],
             [OpCall.Apply("Fc1", 0), OpCall.Of("Gelu", 1), OpCall.Of("Silu", 2), OpCall.Of("Tanh", 3), OpCall.Of("Add", [4, 3])]);
         Assert.Equal(1, Fusion.FuseElementwiseChains(g));
-        Assert.Equal([g.Nodes[2], g.Nodes[3]], g.Nodes[3].Chain!);
-        Assert.Null(g.Nodes[4].Chain);
-        Assert.Null(g.Nodes[4].ChainedInto);
+        Assert.Equal("Fc1 Silu1 Tanh1 Add1", Ops(g));
+        Assert.IsType<ChainOp>(g.Nodes[2].Op);
+        Assert.Equal([g.Nodes[3], g.Nodes[2]], g.Nodes[4].Inputs); // tanh(s) + s reads the chain's value twice
 
         // Read twice earlier: GELU's value feeds both SiLU and the sum, so nothing chains.
         Graph h = Graph(new Shape(Shape.Batch, 5), [Linear("Fc1", 5, 4)],
