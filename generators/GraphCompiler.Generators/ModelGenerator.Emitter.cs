@@ -91,10 +91,18 @@ namespace GraphCompiler.Generators
 
             private static string Field(string property) => "_" + char.ToLowerInvariant(property[0]) + property.Substring(1);
 
+            /// <summary>The property a layer belongs to: <c>Fc1</c>, or <c>Blocks</c> for <c>Blocks[2]</c>, an element of a layer array.</summary>
+            private static string Owner(string layer) => layer.IndexOf('[') is var i and >= 0 ? layer.Substring(0, i) : layer;
+
             private static void EmitLayers(Writer w, ModelSpec spec, EquatableArray<LayerDecl> layers)
             {
-                foreach (LayerDecl l in layers)
-                    w.Line($"private readonly {l.Op.LayerType} {Field(l.Property)};");
+                var owners = layers.GroupBy(l => Owner(l.Property)).ToList();
+                foreach (IGrouping<string, LayerDecl> owner in owners)
+                {
+                    LayerDecl first = owner.First();
+                    bool array = first.Property != owner.Key;
+                    w.Line($"private readonly {first.Op.LayerType}{(array ? "[]" : "")} {Field(owner.Key)};");
+                }
                 w.Line("private readonly Parameter[] _parameters;");
                 w.Line("private readonly ModelBuffer[] _buffers;");
                 w.Line();
@@ -102,8 +110,23 @@ namespace GraphCompiler.Generators
                 w.Line($"public {spec.ClassName}(ulong seed = 0)");
                 w.Open();
                 w.Line("var rng = new Rng(seed);");
-                foreach (LayerDecl l in layers)
-                    w.Line($"{Field(l.Property)} = new {l.Op.LayerType}(\"{l.StateName}\", {l.Op.LayerConstructorArgs(l)}, rng);");
+                foreach (IGrouping<string, LayerDecl> owner in owners)
+                {
+                    if (owner.First().Property == owner.Key)
+                    {
+                        LayerDecl l = owner.First();
+                        w.Line($"{Field(l.Property)} = new {l.Op.LayerType}(\"{l.StateName}\", {l.Op.LayerConstructorArgs(l)}, rng);");
+                        continue;
+                    }
+                    // A layer array, PyTorch's ModuleList: elements are initialised in order, named 'blocks.0', 'blocks.1', …
+                    w.Line($"{Field(owner.Key)} =");
+                    w.Line("[");
+                    w.Indent++;
+                    foreach (LayerDecl l in owner)
+                        w.Line($"new {l.Op.LayerType}(\"{l.StateName}\", {l.Op.LayerConstructorArgs(l)}, rng),");
+                    w.Indent--;
+                    w.Line("];");
+                }
                 w.Line(layers.Count == 0
                     ? "_parameters = [];"
                     : $"_parameters = [{string.Join(", ", layers.Select(l => $".. {Field(l.Property)}.Parameters()"))}];");
@@ -115,7 +138,10 @@ namespace GraphCompiler.Generators
                 foreach (LayerProperty p in spec.Properties)
                 {
                     w.Line();
-                    w.Line($"{p.Modifiers} {p.Type} {p.Name} => {Field(p.Name)};");
+                    // A layer whose attribute did not bind has no field; its property still exists so that only the real error shows.
+                    w.Line(owners.Any(o => o.Key == p.Name)
+                        ? $"{p.Modifiers} {p.Type} {p.Name} => {Field(p.Name)};"
+                        : $"{p.Modifiers} {p.Type} {p.Name} => throw new System.InvalidOperationException(\"Layer '{p.Name}' did not compile; see its diagnostics.\");");
                 }
                 w.Line();
                 w.Line("/// <summary>Every parameter, in the order of PyTorch's <c>state_dict</c>.</summary>");

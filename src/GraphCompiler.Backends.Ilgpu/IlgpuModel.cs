@@ -1,6 +1,5 @@
 // Executes a model's compiled schedule on an ILGPU accelerator: device parameters, gradients, optimizer state and running
 // statistics, one float and one int arena laid out by the schedule's memory plan, and each step bound once to its kernel.
-using BindingFlags = System.Reflection.BindingFlags;
 using MethodInfo = System.Reflection.MethodInfo;
 using GraphCompiler.Compiler;
 using GraphCompiler.Nn;
@@ -74,7 +73,7 @@ public sealed class IlgpuModel : IDisposable
         // statistics move to the device.
         foreach (string layer in _schedule.Forward.Concat(_schedule.Backward).Select(StatefulLayer).OfType<string>().Distinct())
         {
-            if (model.GetType().GetProperty(layer, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)?.GetValue(model) is not Module module)
+            if (Module.Find(model, layer) is not Module module)
                 throw new NotSupportedException($"The ILGPU backend cannot find layer '{layer}' of model '{_schedule.Model}' (a property holding its Nn module).");
             _steps.AddLayer(layer, module);
         }

@@ -27,6 +27,9 @@ namespace GraphCompiler.Compiler
         public const string LayerNotPartial = "GC2007";
         public const string ValueReuse = "GC2008";
         public const string NestedModel = "GC2009";
+        public const string DuplicateStateName = "GC2010";
+        public const string PyTorchArgumentName = "GC2011";
+        public const string UnknownOp = "GC2012";
 
         /// <summary>Titles, indexed by id, for the analyzer release tracking and IDE display.</summary>
         public static string Title(string id) => id switch
@@ -54,6 +57,9 @@ namespace GraphCompiler.Compiler
             LayerNotPartial => "Layer property must be a partial property of the layer's type",
             ValueReuse => "A value is never used",
             NestedModel => "Model class must be a top-level class",
+            DuplicateStateName => "Two layers have the same state_dict name",
+            PyTorchArgumentName => "Argument written with its PyTorch name",
+            UnknownOp => "Unknown op in forward body",
             _ => id,
         };
     }

@@ -47,6 +47,12 @@ namespace GraphCompiler.Compiler
         public string Describe() => $"{Kind} '{Property}'";
 
         /// <summary>
+        /// The stem of the names of this layer's values and buffers: the property (<c>Fc1</c>), or for an element of a layer
+        /// array (<c>Blocks[2]</c>, a C# expression the generated code reads) the identifier <c>Blocks_2</c>.
+        /// </summary>
+        public string ValueStem => Property.Replace("[", "_").Replace("]", "");
+
+        /// <summary>
         /// A layer of <paramref name="kind"/> with the given arguments by name and defaults for the rest, as the parser would
         /// build it from an attribute (for tests and tools that build models without source).
         /// </summary>

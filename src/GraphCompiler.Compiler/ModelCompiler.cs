@@ -17,7 +17,7 @@ namespace GraphCompiler.Compiler
             // The trace is the model as written (a fused ReLU is still a row of the summary), so it is taken before fusion.
             // A layer applied again shares its parameters: they are counted at its first application only.
             var trace = EquatableArray.From(graph.Nodes.Skip(1).Select(n =>
-                new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.Property ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName)));
+                new TraceRow(n.Name, n.Op!.Describe(n), n.Shape, n.Layer is not null && n.Name != n.Layer.ValueStem ? 0 : n.Op.ParameterCount(n), n.Op.Flops(n), n.Layer?.StateName)));
             var lowering = new Lowering(graph);
             LossFusion? fusedLoss = model.Fuse ? Fusion.Run(graph, lowering) : null;
             LowerForward(graph, lowering);
@@ -158,14 +158,14 @@ namespace GraphCompiler.Compiler
 
         /// <summary>
         /// Pass "names": layers keep their property name (a second application of the same layer is <c>Fc1_2</c>, a third
-        /// <c>Fc1_3</c>); other ops are numbered per kind (Relu1, Relu2 …).
+        /// <c>Fc1_3</c>; element 2 of a layer array is <c>Blocks_2</c>); other ops are numbered per kind (Relu1, Relu2 …).
         /// </summary>
         public static void NameValues(Graph graph)
         {
             var counts = new Dictionary<string, int>();
             foreach (Node node in graph.Nodes.Skip(1))
             {
-                string stem = node.Layer?.Property ?? node.Op!.NameStem;
+                string stem = node.Layer?.ValueStem ?? node.Op!.NameStem;
                 counts.TryGetValue(stem, out int k);
                 counts[stem] = ++k;
                 node.Name = node.Layer is null ? stem + k : k == 1 ? stem : $"{stem}_{k}";

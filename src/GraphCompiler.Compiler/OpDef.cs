@@ -110,7 +110,14 @@ namespace GraphCompiler.Compiler
 
         protected static CoreDiagnostic Rank(Node node, string what, int rank, string expected) =>
             new CoreDiagnostic(DiagnosticIds.RankMismatch,
-                $"{what} expects a {rank}-D input {expected} but receives {node.Input!.Derivation}", node.Site);
+                $"{what} expects a {rank}-D input {expected} but receives {node.Input!.Derivation}", RankSite(node, rank));
+
+        /// <summary>
+        /// Where a rank error belongs: on the forward's <c>Input</c> string when the op reads the declared input and that has
+        /// fewer dimensions than the op needs (<c>"N,28,28"</c> for a Conv2d: the declaration is what to fix), else on the call.
+        /// </summary>
+        internal static int RankSite(Node node, int needed) =>
+            node.Input is { Id: 0 } input && input.Shape.Rank < needed ? input.Site : node.Site;
     }
 
     /// <summary>Every primitive op, by the name the forward body uses. Tests iterate this table.</summary>

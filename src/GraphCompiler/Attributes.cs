@@ -20,9 +20,26 @@ public sealed class ForwardAttribute : Attribute
     public string Input { get; set; } = "";
 }
 
+/// <summary>What every layer attribute takes besides the layer's own arguments: its state_dict name and a repeat count.</summary>
+public abstract class LayerAttribute : Attribute
+{
+    /// <summary>
+    /// The state_dict prefix; defaults to the property name in snake_case (<c>Fc1</c> → <c>fc1</c>). For a layer array an
+    /// element's prefix is <c>Name.i</c> (PyTorch's <c>ModuleList</c>: <c>blocks.0.weight</c>), or <c>Name</c> with <c>{i}</c>
+    /// replaced by the index when it has one (<c>"layer1.{i}.conv1"</c> → <c>layer1.0.conv1</c>).
+    /// </summary>
+    public string? Name { get; set; }
+
+    /// <summary>
+    /// How many layers of these arguments a layer array holds (PyTorch's <c>nn.ModuleList</c> of identical layers):
+    /// <c>[Linear(64, 64, Count = 3)] public partial Linear[] Blocks { get; }</c>. Only on a property of array type.
+    /// </summary>
+    public int Count { get; set; }
+}
+
 /// <summary>Declares a <see cref="Nn.Linear"/> layer on a <c>partial</c> property.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class LinearAttribute : Attribute
+public sealed class LinearAttribute : LayerAttribute
 {
     public LinearAttribute(int inFeatures, int outFeatures)
     {
@@ -36,13 +53,11 @@ public sealed class LinearAttribute : Attribute
     /// <summary>Whether the layer has a bias (PyTorch's <c>bias=True</c>).</summary>
     public bool Bias { get; set; } = true;
 
-    /// <summary>The state_dict prefix; defaults to the property name in snake_case (<c>Fc1</c> → <c>fc1</c>).</summary>
-    public string? Name { get; set; }
 }
 
 /// <summary>Declares a <see cref="Nn.Conv2d"/> layer on a <c>partial</c> property.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class Conv2dAttribute : Attribute
+public sealed class Conv2dAttribute : LayerAttribute
 {
     public Conv2dAttribute(int inChannels, int outChannels, int kernel)
     {
@@ -66,11 +81,10 @@ public sealed class Conv2dAttribute : Attribute
     public int Groups { get; set; } = 1;
 
     public bool Bias { get; set; } = true;
-    public string? Name { get; set; }
 }
 
 /// <summary>The settings BatchNorm1d and BatchNorm2d share, with PyTorch's defaults.</summary>
-public abstract class BatchNormAttribute : Attribute
+public abstract class BatchNormAttribute : LayerAttribute
 {
     protected BatchNormAttribute(int numFeatures) => NumFeatures = numFeatures;
 
@@ -89,8 +103,6 @@ public abstract class BatchNormAttribute : Attribute
     /// <summary>Whether running statistics are kept (and used in eval mode); without them eval mode uses the batch's.</summary>
     public bool TrackRunningStats { get; set; } = true;
 
-    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
-    public string? Name { get; set; }
 }
 
 /// <summary>
@@ -107,7 +119,7 @@ public sealed class BatchNorm2dAttribute(int numFeatures) : BatchNormAttribute(n
 
 /// <summary>Declares a <see cref="Nn.LayerNorm"/> over the last dimension, of size <see cref="NormalizedShape"/>, on a <c>partial</c> property.</summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class LayerNormAttribute : Attribute
+public sealed class LayerNormAttribute : LayerAttribute
 {
     public LayerNormAttribute(int normalizedShape) => NormalizedShape = normalizedShape;
 
@@ -120,8 +132,6 @@ public sealed class LayerNormAttribute : Attribute
     /// <summary>Whether the layer has a learnable per-element weight and bias.</summary>
     public bool ElementwiseAffine { get; set; } = true;
 
-    /// <summary>The state_dict prefix; defaults to the property name in snake_case.</summary>
-    public string? Name { get; set; }
 }
 
 /// <summary>
@@ -129,15 +139,13 @@ public sealed class LayerNormAttribute : Attribute
 /// probability <see cref="P"/> and the rest scaled by 1/(1 − p); in eval mode the identity.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property, Inherited = false)]
-public sealed class DropoutAttribute : Attribute
+public sealed class DropoutAttribute : LayerAttribute
 {
     public DropoutAttribute(float p = 0.5f) => P = p;
 
     /// <summary>The probability of zeroing an element.</summary>
     public float P { get; }
 
-    /// <summary>The name of the layer's (non-persistent) step counter buffer; defaults to the property name in snake_case.</summary>
-    public string? Name { get; set; }
 }
 
 /// <summary>Named padding modes for <see cref="Conv2dAttribute.Padding"/>: <c>[Conv2d(16, 16, 3, Padding = Padding.Same)]</c>.</summary>

@@ -191,11 +191,16 @@ public partial class DiagnosticTests
             [Forward(Input = "N,784")]
             Tensor Forward(Tensor x)
             {
-                [|if (x.Rank > 2) x = x.Flatten();|]
+                [|while (x.Rank > 2) x = x.Flatten();|]
                 return x.Apply(Fc1);
             }
         }
-        """, "GC2001", "The forward body does not support this statement: 'if (x.Rank > 2) x = x.Flatten();'. It may use the input, locals, 'return', and calls of Apply(layer), Relu(), MaxPool2d(), Flatten(), LogSoftmax(), Reshape(), Softmax(), AvgPool2d(), AdaptiveAvgPool2d(), LeakyRelu(), Sigmoid(), Tanh(), Gelu(), Silu() with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)");
+        """, "GC2001", "The forward body does not support this statement: 'while (x.Rank > 2) x = x.Flatten();'. " + ForwardBodyRules);
+
+    internal const string ForwardBodyRules = "It may use the input, locals (reassigned freely), 'return', 'if' and '?:' on a constant, " +
+        "'for'/'foreach' with constant bounds, Apply(layer) with a layer or Layers[i], calls of Relu(), MaxPool2d(), Flatten(), " +
+        "LogSoftmax(), Reshape(), Softmax(), AvgPool2d(), AdaptiveAvgPool2d(), LeakyRelu(), Sigmoid(), Tanh(), Gelu(), Silu() " +
+        "with constant arguments, a + b, a * b and Tensor.Cat([a, b], dim)";
 
     [Fact]
     public void GC2002_model_not_partial() => Expect("""

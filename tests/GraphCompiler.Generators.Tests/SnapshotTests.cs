@@ -1,4 +1,4 @@
-// The generated code of both reference models, the layer-set model and ResNetMini, compared line by line with checked-in snapshots, and compiled.
+// The generated code of both reference models, the layer-set model, ResNetMini and BlockMlp, compared line by line with checked-in snapshots, and compiled.
 using Xunit;
 
 namespace GraphCompiler.Generators.Tests;
@@ -39,6 +39,17 @@ public class SnapshotTests
         string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
         Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
         Snapshot.Verify("GraphCompiler.Tests.Models.ResNetMini", result.Generated("GraphCompiler.Tests.Models.ResNetMini.g.cs"));
+    }
+
+    /// <summary>A model with layer arrays and a loop in its forward body (ModuleList names, Blocks[i] in the kernels).</summary>
+    [Fact]
+    public void BlockMlp_generated_code_matches_the_snapshot_and_compiles()
+    {
+        var result = GeneratorHarness.Run(File.ReadAllText(Path.Combine(GeneratorHarness.RepoRoot, "tests", "GraphCompiler.Tests", "Models", "BlockMlp.cs")));
+        Assert.Empty(result.GeneratorDiagnostics);
+        string errors = string.Join("\n", result.CompileErrors.Select(d => d.ToString()));
+        Assert.True(errors.Length == 0, "The generated code does not compile:\n" + errors);
+        Snapshot.Verify("GraphCompiler.Tests.Models.BlockMlp", result.Generated("GraphCompiler.Tests.Models.BlockMlp.g.cs"));
     }
 
     [Fact]

@@ -52,8 +52,14 @@ namespace GraphCompiler.Generators.Diagnostics
 
         public static readonly DiagnosticDescriptor NestedModel = Make(DiagnosticIds.NestedModel, "GraphCompiler.Usage");
 
+        public static readonly DiagnosticDescriptor DuplicateStateName = Make(DiagnosticIds.DuplicateStateName, "GraphCompiler.Usage");
+
+        public static readonly DiagnosticDescriptor PyTorchArgumentName = Make(DiagnosticIds.PyTorchArgumentName, "GraphCompiler.Usage");
+
+        public static readonly DiagnosticDescriptor UnknownOp = Make(DiagnosticIds.UnknownOp, "GraphCompiler.Usage");
+
         private static readonly Dictionary<string, DiagnosticDescriptor> ById =
-            new[] { LinearFeatures, ConvChannels, NormFeatures, LayerNormShape, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, BroadcastMismatch, CatMismatch, ReshapeCount, ConvGroups, PoolPadding, SamePaddingStride, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel }.ToDictionary(d => d.Id);
+            new[] { LinearFeatures, ConvChannels, NormFeatures, LayerNormShape, KernelTooLarge, RankMismatch, DimOutOfRange, NonPositiveArgument, BroadcastMismatch, CatMismatch, ReshapeCount, ConvGroups, PoolPadding, SamePaddingStride, UnsupportedConstruct, NotPartial, MissingForward, SecondForward, UnknownLayer, BadInputShape, LayerNotPartial, ValueReuse, NestedModel, DuplicateStateName, PyTorchArgumentName, UnknownOp }.ToDictionary(d => d.Id);
 
         // Message text comes whole from the core, which names the layer, what it expected, what it got and how.
         private static DiagnosticDescriptor Make(string id, string category) =>

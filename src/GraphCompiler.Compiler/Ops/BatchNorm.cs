@@ -1,6 +1,7 @@
 // BatchNorm1d and BatchNorm2d: per-channel normalisation with batch or running statistics — shape rule, forward lowering
 // and VJP. The mode (training or eval) is the runtime layer's, so one lowering serves both.
 using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 
 namespace GraphCompiler.Compiler.Ops
@@ -36,7 +37,8 @@ namespace GraphCompiler.Compiler.Ops
             if (!AcceptsRank(x.Rank))
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
-                    $"{layer.Describe()} expects {Layout(c)} but receives {node.Input.Derivation}", node.Site, layer.Site));
+                    $"{layer.Describe()} expects {Layout(c)} but receives {node.Input.Derivation}",
+                    RankSite(node, Enumerable.Range(1, 4).First(AcceptsRank)), layer.Site));
                 return null;
             }
             if (x[1] != c)

@@ -50,7 +50,7 @@ namespace GraphCompiler.Compiler.Ops
             if (x.Rank != 4)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
-                    $"{layer.Describe()} expects a 4-D input [N,{cIn},H,W] but receives {node.Input.Derivation}", node.Site, layer.Site));
+                    $"{layer.Describe()} expects a 4-D input [N,{cIn},H,W] but receives {node.Input.Derivation}", RankSite(node, 4), layer.Site));
                 return null;
             }
             if (x[1] != cIn)

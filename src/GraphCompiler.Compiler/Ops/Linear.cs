@@ -28,7 +28,7 @@ namespace GraphCompiler.Compiler.Ops
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
                     $"{layer.Describe()} expects a 2-D input [N,{inF}] but receives {node.Input.Derivation}; call .Flatten() before it",
-                    node.Site, layer.Site));
+                    RankSite(node, 2), layer.Site));
                 return null;
             }
             if (x[1] != inF)

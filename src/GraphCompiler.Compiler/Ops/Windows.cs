@@ -60,7 +60,7 @@ namespace GraphCompiler.Compiler.Ops
             if (x.Rank != 4)
             {
                 errors.Add(new CoreDiagnostic(DiagnosticIds.RankMismatch,
-                    $"{what} expects a 4-D input [N,C,H,W] but receives {node.Input.Derivation}", node.Site));
+                    $"{what} expects a 4-D input [N,C,H,W] but receives {node.Input.Derivation}", OpDef.RankSite(node, 4)));
                 return null;
             }
             int oh = Windows.Out(x[2], k, s, p, p, d, ceil), ow = Windows.Out(x[3], k, s, p, p, d, ceil);

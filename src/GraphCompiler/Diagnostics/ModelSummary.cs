@@ -110,7 +110,7 @@ public sealed class ModelSummary
         // The guards of the generated Backward (KernelStep.Runs on the schedule it was printed from), evaluated as Trainer runs it:
         // no input gradient, the loss kernel in between.
         Schedule schedule = model.Schedule;
-        bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == layer)).Any(p => p.RequiresGrad);
+        bool Trains(string layer) => ParamsOf(summary.First(r => r.Name == schedule.Layers.First(l => l.Property == layer).ValueStem)).Any(p => p.RequiresGrad);
         bool atLogits = schedule.LossAtLogits(loss.Name);
         var forward = model.Kernels.Where(k => !k.Backward).ToList();
         var step = new List<KernelSummary>(forward)
@@ -131,8 +131,9 @@ public sealed class ModelSummary
     /// <summary>The op without the layer's own name: <c>Linear 'Fc1'</c> reads <c>Linear</c> next to the name column.</summary>
     private static string TypeOf(LayerSummary row)
     {
-        string suffix = $" '{row.Name}'";
-        return row.Description.EndsWith(suffix, StringComparison.Ordinal) ? row.Description[..^suffix.Length] : row.Description;
+        // A layer's description ends in its name: "Linear 'Fc1'", "Linear 'Blocks[2]'" (an element of a layer array).
+        int quote = row.Description.LastIndexOf(" '", StringComparison.Ordinal);
+        return row.StateName is not null && quote > 0 && row.Description.EndsWith('\'') ? row.Description[..quote] : row.Description;
     }
 
     /// <summary>The summary as an aligned table, in torchinfo's layout.</summary>

@@ -85,10 +85,10 @@ public sealed class BucketPlan
         }
     }
 
-    /// <summary>The parameters of the layer property <paramref name="layer"/> (e.g. <c>Fc1</c>) of <paramref name="model"/>.</summary>
+    /// <summary>The parameters of the layer property <paramref name="layer"/> (e.g. <c>Fc1</c> or <c>Blocks[2]</c>) of <paramref name="model"/>.</summary>
     internal static IReadOnlyList<Parameter> ParametersOf(ICompiledModel model, string layer)
     {
-        if (model.GetType().GetProperty(layer)?.GetValue(model) is Module module) return module.Parameters();
+        if (Module.Find(model, layer) is Module module) return module.Parameters();
         throw new InvalidOperationException($"The schedule of {model.GetType().Name} names layer '{layer}', which is not a layer property of the model.");
     }
 

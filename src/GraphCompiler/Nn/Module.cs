@@ -30,6 +30,22 @@ public abstract class Module
         }
     }
 
+    /// <summary>
+    /// The layer a schedule names on <paramref name="model"/>: a layer property (<c>Fc1</c>) or an element of a layer
+    /// array (<c>Blocks[2]</c>); null when there is none.
+    /// </summary>
+    internal static Module? Find(object model, string layer)
+    {
+        const System.Reflection.BindingFlags Any = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public
+            | System.Reflection.BindingFlags.NonPublic;
+        int open = layer.IndexOf('[', StringComparison.Ordinal);
+        string property = open < 0 ? layer : layer[..open];
+        object? value = model.GetType().GetProperty(property, Any)?.GetValue(model);
+        if (open < 0) return value as Module;
+        return value is Module[] array && int.TryParse(layer.AsSpan(open + 1, layer.Length - open - 2), out int i) && i >= 0 && i < array.Length
+            ? array[i] : null;
+    }
+
     /// <summary>Sets <see cref="Parameter.RequiresGrad"/> on every parameter (PyTorch's <c>requires_grad_</c>).</summary>
     public void RequiresGrad(bool requiresGrad)
     {

@@ -40,12 +40,15 @@ public class OpSignatureTests
             ?? throw new Xunit.Sdk.XunitException($"no attribute GraphCompiler.{kind}Attribute");
         ConstructorInfo ctor = Assert.Single(attr.GetConstructors());
         string[] ctorNames = ctor.GetParameters().Select(p => p.Name!).ToArray();
-        string[] props = attr.GetProperties().Where(p => p.CanWrite && p.Name != "Name").Select(p => p.Name).ToArray();
+        // Name and Count belong to every layer attribute (LayerAttribute), not to the op.
+        bool Own(PropertyInfo p) => p.CanWrite && p.DeclaringType != typeof(LayerAttribute);
+        Assert.True(typeof(LayerAttribute).IsAssignableFrom(attr), $"{attr.Name} derives from LayerAttribute");
+        string[] props = attr.GetProperties().Where(Own).Select(p => p.Name).ToArray();
         Assert.Equal(op.LayerParams.Select(p => p.Name.ToLowerInvariant()), ctorNames.Concat(props).Select(n => n.ToLowerInvariant()));
 
         // A property's initial value is the parameter's default.
         object instance = ctor.Invoke(ctor.GetParameters().Select(p => p.ParameterType == typeof(int) ? (object)1 : 1f).ToArray());
-        foreach (PropertyInfo p in attr.GetProperties().Where(p => p.CanWrite && p.Name != "Name"))
+        foreach (PropertyInfo p in attr.GetProperties().Where(Own))
         {
             OpParam param = op.LayerParams[OpParams.IndexOf(op.LayerParams, p.Name)];
             object? value = p.GetValue(instance);

@@ -186,6 +186,9 @@ public class IlgpuParityTests
     public void NormNet_with_batch_and_layer_norm_matches_the_cpu_backend() => SameAsCpu(() => new NormNet(seed: 16), Loss.CrossEntropy, batch: 3);
 
     [Fact]
+    public void BlockMlp_with_layer_arrays_matches_the_cpu_backend() => SameAsCpu(() => new BlockMlp(seed: 18), Loss.CrossEntropy, batch: 3);
+
+    [Fact]
     public void ResidualNet_with_adds_and_cat_matches_the_cpu_backend() => SameAsCpu(() => new ResidualNet(seed: 17), Loss.CrossEntropy, batch: 2);
 
     [Fact]
