@@ -1,10 +1,12 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Runs ONNX's full checker on the models GraphCompiler exports and writes the report tests check in.
 
     apt-get install -y python3-onnx          # 1.12.0 (opset 17) on Debian 12
     d=$(mktemp -d)
     GRAPHCOMPILER_ONNX_EXPORT_DIR=$d dotnet test tests/GraphCompiler.Tests -c Release --filter "FullyQualifiedName~OnnxExportTests.Exported"
-    python3 tests/reference/check_onnx_export.py "$d" > tests/reference/onnx_export_check.txt
+    /usr/bin/python3 tests/reference/check_onnx_export.py "$d" > tests/reference/onnx_export_check.txt
+
+(/usr/bin/python3: Debian's interpreter, the one python3-onnx installs into.)
 
 Each exported file gets one line, `<Model>.onnx: ok (opset N)` or `<Model>.onnx: FAILED <why>`; the exit status is 1 when
 any failed. OnnxExportTests.The_recorded_full_check_passed_for_every_exported_model reads the report.
