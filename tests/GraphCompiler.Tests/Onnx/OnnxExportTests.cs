@@ -185,4 +185,31 @@ public class OnnxExportTests(ITestOutputHelper output)
             Assert.Equal("ok (opset 17)", verdict);
         }
     }
+
+    /// <summary>
+    /// The exported models between them run every forward step kind of the schedule and every activation of the catalog
+    /// (as an op, an epilogue or a chain stage), so each ONNX mapping above is checked against ONNX Runtime; a new step kind
+    /// or activation without a model here fails.
+    /// </summary>
+    [Fact]
+    public void The_exported_models_cover_every_forward_step_kind_and_activation()
+    {
+        var steps = Models.Values.SelectMany(m => m().Schedule.Forward).ToList();
+        string[] kinds = [.. typeof(IStepHandler<bool>).GetMethods().Select(m => m.Name).Where(n => n.EndsWith("Forward", StringComparison.Ordinal)).Order()];
+        Assert.Equal(15, kinds.Length);
+        Assert.Equal(kinds, steps.Select(s => s.Kind).Distinct().Order());
+
+        IEnumerable<Elementwise> Activations(KernelStep s) => s switch
+        {
+            LinearForward l => [l.Epilogue],
+            Conv2dForward c => [c.Epilogue],
+            ElementwiseForward e => [e.F],
+            ElementwiseChainForward c => c.Stages.Value,
+            _ => [],
+        };
+        var used = steps.SelectMany(Activations).Select(a => a.Kind).ToHashSet();
+        Assert.Equal(Enum.GetValues<ElementwiseKind>().Order(), used.Order());
+        // LeakyReLU with a negative slope too, whose sign handling differs from the positive one's.
+        Assert.Contains(steps.SelectMany(Activations), a => a.Kind == ElementwiseKind.LeakyRelu && a.Slope < 0);
+    }
 }
