@@ -57,6 +57,7 @@ root.SetAction(parse =>
         Console.Write(new CifarNet(seed).Summarize(batchSize, Loss.CrossEntropy));
         return 0;
     }
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     string? dataDir = parse.GetValue(dataOption);
     IDataset train, test;

@@ -79,6 +79,7 @@ int Train(ParseResult parse, ProcessGroup? group)
     if (group is { IsMain: false }) Console.SetOut(TextWriter.Null);
     if (group is not null && batchSize % group.WorldSize != 0)
         throw new ArgumentException($"--batch-size {batchSize} does not split evenly over {group.WorldSize} processes.");
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!);
     string? directory = parse.GetValue(dataOption)
         ?? (!parse.GetValue(subsetOption) && File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);

@@ -42,6 +42,7 @@ root.SetAction(parse =>
         return 0;
     }
     int epochs = parse.GetValue(epochsOption);
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     string featuresPath = parse.GetValue(featuresOption)!;
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);

@@ -212,4 +212,15 @@ public class OnnxExportTests(ITestOutputHelper output)
         // LeakyReLU with a negative slope too, whose sign handling differs from the positive one's.
         Assert.Contains(steps.SelectMany(Activations), a => a.Kind == ElementwiseKind.LeakyRelu && a.Slope < 0);
     }
+
+    [Fact]
+    public void A_target_in_a_missing_folder_is_refused_before_a_run_and_by_the_export()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-folder-" + Guid.NewGuid().ToString("N"), "model.onnx");
+        var e = Assert.Throws<ArgumentException>(() => OnnxExport.CheckTarget(missing));
+        Assert.StartsWith($"cannot export ONNX to {missing}: the folder {Path.GetDirectoryName(missing)} does not exist.", e.Message);
+        OnnxExport.CheckTarget(Path.Combine(Path.GetTempPath(), "model.onnx"));
+        Assert.Throws<ArgumentException>(() => OnnxExport.CheckTarget(Path.GetTempPath()));
+        Assert.ThrowsAny<IOException>(() => new Regressor(seed: 1).ExportOnnx(missing));
+    }
 }

@@ -39,6 +39,19 @@ public static class OnnxExport
         AtomicFile.Write(path, stream => stream.Write(bytes));
     }
 
+    /// <summary>
+    /// Checks, before a long run, that <paramref name="path"/> can receive an export later: its folder exists. Throws an
+    /// <see cref="ArgumentException"/> naming the path otherwise.
+    /// </summary>
+    public static void CheckTarget(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is null || !Directory.Exists(folder))
+            throw new ArgumentException($"cannot export ONNX to {path}: the folder {folder ?? path} does not exist.", nameof(path));
+        if (Directory.Exists(path)) throw new ArgumentException($"cannot export ONNX to {path}: it is a folder.", nameof(path));
+    }
+
     /// <summary>The ONNX model file's bytes (what <see cref="ExportOnnx"/> writes).</summary>
     public static byte[] ToOnnx(this ICompiledModel model)
     {
