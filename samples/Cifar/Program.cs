@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project samples/Cifar [-- --epochs 1 --data cifar-10-batches-bin --logdir runs/cifar --device cpu]
 //   dotnet run -c Release --project samples/Cifar -- --summary    (the compiled model at the batch size, then exit)
+//   dotnet run -c Release --project samples/Cifar -- --export-onnx cifarnet.onnx   (train, then write the model as ONNX)
 //
 // --device picks where training runs, as torch.device: cpu (the native SIMD backend, the default), ilgpu-cpu (ILGPU's
 // CPU accelerator, an emulator for checking the GPU kernels: very slow, use a small --train-size), cuda, cuda:N, or
@@ -19,6 +20,7 @@ using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
+using GraphCompiler.IO.Onnx;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -35,6 +37,7 @@ var lrOption = new Option<double?>("--lr") { Description = "Learning rate (defau
 var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
 var optimizerOption = new Option<string?>("--optimizer") { Description = "adam (the default) or sgd (momentum 0.9)" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print the compiled model (layers, kernels, parameters, FLOPs, memory) at the batch size and exit" };
+var exportOption = new Option<string?>("--export-onnx") { Description = "After training, write the model as ONNX (opset 17, inference mode, batch dimension N) to this file" };
 var checkpointOption = new Option<string?>("--checkpoint")
 {
     Description = "Save model, optimizer state and epoch here after every epoch; resume from it when it already exists",
@@ -43,7 +46,7 @@ var checkpointOption = new Option<string?>("--checkpoint")
 var root = new RootCommand("Train CifarNet on generated CIFAR-10-shaped images with a compiled, shape-checked graph.")
 {
     epochsOption, trainSizeOption, batchOption, seedOption, logdirOption, dataOption, workersOption, lrOption, deviceOption, optimizerOption,
-    checkpointOption, summaryOption,
+    checkpointOption, summaryOption, exportOption,
 };
 root.SetAction(parse =>
 {
@@ -54,6 +57,7 @@ root.SetAction(parse =>
         Console.Write(new CifarNet(seed).Summarize(batchSize, Loss.CrossEntropy));
         return 0;
     }
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     string? dataDir = parse.GetValue(dataOption);
     IDataset train, test;
@@ -116,6 +120,12 @@ root.SetAction(parse =>
         startEpoch: startEpoch, progress: progress);
     // Closed before the result line, so the files are complete once a caller sees it.
     board?.Dispose();
+    // The trained model for ONNX Runtime and other tools.
+    if (parse.GetValue(exportOption) is { } onnxPath)
+    {
+        model.ExportOnnx(onnxPath);
+        Console.WriteLine($"onnx: {onnxPath}");
+    }
     Console.WriteLine(result.ResultLine);
     return 0;
 });

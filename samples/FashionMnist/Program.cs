@@ -2,6 +2,7 @@
 //
 //   dotnet run -c Release --project samples/FashionMnist [-- --epochs 5 --data DIR --logdir runs/mlp --device cpu]
 //   dotnet run -c Release --project samples/FashionMnist -- --summary    (the compiled model at the batch size, then exit)
+//   dotnet run -c Release --project samples/FashionMnist -- --export-onnx mlp.onnx   (train, then write the model as ONNX)
 //   mpirun -np 2 dotnet run -c Release --project samples/FashionMnist -- --distributed   (data-parallel over 2 processes)
 //
 // --device picks where training runs, as torch.device: cpu (the native SIMD backend, the default), ilgpu-cpu (ILGPU's
@@ -15,6 +16,7 @@ using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.Distributed;
+using GraphCompiler.IO.Onnx;
 using GraphCompiler.IO.TensorBoard;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -34,6 +36,7 @@ var anomalyOption = new Option<bool>("--detect-anomaly")
 {
     Description = "Check every step for NaN and infinity (input, parameters, output, loss, gradients) and stop naming the first one, as torch.autograd.set_detect_anomaly; CPU only",
 };
+var exportOption = new Option<string?>("--export-onnx") { Description = "After training, write the model as ONNX (opset 17, inference mode, batch dimension N) to this file" };
 var subsetOption = new Option<bool>("--subset") { Description = "Train on the embedded 10k/2k subset even when the full data set is installed (a quick run)" };
 var distributedOption = new Option<bool>("--distributed")
 {
@@ -43,6 +46,7 @@ var distributedOption = new Option<bool>("--distributed")
 var root = new RootCommand("Train the tutorial MLP (784-128-64-10) on Fashion-MNIST with a compiled, shape-checked graph.")
 {
     epochsOption, dataOption, batchOption, lrOption, seedOption, logdirOption, deviceOption, subsetOption, summaryOption, distributedOption, anomalyOption,
+    exportOption,
 };
 root.SetAction(parse =>
 {
@@ -75,6 +79,7 @@ int Train(ParseResult parse, ProcessGroup? group)
     if (group is { IsMain: false }) Console.SetOut(TextWriter.Null);
     if (group is not null && batchSize % group.WorldSize != 0)
         throw new ArgumentException($"--batch-size {batchSize} does not split evenly over {group.WorldSize} processes.");
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!);
     string? directory = parse.GetValue(dataOption)
         ?? (!parse.GetValue(subsetOption) && File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
@@ -123,6 +128,12 @@ int Train(ParseResult parse, ProcessGroup? group)
         });
     // Closed before the result line, so the files are complete once a caller sees it.
     board?.Dispose();
+    // The trained model for ONNX Runtime and other tools; rank 0 writes it for all (every rank holds the same parameters).
+    if (parse.GetValue(exportOption) is { } onnxPath && group is not { IsMain: false })
+    {
+        model.ExportOnnx(onnxPath);
+        Console.WriteLine($"onnx: {onnxPath}");
+    }
     Console.WriteLine(result.ResultLine);
     return 0;
 }

@@ -4,6 +4,7 @@
 //
 //   dotnet run -c Release --project samples/TransferLearning [-- --epochs 2 --data DIR --device cpu]
 //   dotnet run -c Release --project samples/TransferLearning -- --summary    (both phases' models at batch 64, then exit)
+//   dotnet run -c Release --project samples/TransferLearning -- --export-onnx smallcnn.onnx   (the phase-2 model as ONNX)
 //
 // --device picks where both phases train (cpu, ilgpu-cpu, cuda, cuda:N, auto). Both phases use Adam, on every device.
 using System.CommandLine;
@@ -11,6 +12,7 @@ using GraphCompiler;
 using GraphCompiler.Data;
 using GraphCompiler.Diagnostics;
 using GraphCompiler.IO;
+using GraphCompiler.IO.Onnx;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
 using GraphCompiler.Training;
@@ -23,10 +25,11 @@ var epochsOption = new Option<int>("--epochs") { Description = "Epochs of each p
 var dataOption = new Option<string?>("--data") { Description = "Folder with the four Fashion-MNIST idx files" };
 var featuresOption = new Option<string>("--features") { Description = "Where phase 1 saves the features", DefaultValueFactory = _ => "features.safetensors" };
 var summaryOption = new Option<bool>("--summary") { Description = "Print both phases' compiled models (phase 2 with its frozen features) and exit" };
+var exportOption = new Option<string?>("--export-onnx") { Description = "After phase 2, write its model (frozen features and new head) as ONNX (opset 17, inference mode, batch dimension N) to this file" };
 var deviceOption = new Option<string>("--device") { Description = $"Where training runs: {Device.Spellings}", DefaultValueFactory = _ => "cpu" };
 var root = new RootCommand("Train features on Fashion-MNIST classes 0–4, then freeze them and train a new head on classes 5–9.")
 {
-    epochsOption, dataOption, featuresOption, deviceOption, summaryOption,
+    epochsOption, dataOption, featuresOption, deviceOption, summaryOption, exportOption,
 };
 root.SetAction(parse =>
 {
@@ -39,6 +42,7 @@ root.SetAction(parse =>
         return 0;
     }
     int epochs = parse.GetValue(epochsOption);
+    if (parse.GetValue(exportOption) is { } exportPath) OnnxExport.CheckTarget(exportPath); // before training, not after
     Device device = Device.Parse(parse.GetValue(deviceOption)!).Resolve();
     string featuresPath = parse.GetValue(featuresOption)!;
     string? directory = parse.GetValue(dataOption) ?? (File.Exists(Path.Combine(DebianDataset, "train-images-idx3-ubyte.gz")) ? DebianDataset : null);
@@ -65,6 +69,11 @@ root.SetAction(parse =>
     FitResult b = Train(second, new ClassSubset(train, 5, 5), new ClassSubset(test, 5, 5), "phase 2 (classes 5-9, head only)");
     bool unchanged = frozenBefore.AsSpan().SequenceEqual(second.Conv1.Weight.Data);
     Console.WriteLine($"frozen features unchanged: {unchanged}");
+    if (parse.GetValue(exportOption) is { } onnxPath)
+    {
+        second.ExportOnnx(onnxPath);
+        Console.WriteLine($"onnx: {onnxPath}");
+    }
     Console.WriteLine(FormattableString.Invariant(
         $"result: phase1_test_accuracy={a.TestAccuracy:F4} phase2_test_accuracy={b.TestAccuracy:F4} epochs={epochs} train_seconds={a.TrainSeconds + b.TrainSeconds:F2}"));
     return unchanged ? 0 : 1;
