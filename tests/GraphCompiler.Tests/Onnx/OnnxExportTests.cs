@@ -33,6 +33,7 @@ public class OnnxExportTests(ITestOutputHelper output)
         ["PixelClassifier"] = () => new PixelClassifier(seed: 3),
         ["Regressor"] = () => new Regressor(seed: 3),
         ["OnnxOpsNet"] = () => new OnnxOpsNet(seed: 3),
+        ["BlockMlp"] = () => new BlockMlp(seed: 3),
     };
 
     public static IEnumerable<object[]> ModelNames => Models.Keys.Select(k => new object[] { k });
