@@ -26,6 +26,10 @@ public sealed class PackedFeed : IDisposable
 
     public TimeSpan PackTime { get; }
 
+    /// <summary>The configuration these tests were built in (bin/Release/net10.0/…), so the packed outputs are that build's.</summary>
+    private static string Configuration =>
+        Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))!)!;
+
     public PackedFeed()
     {
         Directory.CreateDirectory(Feed);
@@ -36,7 +40,10 @@ public sealed class PackedFeed : IDisposable
               "projects": [ {{string.Join(", ", Packable.Select(p => "\"" + p.Replace('/', Path.DirectorySeparatorChar).Replace("\\", "\\\\") + "\""))}} ] } }
             """);
         var clock = Stopwatch.StartNew();
-        var (code, output) = Dotnet.Run(Root, "pack", filter, "-c", "Release", "-nologo", "-v:q", "-clp:NoSummary", $"-p:PackageOutputPath={Feed}/");
+        // --no-build: the projects were built with these tests (their project references), in this configuration, and
+        // another test project's build may be writing their outputs at this moment, which a second build would race.
+        var (code, output) = Dotnet.Run(Root, "pack", filter, "-c", Configuration, "--no-build", "-nologo", "-v:q", "-clp:NoSummary",
+            $"-p:PackageOutputPath={Feed}/");
         PackTime = clock.Elapsed;
         if (code != 0) throw new InvalidOperationException("dotnet pack failed:\n" + output);
         // Third-party packages come from this machine's caches, read as plain folder feeds.
