@@ -35,6 +35,8 @@ public interface ICompiledModel
     /// as data, for backends that execute it themselves (ILGPU).
     /// </summary>
     GraphCompiler.Compiler.Schedule Schedule { get; }
+
+    /// <summary>
     /// Every buffer — non-learnable state such as BatchNorm's <c>running_mean</c>, <c>running_var</c> and int64
     /// <c>num_batches_tracked</c> — in the order of PyTorch's <c>state_dict</c>. Empty for a model without any.
     /// </summary>

@@ -287,7 +287,7 @@ public sealed class Normalize : Transform
 /// <summary>
 /// torchvision's <c>Compose</c>: runs its steps in order. Exactly one step converts the pixel bytes to floats
 /// (<see cref="ToTensor"/>); steps before it must be pixel-moving steps that also run on bytes
-/// (<see cref="WorksOnBytes"/>, e.g. <c>RandomCrop</c>, <c>RandomHorizontalFlip</c>, as in torchvision's CIFAR
+/// (<see cref="Transform.WorksOnBytes"/>, e.g. <c>RandomCrop</c>, <c>RandomHorizontalFlip</c>, as in torchvision's CIFAR
 /// recipe), steps after it work on floats. That is checked here, once, rather than per sample. Intermediate
 /// results live in the <see cref="SampleContext"/>'s scratch buffers; the last step writes straight into the sample.
 /// </summary>
