@@ -105,6 +105,9 @@ static void Train(ProcessGroup group, Options o)
         optimizer = o.Optimizer == "adam" ? new Adam(model.Parameters(), lr: o.Lr ?? 1e-3) : new Sgd(model.Parameters(), lr: o.Lr ?? 0.01, momentum: o.Momentum);
         int share = o.GlobalBatch / o.EmulateRanks;
         var trainer = new Trainer(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, share);
+        // Each share summed from zero and then added, as the all-reduce adds the ranks' sums (--fused-shares: the kernels
+        // continue their sums from the accumulated gradient instead).
+        trainer.BlockwiseAccumulation = !o.FusedShares;
         var loaders = Enumerable.Range(0, o.EmulateRanks)
             .Select(r => new DataLoader(data, share, sampler: new DistributedSampler(data.Count, o.EmulateRanks, r, shuffle: true, seed: 5)).GetEnumerator()).ToList();
         for (step = 0; loaders.All(l => l.MoveNext()); step++)
@@ -223,7 +226,7 @@ static void Bench(ProcessGroup group, Options o)
 /// <summary>The runner's command line: a scenario and --name value pairs.</summary>
 internal sealed record Options(string Scenario, string Model, string Optimizer, int Steps, int GlobalBatch, int Accumulate, string? Freeze,
     string? Out, double BucketMB, bool NoOverlap, string Mode, int AtStep, int EmulateRanks, double? Lr, double Momentum, int Epochs, string? Checkpoint,
-    string Device)
+    string Device, bool FusedShares)
 {
     public static Options Parse(string[] args)
     {
@@ -243,7 +246,7 @@ internal sealed record Options(string Scenario, string Model, string Optimizer, 
             int.Parse(Get("emulate-ranks", "1"), CultureInfo.InvariantCulture),
             named.TryGetValue("lr", out string? lr) ? double.Parse(lr, CultureInfo.InvariantCulture) : null,
             double.Parse(Get("momentum", "0"), CultureInfo.InvariantCulture), int.Parse(Get("epochs", "2"), CultureInfo.InvariantCulture),
-            named.GetValueOrDefault("checkpoint"), Get("device", "cpu"));
+            named.GetValueOrDefault("checkpoint"), Get("device", "cpu"), named.ContainsKey("fused-shares"));
     }
 }
 
