@@ -242,11 +242,12 @@ public sealed class DistributedDataParallel : ITrainer
 
     /// <summary>
     /// The accuracy on all of <paramref name="test"/>: rank r evaluates samples r, r + ranks, … (no padding, so none is
-    /// counted twice) and the correct counts are summed over the ranks.
+    /// counted twice) and the correct counts are summed over the ranks. On a device its parameters are copied back first.
     /// </summary>
     public float Accuracy(Data.IDataset test, ProgressReporter? progress = null, string label = "eval")
     {
         ArgumentNullException.ThrowIfNull(test);
+        _deviceTrainer?.Synchronize(); // the host model evaluates: a device's parameters first
         var shard = new StridedShard(test, Group.Rank, Group.WorldSize);
         // Accuracy is a float fraction of at most 2^24 samples, so the product rounds back to the exact count.
         long correct = shard.Count == 0 ? 0 : (long)Math.Round((double)Evaluation.Accuracy(_model, shard, progress: progress, label: label) * shard.Count);
