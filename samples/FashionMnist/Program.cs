@@ -102,12 +102,11 @@ int Train(ParseResult parse, ProcessGroup? group)
 
     // 3. Training: NLL loss on the log-probabilities, plain SGD, on the chosen device; buffers are allocated once here.
     //    A device trainer copies the parameters back before each evaluation, which runs on the CPU.
-    //    Distributed: rank 0's parameters are broadcast, and gradients are averaged over the ranks during the backward.
+    //    Distributed: rank 0's parameters are broadcast, and gradients are averaged over the ranks during the backward;
+    //    on a device each rank uses its own (cuda:LOCAL_RANK, or ILGPU's CPU accelerator) and stages gradients via the host.
     var sgd = new Sgd(model.Parameters(), lr: parse.GetValue(lrOption));
-    if (group is not null && device.Type != DeviceType.Cpu)
-        throw new ArgumentException($"--distributed trains on the CPU backend; --device {device} is not supported with it yet.");
     using ITrainer trainer = group is null ? Trainer.Create(model, Loss.Nll, sgd, batchSize, device)
-        : new DistributedDataParallel(model, Loss.Nll, sgd, batchSize / group.WorldSize, group);
+        : new DistributedDataParallel(model, Loss.Nll, sgd, batchSize / group.WorldSize, group, device: device);
     if (parse.GetValue(anomalyOption))
     {
         if (trainer is not Trainer cpu) throw new ArgumentException("--detect-anomaly runs on the CPU trainer (--device cpu, not --distributed) for now.");

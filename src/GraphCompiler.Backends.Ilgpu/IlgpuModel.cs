@@ -170,6 +170,13 @@ public sealed class IlgpuModel : IDisposable
         foreach (DeviceParameter p in _parameters) IlgpuSteps.CopyOut(p.Grad, p.Host.Grad);
     }
 
+    /// <summary>Copies every parameter's host <see cref="Parameter.Grad"/> to its device gradient (the all-reduced averages, say).</summary>
+    public void CopyGradientsToDevice()
+    {
+        EnsureTraining();
+        foreach (DeviceParameter p in _parameters) IlgpuSteps.CopyIn(p.Host.Grad, p.Grad);
+    }
+
     /// <summary>Copies a batch of <paramref name="count"/> samples to the device input.</summary>
     public void SetInput(ReadOnlySpan<float> batch, int count)
     {

@@ -12,7 +12,7 @@ namespace GraphCompiler.Backends.Ilgpu;
 /// every evaluation. The optimizer is <see cref="Sgd"/>, <see cref="Adam"/> or <see cref="AdamW"/>; the learning rate and
 /// options are read from it every step, so schedulers work as on the CPU.
 /// </summary>
-public sealed class IlgpuTrainer : ITrainer
+public sealed class IlgpuTrainer : IDeviceTrainer
 {
     private readonly IlgpuDevice _device;
     private readonly ICompiledModel _model;
@@ -125,6 +125,15 @@ public sealed class IlgpuTrainer : ITrainer
         }
         return (float)correct / data.Count;
     }
+
+    /// <summary>Copies the device gradients to the host's <see cref="Parameter.Grad"/> (for an all-reduce over MPI).</summary>
+    public void CopyGradientsToHost() => Model.CopyGradientsToHost();
+
+    /// <summary>Copies the host's <see cref="Parameter.Grad"/> to the device gradients (the all-reduced averages).</summary>
+    public void CopyGradientsToDevice() => Model.CopyGradientsToDevice();
+
+    /// <summary>One step of the optimizer on the device gradients, as <see cref="Step(ReadOnlySpan{float}, ReadOnlySpan{int}, int)"/> ends.</summary>
+    public void OptimizerStep() => Model.OptimizerStep(_optimizer);
 
     /// <summary>Copies the trained parameters, running statistics and optimizer state back to the host model and optimizer.</summary>
     public void Synchronize() => Model.CopyParametersToHost();

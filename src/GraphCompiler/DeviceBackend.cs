@@ -24,6 +24,29 @@ public interface IDeviceBackend
     ITrainer CreateTrainer(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, Device device);
 }
 
+/// <summary>
+/// What data-parallel training needs from a device trainer (<see cref="Distributed.DistributedDataParallel"/> on a
+/// device): the backward without the optimizer step, the parameter gradients staged through the host's
+/// <see cref="Parameter.Grad"/> (MPI moves host memory), and the optimizer step on the device gradients.
+/// </summary>
+public interface IDeviceTrainer : ITrainer
+{
+    /// <summary>Zero grads (unless <paramref name="zeroGrad"/> is false), forward, loss and backward on the device; returns the mean loss.</summary>
+    float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count, bool zeroGrad = true, float lossScale = 1f);
+
+    /// <summary><see cref="ForwardBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, bool, float)"/> with float targets shaped like the output.</summary>
+    float ForwardBackward(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count, bool zeroGrad = true, float lossScale = 1f);
+
+    /// <summary>Copies every parameter's device gradient to the host's <see cref="Parameter.Grad"/>.</summary>
+    void CopyGradientsToHost();
+
+    /// <summary>Copies every parameter's host <see cref="Parameter.Grad"/> to its device gradient (after the host changed it).</summary>
+    void CopyGradientsToDevice();
+
+    /// <summary>One step of the trainer's optimizer on the device gradients.</summary>
+    void OptimizerStep();
+}
+
 /// <summary>Names the <see cref="IDeviceBackend"/> an assembly provides (it must have a public parameterless constructor).</summary>
 [AttributeUsage(AttributeTargets.Assembly)]
 public sealed class DeviceBackendAttribute(Type backend) : Attribute

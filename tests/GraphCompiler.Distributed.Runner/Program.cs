@@ -1,6 +1,6 @@
 // One data-parallel scenario per run, started by the tests under mpirun (or alone, as the one-process baseline), reporting by lines and files.
 //
-//   mpirun -np 2 dotnet GraphCompiler.Distributed.Runner.dll train --model mlp --optimizer sgd --steps 20 --global-batch 64 --out DIR
+//   mpirun -np 2 dotnet GraphCompiler.Distributed.Runner.dll train --model mlp --optimizer sgd --steps 20 --global-batch 64 [--device ilgpu-cpu] --out DIR
 //   dotnet GraphCompiler.Distributed.Runner.dll train ... (one process: the baseline at the global batch)
 //   mpirun -np 2 dotnet GraphCompiler.Distributed.Runner.dll collectives | fit --epochs 2 --checkpoint FILE --out DIR | evaluate --out DIR | fault --mode throw|kill|hang --at-step 5 | bench --model cifar
 using System.Diagnostics;
@@ -76,8 +76,11 @@ static void Train(ProcessGroup group, Options o)
     var data = new GeneratedImages(Math.Max(1, o.Steps) * o.GlobalBatch, model.InputShape, model.OutputShape[0], seed: 11);
     var sampler = new DistributedSampler(data, group, shuffle: true, seed: 5);
     var loader = new DataLoader(data, micro, sampler: sampler);
-    using var ddp = new DistributedDataParallel(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, micro, group, o.BucketMB);
+    // --device ilgpu-cpu (or cuda): each rank trains on its own device, and the gradients are staged through the host.
+    using var ddp = new DistributedDataParallel(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, micro, group, o.BucketMB,
+        Device.Parse(o.Device));
     ddp.Overlap = !o.NoOverlap;
+    if (group.IsMain) Console.WriteLine($"device: {ddp.Device}");
     if (group.IsMain) Console.Write(ddp.Plan);
     int step = 0, k = 0;
     float loss = 0;
@@ -88,7 +91,7 @@ static void Train(ProcessGroup group, Options o)
         using (last ? null : ddp.NoSync())
             loss = ddp.ForwardBackward(batch.Images.Data, batch.Labels, batch.Count, zeroGrad: k == 1, lossScale: 1f / o.Accumulate);
         if (!last) continue;
-        optimizer.Step();
+        ddp.OptimizerStep();
         k = 0;
         step++;
     }
@@ -102,6 +105,9 @@ static void Train(ProcessGroup group, Options o)
         optimizer = o.Optimizer == "adam" ? new Adam(model.Parameters(), lr: o.Lr ?? 1e-3) : new Sgd(model.Parameters(), lr: o.Lr ?? 0.01, momentum: o.Momentum);
         int share = o.GlobalBatch / o.EmulateRanks;
         var trainer = new Trainer(model, o.Model == "mlp" ? Loss.Nll : Loss.CrossEntropy, optimizer, share);
+        // Each share summed from zero and then added, as the all-reduce adds the ranks' sums (--fused-shares: the kernels
+        // continue their sums from the accumulated gradient instead).
+        trainer.BlockwiseAccumulation = !o.FusedShares;
         var loaders = Enumerable.Range(0, o.EmulateRanks)
             .Select(r => new DataLoader(data, share, sampler: new DistributedSampler(data.Count, o.EmulateRanks, r, shuffle: true, seed: 5)).GetEnumerator()).ToList();
         for (step = 0; loaders.All(l => l.MoveNext()); step++)
@@ -114,6 +120,7 @@ static void Train(ProcessGroup group, Options o)
             optimizer.Step();
         }
     }
+    ddp.Synchronize(); // a device's parameters back to the host model
     Directory.CreateDirectory(o.Out!);
     StateDict.Save(Path.Combine(o.Out!, $"rank{group.Rank}.safetensors"), model);
     Console.WriteLine($"rank {group.Rank}: steps {step} last_loss {loss:F6} all_reduced_steps {ddp.Stats.Steps}");
@@ -218,7 +225,8 @@ static void Bench(ProcessGroup group, Options o)
 
 /// <summary>The runner's command line: a scenario and --name value pairs.</summary>
 internal sealed record Options(string Scenario, string Model, string Optimizer, int Steps, int GlobalBatch, int Accumulate, string? Freeze,
-    string? Out, double BucketMB, bool NoOverlap, string Mode, int AtStep, int EmulateRanks, double? Lr, double Momentum, int Epochs, string? Checkpoint)
+    string? Out, double BucketMB, bool NoOverlap, string Mode, int AtStep, int EmulateRanks, double? Lr, double Momentum, int Epochs, string? Checkpoint,
+    string Device, bool FusedShares)
 {
     public static Options Parse(string[] args)
     {
@@ -238,7 +246,7 @@ internal sealed record Options(string Scenario, string Model, string Optimizer, 
             int.Parse(Get("emulate-ranks", "1"), CultureInfo.InvariantCulture),
             named.TryGetValue("lr", out string? lr) ? double.Parse(lr, CultureInfo.InvariantCulture) : null,
             double.Parse(Get("momentum", "0"), CultureInfo.InvariantCulture), int.Parse(Get("epochs", "2"), CultureInfo.InvariantCulture),
-            named.GetValueOrDefault("checkpoint"));
+            named.GetValueOrDefault("checkpoint"), Get("device", "cpu"), named.ContainsKey("fused-shares"));
     }
 }
 

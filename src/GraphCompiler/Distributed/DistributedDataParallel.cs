@@ -1,4 +1,4 @@
-// PyTorch's DistributedDataParallel for a compiled model on the CPU: same start on every rank, gradients averaged in buckets while the backward runs.
+// PyTorch's DistributedDataParallel for a compiled model on the CPU or a device: same start on every rank, gradients averaged in buckets.
 using System.Diagnostics;
 using GraphCompiler.Nn;
 using GraphCompiler.Optim;
@@ -31,11 +31,19 @@ public sealed record AllReduceStats(long Steps, double ComputeSeconds, double Ex
 /// statistics are broadcast at the start only, as with DDP's default). Changing which parameters train after the plan
 /// was made is an error (as in PyTorch): make a new instance.
 /// </para>
+/// <para>
+/// On a device (the ILGPU backend: <c>cuda:{LocalRank}</c> for each rank, or ILGPU's CPU accelerator) the host's
+/// parameters are broadcast first and then copied to each rank's device; after the device backward every gradient is
+/// copied to the host, all-reduced in the same buckets, and the averages copied back before the optimizer step runs on
+/// the device (<see cref="OptimizerStep"/>). There the all-reduces start only after the backward: the device's launches
+/// are asynchronous and its gradients are not on the host while the backward runs, so the overlap is given up.
+/// </para>
 /// </summary>
 public sealed class DistributedDataParallel : ITrainer
 {
     private readonly ICompiledModel _model;
-    private readonly Trainer _trainer;
+    private readonly Trainer? _trainer;
+    private readonly IDeviceTrainer? _deviceTrainer;
     private readonly IOptimizer _optimizer;
     private readonly float[][] _buffers;
     private readonly CollectiveRequest?[] _requests;
@@ -53,10 +61,11 @@ public sealed class DistributedDataParallel : ITrainer
     /// <summary>
     /// Wraps a <see cref="Trainer"/> for <paramref name="model"/> (the arguments as for it) in data-parallel training over
     /// <paramref name="group"/>, with buckets of at least <paramref name="bucketCapMB"/> MB. This is a collective: every
-    /// rank must create it, and each rank's parameters and buffers become rank 0's.
+    /// rank must create it, and each rank's parameters and buffers become rank 0's. On a <paramref name="device"/> other
+    /// than the CPU each rank opens its own (<see cref="DeviceFor"/>) through the device's backend.
     /// </summary>
     public DistributedDataParallel(ICompiledModel model, Loss loss, IOptimizer optimizer, int batchSize, ProcessGroup group,
-        double bucketCapMB = BucketPlan.DefaultCapMB)
+        double bucketCapMB = BucketPlan.DefaultCapMB, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
@@ -64,8 +73,20 @@ public sealed class DistributedDataParallel : ITrainer
         _model = model;
         _optimizer = optimizer;
         Group = group;
-        _trainer = new Trainer(model, loss, optimizer, batchSize);
+        Device = DeviceFor(device ?? Device.Cpu, group);
+        // The host parameters become rank 0's before a device trainer copies them to its device.
         BroadcastState();
+        if (Device.Type == DeviceType.Cpu) _trainer = new Trainer(model, loss, optimizer, batchSize);
+        else
+        {
+            ITrainer created = DeviceBackends.For(Device).CreateTrainer(model, loss, optimizer, batchSize, Device);
+            _deviceTrainer = created as IDeviceTrainer;
+            if (_deviceTrainer is null)
+            {
+                created.Dispose();
+                throw new NotSupportedException($"The trainer for device '{Device}' ({created.GetType().Name}) cannot stage its gradients to the host, which data-parallel training needs.");
+            }
+        }
         Plan = BucketPlan.Build(model, bucketCapMB);
         _buffers = [.. Plan.Buckets.Select(b => GC.AllocateArray<float>(b.Count, pinned: true))];
         _requests = new CollectiveRequest?[Plan.Buckets.Count];
@@ -84,14 +105,34 @@ public sealed class DistributedDataParallel : ITrainer
     /// <summary>The gradient buckets, fixed at construction; <c>Plan.ToString()</c> prints them.</summary>
     public BucketPlan Plan { get; }
 
-    /// <summary>Whether the all-reduces start during the backward (true) or only after it (for measuring what overlap hides).</summary>
+    /// <summary>
+    /// Whether the all-reduces start during the backward (true) or only after it (for measuring what overlap hides). On a
+    /// device they always start after it.
+    /// </summary>
     public bool Overlap { get; set; } = true;
 
-    /// <summary>The wrapped single-process trainer, whose workspace the model runs in.</summary>
-    public Trainer Trainer => _trainer;
+    /// <summary>The wrapped single-process CPU trainer, whose workspace the model runs in (an error on a device: see <see cref="Inner"/>).</summary>
+    public Trainer Trainer => _trainer ?? throw new InvalidOperationException($"This DistributedDataParallel trains on {Device}, not with the CPU Trainer; see Inner.");
 
-    /// <summary>The CPU: the generated code runs on the native kernels, and MPI moves host memory.</summary>
-    public Device Device => Device.Cpu;
+    /// <summary>The wrapped single-process trainer: the CPU <see cref="Training.Trainer"/> or the device's.</summary>
+    public ITrainer Inner => (ITrainer?)_trainer ?? _deviceTrainer!;
+
+    /// <summary>Where this rank trains: the CPU (MPI moves host memory), or its own device, whose gradients are staged through the host.</summary>
+    public Device Device { get; }
+
+    /// <summary>
+    /// The device rank <paramref name="group"/>.Rank trains on when <paramref name="requested"/> is asked for: a CUDA
+    /// device becomes the rank's local one, <c>cuda:{LocalRank}</c> (one GPU per process, as torchrun's LOCAL_RANK is
+    /// used); <see cref="Device.Auto"/> is that when CUDA devices exist, else the CPU; the CPU and ILGPU's CPU
+    /// accelerator stay as they are.
+    /// </summary>
+    public static Device DeviceFor(Device requested, ProcessGroup group)
+    {
+        ArgumentNullException.ThrowIfNull(requested);
+        ArgumentNullException.ThrowIfNull(group);
+        Device resolved = requested.Resolve();
+        return resolved.Type == DeviceType.Cuda ? Device.Cuda(group.LocalRank) : resolved;
+    }
 
     /// <summary>The cost of the all-reduces so far.</summary>
     public AllReduceStats Stats => new(_steps, _compute, _exposed, _allReduce);
@@ -113,8 +154,19 @@ public sealed class DistributedDataParallel : ITrainer
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<int> targets, int count)
     {
         float loss = ForwardBackward(inputs, targets, count);
-        _optimizer.Step();
+        OptimizerStep();
         return loss;
+    }
+
+    /// <summary>
+    /// The optimizer's step on the averaged gradients: <c>optimizer.Step()</c> on the CPU, the optimizer kernel on a
+    /// device (whose parameters and gradients are the ones that train). Call it after a synchronised
+    /// <see cref="ForwardBackward(ReadOnlySpan{float}, ReadOnlySpan{int}, int, bool, float)"/>.
+    /// </summary>
+    public void OptimizerStep()
+    {
+        if (_deviceTrainer is { } device) device.OptimizerStep();
+        else _optimizer.Step();
     }
 
     /// <summary>One data-parallel step on a batch tensor of shape (count, ...InputShape).</summary>
@@ -128,7 +180,7 @@ public sealed class DistributedDataParallel : ITrainer
     public float Step(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int count)
     {
         float loss = ForwardBackward(inputs, targets, count);
-        _optimizer.Step();
+        OptimizerStep();
         return loss;
     }
 
@@ -141,7 +193,8 @@ public sealed class DistributedDataParallel : ITrainer
         bool sync = Begin();
         try
         {
-            float loss = _trainer.ForwardBackward(inputs, targets, count, zeroGrad, lossScale);
+            float loss = _trainer is { } cpu ? cpu.ForwardBackward(inputs, targets, count, zeroGrad, lossScale)
+                : _deviceTrainer!.ForwardBackward(inputs, targets, count, zeroGrad, lossScale);
             if (sync) Finish();
             return loss;
         }
@@ -151,7 +204,7 @@ public sealed class DistributedDataParallel : ITrainer
         }
         finally
         {
-            _trainer.Workspace.ParamGradsReady = null;
+            _trainer?.Workspace.ParamGradsReady = null;
         }
     }
 
@@ -161,7 +214,8 @@ public sealed class DistributedDataParallel : ITrainer
         bool sync = Begin();
         try
         {
-            float loss = _trainer.ForwardBackward(inputs, targets, count, zeroGrad, lossScale);
+            float loss = _trainer is { } cpu ? cpu.ForwardBackward(inputs, targets, count, zeroGrad, lossScale)
+                : _deviceTrainer!.ForwardBackward(inputs, targets, count, zeroGrad, lossScale);
             if (sync) Finish();
             return loss;
         }
@@ -171,7 +225,7 @@ public sealed class DistributedDataParallel : ITrainer
         }
         finally
         {
-            _trainer.Workspace.ParamGradsReady = null;
+            _trainer?.Workspace.ParamGradsReady = null;
         }
     }
 
@@ -188,11 +242,12 @@ public sealed class DistributedDataParallel : ITrainer
 
     /// <summary>
     /// The accuracy on all of <paramref name="test"/>: rank r evaluates samples r, r + ranks, … (no padding, so none is
-    /// counted twice) and the correct counts are summed over the ranks.
+    /// counted twice) and the correct counts are summed over the ranks. On a device its parameters are copied back first.
     /// </summary>
     public float Accuracy(Data.IDataset test, ProgressReporter? progress = null, string label = "eval")
     {
         ArgumentNullException.ThrowIfNull(test);
+        _deviceTrainer?.Synchronize(); // the host model evaluates: a device's parameters first
         var shard = new StridedShard(test, Group.Rank, Group.WorldSize);
         // Accuracy is a float fraction of at most 2^24 samples, so the product rounds back to the exact count.
         long correct = shard.Count == 0 ? 0 : (long)Math.Round((double)Evaluation.Accuracy(_model, shard, progress: progress, label: label) * shard.Count);
@@ -201,13 +256,15 @@ public sealed class DistributedDataParallel : ITrainer
         return (float)counts[0] / test.Count;
     }
 
-    /// <summary>Nothing to copy: the model's parameters are the ones that train.</summary>
-    public void Synchronize()
-    {
-    }
+    /// <summary>On the CPU nothing to copy (the model's parameters are the ones that train); on a device its parameters and optimizer state are copied back to the host.</summary>
+    public void Synchronize() => _deviceTrainer?.Synchronize();
 
-    /// <summary>The group stays open: the caller made it and disposes it.</summary>
-    public void Dispose() => _trainer.Workspace.ParamGradsReady = null;
+    /// <summary>Releases a device trainer; the group stays open: the caller made it and disposes it.</summary>
+    public void Dispose()
+    {
+        _trainer?.Workspace.ParamGradsReady = null;
+        _deviceTrainer?.Dispose();
+    }
 
     /// <summary>Rank 0's parameters and buffers to every rank, so every replica starts equal (DDP's constructor does the same).</summary>
     private void BroadcastState()
@@ -235,7 +292,7 @@ public sealed class DistributedDataParallel : ITrainer
             _requests[b] = null;
         }
         _started = Stopwatch.GetTimestamp();
-        if (Overlap) _trainer.Workspace.ParamGradsReady = _onReady;
+        if (Overlap && _trainer is { } cpu) cpu.Workspace.ParamGradsReady = _onReady;
         return true;
     }
 
@@ -262,6 +319,8 @@ public sealed class DistributedDataParallel : ITrainer
     /// <summary>Waits for every bucket (starting any whose layers did not report), then writes the averages back.</summary>
     private void Finish()
     {
+        // A device's gradients reach the host once its backward is done (the copy waits for its kernels).
+        _deviceTrainer?.CopyGradientsToHost();
         long backwardDone = Stopwatch.GetTimestamp();
         float scale = 1f / Group.WorldSize;
         for (int b = 0; b < _requests.Length; b++)
@@ -279,6 +338,7 @@ public sealed class DistributedDataParallel : ITrainer
                 offset += p.Count;
             }
         }
+        _deviceTrainer?.CopyGradientsToDevice();
         long end = Stopwatch.GetTimestamp();
         _steps++;
         _compute += (backwardDone - _started) / (double)Stopwatch.Frequency;

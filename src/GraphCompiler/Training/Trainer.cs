@@ -57,6 +57,19 @@ public sealed class Trainer : ITrainer
     public ModelWorkspace Workspace { get; }
 
     /// <summary>
+    /// When true, a backward that accumulates (<c>zeroGrad: false</c>) sums its micro-batch's gradients from zero and then
+    /// adds them to the accumulated ones, instead of the kernels continuing their sums from the accumulated values (off by
+    /// default). A batch taken as k micro-batches of its data-parallel shares then reduces over its samples in the order
+    /// k ranks do (each rank sums its share from zero, the all-reduce adds the shares), so with the same loss scaling the
+    /// two agree bit for bit: the deterministic reduction order that makes one process comparable with the ranks even
+    /// under Adam, which magnifies last-bit differences. It costs a copy of the trainable gradients per micro-batch.
+    /// </summary>
+    public bool BlockwiseAccumulation { get; set; }
+
+    private float[][]? _accumulated;
+    private bool _addAccumulated;
+
+    /// <summary>
     /// When true, every step checks its input, parameters, output, loss and gradients for NaN and infinity and throws an
     /// <see cref="AnomalyException"/> naming the step and the first place one appeared (off by default; see
     /// <see cref="AnomalyDetector"/> for what it costs).
@@ -138,7 +151,9 @@ public sealed class Trainer : ITrainer
         ModelWorkspace ws = Workspace;
         _anomaly?.BeforeForward(inputs, count, ws.InputPerSample);
         ws.SetInput(inputs, count);
+        _addAccumulated = false;
         if (zeroGrad) _optimizer.ZeroGrad();
+        else if (BlockwiseAccumulation) SetAsideGradients();
         _model.Forward(ws);
         _anomaly?.AfterForward(ws);
         return ws;
@@ -149,7 +164,33 @@ public sealed class Trainer : ITrainer
         LossGradient.Scale(ws, lossScale);
         _model.Backward(ws);
         ws.LossGradAtLogits = false;
+        if (_addAccumulated) AddSetAsideGradients();
         _anomaly?.AfterBackward(ws.Output.AsSpan(0, ws.Count * ws.OutputPerSample), loss);
+    }
+
+    /// <summary>The accumulated gradients of the trainable parameters moved aside, and the gradients cleared, for <see cref="BlockwiseAccumulation"/>.</summary>
+    private void SetAsideGradients()
+    {
+        IReadOnlyList<Parameter> parameters = _model.Parameters();
+        _accumulated ??= new float[parameters.Count][];
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            if (!parameters[i].RequiresGrad) continue;
+            float[] grad = parameters[i].Grad;
+            float[] aside = _accumulated[i] ??= new float[grad.Length];
+            grad.CopyTo(aside, 0);
+            Array.Clear(grad);
+        }
+        _addAccumulated = true;
+    }
+
+    /// <summary>accumulated + this micro-batch's sum, one addition per element, as an all-reduce adds two ranks' sums.</summary>
+    private void AddSetAsideGradients()
+    {
+        _addAccumulated = false;
+        IReadOnlyList<Parameter> parameters = _model.Parameters();
+        for (int i = 0; i < parameters.Count; i++)
+            if (parameters[i].RequiresGrad) System.Numerics.Tensors.TensorPrimitives.Add(_accumulated![i], parameters[i].Grad, parameters[i].Grad);
     }
 
     /// <summary>One step on a batch tensor of shape (count, ...InputShape).</summary>

@@ -14,7 +14,7 @@ namespace GraphCompiler.Tests.Distributed;
 /// Two ranks holding the same values: a sum is twice the local values. Each started all-reduce is recorded with what
 /// <see cref="OnStart"/> observed at that moment, so a test can see where in the backward it began.
 /// </summary>
-internal sealed class LoopbackGroup() : ProcessGroup(new LauncherEnvironment(0, 2, 0, 2, "test"), TimeSpan.FromSeconds(5))
+internal sealed class LoopbackGroup(int localRank = 0) : ProcessGroup(new LauncherEnvironment(0, 2, localRank, 2, "test"), TimeSpan.FromSeconds(5))
 {
     public List<string> Started { get; } = [];
 
