@@ -24,7 +24,9 @@ public readonly struct DeviceFloatOps : IFloatOps<float>
 
     public float Abs(float x) => MathF.Abs(x);
 
-    public float Max(float a, float b) => a > b ? a : b;
+    // IEEE 754-2019 maximum, as the CPU's Vector512/Vector256.Max and MathF.Max: a NaN on either side is the result
+    // (ReLU(NaN) is NaN, as in PyTorch, not 0).
+    public float Max(float a, float b) => a > b || float.IsNaN(a) ? a : b;
 
     public float CopySign(float magnitude, float sign) => sign < 0f ? -MathF.Abs(magnitude) : MathF.Abs(magnitude);
 
