@@ -76,6 +76,17 @@ public sealed class DistributedDataParallel : ITrainer
         Device = DeviceFor(device ?? Device.Cpu, group);
         // The host parameters become rank 0's before a device trainer copies them to its device.
         BroadcastState();
+        Plan = BucketPlan.Build(model, bucketCapMB);
+        _buffers = [.. Plan.Buckets.Select(b => GC.AllocateArray<float>(b.Count, pinned: true))];
+        _requests = new CollectiveRequest?[Plan.Buckets.Count];
+        _pending = new int[Plan.Buckets.Count];
+        foreach (GradientBucket bucket in Plan.Buckets)
+            foreach (string layer in bucket.Layers) _layerBucket[layer] = bucket.Index;
+        foreach (Compiler.KernelStep step in model.Schedule.Backward)
+            if (step.ParamsOf is { } layer && _layerBucket.ContainsKey(layer))
+                _expected[layer] = _expected.GetValueOrDefault(layer) + 1;
+        _trainability = [.. model.Parameters().Select(p => (p, p.RequiresGrad))];
+        // Last, so that nothing above can fail with a device trainer (and its device memory) left undisposed.
         if (Device.Type == DeviceType.Cpu) _trainer = new Trainer(model, loss, optimizer, batchSize);
         else
         {
@@ -87,16 +98,6 @@ public sealed class DistributedDataParallel : ITrainer
                 throw new NotSupportedException($"The trainer for device '{Device}' ({created.GetType().Name}) cannot stage its gradients to the host, which data-parallel training needs.");
             }
         }
-        Plan = BucketPlan.Build(model, bucketCapMB);
-        _buffers = [.. Plan.Buckets.Select(b => GC.AllocateArray<float>(b.Count, pinned: true))];
-        _requests = new CollectiveRequest?[Plan.Buckets.Count];
-        _pending = new int[Plan.Buckets.Count];
-        foreach (GradientBucket bucket in Plan.Buckets)
-            foreach (string layer in bucket.Layers) _layerBucket[layer] = bucket.Index;
-        foreach (Compiler.KernelStep step in model.Schedule.Backward)
-            if (step.ParamsOf is { } layer && _layerBucket.ContainsKey(layer))
-                _expected[layer] = _expected.GetValueOrDefault(layer) + 1;
-        _trainability = [.. model.Parameters().Select(p => (p, p.RequiresGrad))];
         _onReady = OnParamGradsReady;
     }
 
