@@ -43,7 +43,7 @@ public sealed partial class Tensor
     {
         int rows;
         if (layer.NormalizedShape.Length == 1)
-            rows = Shape[0] * Lowered<LayerNormForward>("Apply", LayerDecl.Of(layer.Name, "LayerNorm", ("normalizedShape", layer.NormalizedShape[0]))).Step.RowsPerSample;
+            rows = Shape[0] * ((LayerNormForward)Lower([this], "Apply", LayerDecl.Of(layer.Name, "LayerNorm", ("normalizedShape", layer.NormalizedShape[0]))).Steps.Single()).RowsPerSample;
         else
         {
             // The compiled op normalizes the last dim; a normalized_shape of several trailing dims is the eager layer's own.
