@@ -88,7 +88,7 @@ namespace GraphCompiler.Compiler
             {
                 Node node = graph.Nodes[i];
                 Elementwise? act = node.Op is FusedOp f ? f.OutputActivation(node) : node.Op!.Elementwise(node);
-                if (act is not { DerivativeFromOutput: true } || node.Op is ChainOp) continue;
+                if (act is not { DerivativeFromOutput: true }) continue; // a chain has none: its backward is a kernel of its own
                 Node? consumer = Consumer(graph, node);
                 if (consumer is null || !consumer.Op!.AcceptsGradEpilogue || consumer.Inputs.Count != 1) continue;
                 Node activation = graph.Rewrite(new[] { node }, FusedOp.Of(node.Op!).WithOutputGradInConsumer(), node);
